@@ -1,0 +1,575 @@
+"""Scenario files: TOML validated once into frozen objects.
+
+Every check happens here (or, for checks that need the population model, in
+:func:`simtrial.model.build_model`), and every failure is a :class:`~simtrial.errors.ScenarioError`
+with one line: key path, value, rule and an example, e.g.
+``scenario error: design.allocation_ratio = -1.0 must be > 0 (e.g. allocation_ratio = 1.0)``.
+Unknown keys are errors with a "did you mean" hint.
+
+Keys (defaults in brackets)::
+
+    name = "t1d_hba1c_12m"       # output folder name [file stem]
+    description = "..."          # the question the scenario answers [""]
+    seed = 20261122              # [20261122]
+    n_trials = 10000             # replicate trials per design point [10000]
+    [population]
+    preset = "t1d"               # t1d | t2d (required)
+    [population.<variable>]      # override a marginal: family, mean, sd, lower, upper, p
+    [population.criteria]        # <variable> = [low, high] (inclusive; inf allowed) or "none"
+    [population.correlation]     # "<var>,<var>" = r (copula correlation)
+    [endpoint]
+    outcome = "hba1c"            # hba1c | fbg | ppbg | fasting_cpeptide | insulin_dose
+    visit_months = 12            # 3 | 6 | 12
+    analysis = "ancova"          # ancova | ttest_change
+    [effect]
+    source = "evidence"          # evidence | fixed
+    population = "T1DM"          # all | T1DM | T2DM [matches the preset]
+    row = "<evidence row id>"    # optional, source = evidence only
+    md = -0.5                    # required when source = fixed (natural units, MSC - control)
+    [design]
+    n_per_arm = 40               # control-arm size; MSC arm = round(allocation_ratio * n_per_arm)
+    allocation_ratio = 1.0       # MSC : control
+    alpha = 0.05
+    sides = 2                    # 1: one-sided in the direction of benefit
+    target_power = [0.8, 0.9]    # sample sizes reported by `simtrial run`
+    max_n_per_arm = 2000         # upper limit of the sample-size search
+    n_grid = [10, 20, 40]        # optional N per arm for the power curve [automatic]
+    [outcome_model]
+    sd_change = 1.1              # endpoint outcome at the endpoint visit, model scale
+    rho = 0.5                    # corr(baseline, endpoint value), model scale
+    control_change = -0.5        # mean control change at the endpoint visit, model scale
+    heterogeneity = "none"       # none | normal (individual effects delta * (1 + cv * N(0,1)))
+    effect_cv = 0.0              # cv for heterogeneity = "normal"
+    visit_correlation = 0.6      # residual correlation of visits 6 months apart
+    [outcome_model.<outcome>]    # per-visit arrays for months 3, 6, 12
+    control_change = [0, 0.1, 0.2]
+    sd_change = [0.6, 0.7, 0.8]
+    rho = [0.85, 0.78, 0.7]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ScenarioError, fmt_value
+from .outcomes import OUTCOMES
+from .presets import PRESET_POPULATION, PRESETS, VARIABLES, VISITS
+
+__all__ = ["Scenario", "PopulationConfig", "EndpointConfig", "EffectConfig", "DesignConfig",
+           "OutcomeModelConfig", "load_scenario", "parse_scenario"]
+
+_REQUIRED = object()
+ANALYSES = ("ancova", "ttest_change")
+EFFECT_SOURCES = ("evidence", "fixed")
+EVIDENCE_POPULATIONS = ("all", "T1DM", "T2DM")
+HETEROGENEITY = ("none", "normal")
+MARGINAL_KEYS = ("family", "mean", "sd", "lower", "upper", "p")
+FAMILIES = ("normal", "truncnorm", "lognormal", "bernoulli")
+CRITERIA_VARIABLES = tuple(VARIABLES) + ("insulin_dose",)
+OUTCOME_PARAM_KEYS = ("control_change", "sd_change", "rho")
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """``[population]``: a preset plus overrides (validated, not yet resolved)."""
+
+    preset: str
+    marginals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    criteria: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    correlation: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """``[endpoint]``: the primary endpoint and its analysis."""
+
+    outcome: str
+    visit_months: int
+    analysis: str = "ancova"
+
+
+@dataclass(frozen=True)
+class EffectConfig:
+    """``[effect]``: where the true treatment effect comes from."""
+
+    source: str
+    population: str
+    row: str | None = None
+    md: float | None = None
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    """``[design]``: arms, sizes and test."""
+
+    n_per_arm: int
+    allocation_ratio: float = 1.0
+    alpha: float = 0.05
+    sides: int = 2
+    target_power: tuple[float, ...] = (0.8, 0.9)
+    max_n_per_arm: int = 2000
+    n_grid: tuple[int, ...] | None = None
+
+    def n_msc(self, n_control: int) -> int:
+        """MSC-arm size for a control-arm size (round half up)."""
+        return max(1, int(math.floor(self.allocation_ratio * n_control + 0.5)))
+
+
+@dataclass(frozen=True)
+class OutcomeModelConfig:
+    """``[outcome_model]``: overrides of the preset natural history."""
+
+    sd_change: float | None = None
+    rho: float | None = None
+    control_change: float | None = None
+    heterogeneity: str = "none"
+    effect_cv: float = 0.0
+    visit_correlation: float | None = None
+    per_outcome: dict[str, dict[str, tuple[float, ...]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario. Build with :func:`load_scenario` or :func:`parse_scenario`."""
+
+    name: str
+    seed: int
+    n_trials: int
+    population: PopulationConfig
+    endpoint: EndpointConfig
+    effect: EffectConfig
+    design: DesignConfig
+    outcome_model: OutcomeModelConfig
+    description: str = ""
+    source_path: str | None = None
+
+    def replace(self, **changes: Any) -> "Scenario":
+        """Copy with top-level or dotted-key changes, re-validated (e.g. ``{"design.n_per_arm": 50}``)."""
+        data = self.to_dict()
+        for key, value in changes.items():
+            parts = key.split(".")
+            node = data
+            for p in parts[:-1]:
+                node = node.setdefault(p, {})
+            node[parts[-1]] = value
+        return parse_scenario(data, origin=self.source_path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as TOML-shaped plain data (round-trips through :func:`parse_scenario`)."""
+        pop: dict[str, Any] = {"preset": self.population.preset}
+        for var, params in self.population.marginals.items():
+            pop[var] = dict(params)
+        if self.population.criteria:
+            pop["criteria"] = {k: ("none" if v is None else list(v))
+                               for k, v in self.population.criteria.items()}
+        if self.population.correlation:
+            pop["correlation"] = {f"{a},{b}": r for (a, b), r in self.population.correlation.items()}
+        eff: dict[str, Any] = {"source": self.effect.source, "population": self.effect.population}
+        if self.effect.row is not None:
+            eff["row"] = self.effect.row
+        if self.effect.md is not None:
+            eff["md"] = self.effect.md
+        des: dict[str, Any] = {
+            "n_per_arm": self.design.n_per_arm, "allocation_ratio": self.design.allocation_ratio,
+            "alpha": self.design.alpha, "sides": self.design.sides,
+            "target_power": list(self.design.target_power),
+            "max_n_per_arm": self.design.max_n_per_arm}
+        if self.design.n_grid is not None:
+            des["n_grid"] = list(self.design.n_grid)
+        om: dict[str, Any] = {"heterogeneity": self.outcome_model.heterogeneity,
+                              "effect_cv": self.outcome_model.effect_cv}
+        for k in ("sd_change", "rho", "control_change", "visit_correlation"):
+            v = getattr(self.outcome_model, k)
+            if v is not None:
+                om[k] = v
+        for outcome, params in self.outcome_model.per_outcome.items():
+            om[outcome] = {k: list(v) for k, v in params.items()}
+        return {
+            "name": self.name, "description": self.description, "seed": self.seed,
+            "n_trials": self.n_trials, "population": pop,
+            "endpoint": dataclasses.asdict(self.endpoint), "effect": eff, "design": des,
+            "outcome_model": om,
+        }
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`to_dict` (identifies the design)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=_json_default).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float) and math.isinf(o):
+        return "inf" if o > 0 else "-inf"
+    raise TypeError(type(o).__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------------------------
+
+def _err(path: str, value: Any, rule: str, example: str | None = None) -> ScenarioError:
+    msg = f"scenario error: {path} = {fmt_value(value)} {rule}"
+    if example:
+        msg += f" (e.g. {example})"
+    return ScenarioError(msg)
+
+
+def _check_keys(table: dict, path: str, allowed: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else key
+            hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            did = f" (did you mean {hint[0]}?)" if hint else ""
+            raise ScenarioError(
+                f"scenario error: {where} is not a known key{did}; allowed here: "
+                f"{', '.join(allowed)}")
+
+
+def _table(data: dict, key: str, path: str, required: bool = False) -> dict:
+    where = f"{path}.{key}" if path else key
+    if key not in data:
+        if required:
+            raise ScenarioError(f"scenario error: [{where}] table is required")
+        return {}
+    value = data[key]
+    if not isinstance(value, dict):
+        raise _err(where, value, "must be a table", f"[{where}] ...")
+    return value
+
+
+def _get(table: dict, key: str, path: str, default: Any) -> Any:
+    if key in table:
+        return table[key]
+    if default is _REQUIRED:
+        raise ScenarioError(f"scenario error: {path}.{key} is required".replace("scenario error: .",
+                                                                               "scenario error: "))
+    return default
+
+
+def _p(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _int(table: dict, key: str, path: str, default: Any = _REQUIRED, lo: int | None = None,
+         hi: int | None = None, example: str | None = None) -> Any:
+    v = _get(table, key, path, default)
+    if v is default and default is not _REQUIRED:
+        return v
+    ex = example or f"{key} = {lo if lo is not None else 1}"
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise _err(_p(path, key), v, "must be an integer", ex)
+    if lo is not None and v < lo:
+        raise _err(_p(path, key), v, f"must be >= {lo}", ex)
+    if hi is not None and v > hi:
+        raise _err(_p(path, key), v, f"must be <= {hi}", ex)
+    return v
+
+
+def _float(table: dict, key: str, path: str, default: Any = _REQUIRED, *, gt: float | None = None,
+           ge: float | None = None, lt: float | None = None, le: float | None = None,
+           example: str | None = None, value: Any = _REQUIRED) -> Any:
+    v = _get(table, key, path, default) if value is _REQUIRED else value
+    if value is _REQUIRED and v is default and default is not _REQUIRED:
+        return v
+    ex = example or f"{key} = 1.0"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _err(_p(path, key), v, "must be a number", ex)
+    v = float(v)
+    if math.isnan(v):
+        raise _err(_p(path, key), v, "must be a number, not nan", ex)
+    if gt is not None and not v > gt:
+        raise _err(_p(path, key), v, f"must be > {gt:g}", ex)
+    if ge is not None and not v >= ge:
+        raise _err(_p(path, key), v, f"must be >= {ge:g}", ex)
+    if lt is not None and not v < lt:
+        raise _err(_p(path, key), v, f"must be < {lt:g}", ex)
+    if le is not None and not v <= le:
+        raise _err(_p(path, key), v, f"must be <= {le:g}", ex)
+    if math.isinf(v) and (gt is not None or lt is not None or ge is not None or le is not None):
+        raise _err(_p(path, key), v, "must be finite", ex)
+    return v
+
+
+def _choice(table: dict, key: str, path: str, choices: tuple, default: Any = _REQUIRED) -> Any:
+    if key not in table and default is _REQUIRED:
+        raise ScenarioError(
+            f"scenario error: {_p(path, key)} is required (one of {', '.join(map(str, choices))})")
+    v = table.get(key, default)
+    if v not in choices or isinstance(v, bool):
+        allowed = " | ".join(fmt_value(c) for c in choices)
+        hint = ""
+        if isinstance(v, str):
+            m = difflib.get_close_matches(v, [str(c) for c in choices], n=1, cutoff=0.6)
+            hint = f"; did you mean {fmt_value(m[0])}?" if m else ""
+        raise _err(_p(path, key), v, f"must be one of {allowed}{hint}",
+                   f"{key} = {fmt_value(choices[0])}")
+    return v
+
+
+def _float_list(v: Any, path: str, length: int | None, example: str, **bounds: float
+                ) -> tuple[float, ...]:
+    if not isinstance(v, list) or (length is not None and len(v) != length):
+        n = f"{length} numbers" if length is not None else "a list of numbers"
+        raise _err(path, v, f"must be {n}", example)
+    return tuple(_float({}, f"{path}[{i}]", "", value=x, example=example, **bounds)
+                 for i, x in enumerate(v))
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+# ---------------------------------------------------------------------------------------------
+
+def _population(data: dict) -> PopulationConfig:
+    t = _table(data, "population", "", required=True)
+    allowed = ("preset", "criteria", "correlation") + tuple(VARIABLES)
+    _check_keys(t, "population", allowed)
+    preset = _choice(t, "preset", "population", tuple(PRESETS))
+    marginals: dict[str, dict[str, Any]] = {}
+    base = PRESETS[preset]["variables"]
+    for var in VARIABLES:
+        if var not in t:
+            continue
+        path = f"population.{var}"
+        sub = _table(t, var, "population")
+        _check_keys(sub, path, MARGINAL_KEYS)
+        family = _choice(sub, "family", path, FAMILIES, base[var]["family"])
+        params: dict[str, Any] = {"family": family} if "family" in sub else {}
+        merged = {**base[var], **{k: v for k, v in sub.items()}}
+        if family in ("normal", "truncnorm", "lognormal"):
+            for k in ("mean", "sd"):
+                if k in sub:
+                    gt = 0.0 if (k == "sd" or family == "lognormal") else None
+                    params[k] = _float(sub, k, path, gt=gt, example=f"{k} = {base[var].get(k, 1.0)}")
+                elif k not in merged:
+                    raise ScenarioError(f"scenario error: {path}.{k} is required for family "
+                                        f"{fmt_value(family)}")
+        if family == "truncnorm":
+            for k in ("lower", "upper"):
+                if k in sub:
+                    params[k] = _float(sub, k, path, example=f"{k} = {base[var].get(k, 0.0)}")
+            lo = params.get("lower", merged.get("lower", -math.inf))
+            hi = params.get("upper", merged.get("upper", math.inf))
+            if not lo < hi:
+                raise _err(f"{path}.upper", hi, f"must be > lower = {lo:g}")
+        if family == "bernoulli":
+            if "p" in sub or "p" not in merged:
+                params["p"] = _float(sub, "p", path, gt=0.0, lt=1.0, example="p = 0.5")
+        for k in sub:
+            if k not in params and k != "family":
+                raise _err(f"{path}.{k}", sub[k], f"is not used by family {fmt_value(family)}")
+        marginals[var] = params
+    criteria: dict[str, tuple[float, float] | None] = {}
+    crit = _table(t, "criteria", "population")
+    _check_keys(crit, "population.criteria", CRITERIA_VARIABLES)
+    for var, v in crit.items():
+        path = f"population.criteria.{var}"
+        if v == "none":
+            criteria[var] = None
+            continue
+        ex = f'{var} = [low, high] or "none"'
+        if isinstance(v, dict):
+            _check_keys(v, path, ("min", "max"))
+            v = [v.get("min", -math.inf), v.get("max", math.inf)]
+        lo, hi = _float_list(v, path, 2, ex)
+        if not lo <= hi:
+            raise _err(path, [lo, hi], "must have low <= high", ex)
+        criteria[var] = (lo, hi)
+    corr: dict[tuple[str, str], float] = {}
+    ct = _table(t, "correlation", "population")
+    for key, r in ct.items():
+        path = f'population.correlation."{key}"'
+        parts = [p.strip() for p in str(key).split(",")]
+        if len(parts) != 2 or parts[0] == parts[1] or any(p not in VARIABLES for p in parts):
+            raise ScenarioError(
+                f'scenario error: {path} must name two different variables as "a,b" from '
+                f'{", ".join(VARIABLES)} (e.g. "hba1c,fbg" = 0.6)')
+        corr[(parts[0], parts[1])] = _float({}, path, "", value=r, gt=-1.0, lt=1.0,
+                                            example=f'"{key}" = 0.3')
+    return PopulationConfig(preset, marginals, criteria, corr)
+
+
+def _endpoint(data: dict) -> EndpointConfig:
+    t = _table(data, "endpoint", "", required=True)
+    _check_keys(t, "endpoint", ("outcome", "visit_months", "analysis"))
+    outcome = _choice(t, "outcome", "endpoint", tuple(OUTCOMES))
+    visit = _choice(t, "visit_months", "endpoint", VISITS)
+    analysis = _choice(t, "analysis", "endpoint", ANALYSES, "ancova")
+    return EndpointConfig(outcome, int(visit), analysis)
+
+
+def _effect(data: dict, preset: str) -> EffectConfig:
+    t = _table(data, "effect", "", required=True)
+    _check_keys(t, "effect", ("source", "population", "row", "md"))
+    source = _choice(t, "source", "effect", EFFECT_SOURCES)
+    population = _choice(t, "population", "effect", EVIDENCE_POPULATIONS,
+                         PRESET_POPULATION[preset])
+    row = t.get("row")
+    md = t.get("md")
+    if source == "fixed":
+        if "md" not in t:
+            raise ScenarioError('scenario error: effect.md is required when effect.source = '
+                                '"fixed" (e.g. md = -0.5)')
+        md = _float(t, "md", "effect", example="md = -0.5")
+        if math.isinf(md):
+            raise _err("effect.md", md, "must be finite", "md = -0.5")
+        if row is not None:
+            raise _err("effect.row", row, 'is only used with effect.source = "evidence"')
+    else:
+        if md is not None:
+            raise _err("effect.md", md, 'is only used with effect.source = "fixed"',
+                       'source = "fixed"')
+        if row is not None and (not isinstance(row, str) or not row):
+            raise _err("effect.row", row, "must be an evidence row id",
+                       'row = "k25seed_insulin_dose_12m_all"')
+    return EffectConfig(source, population, row, md)
+
+
+def _design(data: dict) -> DesignConfig:
+    t = _table(data, "design", "", required=True)
+    allowed = ("n_per_arm", "allocation_ratio", "alpha", "sides", "target_power", "max_n_per_arm",
+               "n_grid")
+    _check_keys(t, "design", allowed)
+    n = _int(t, "n_per_arm", "design", lo=2, hi=100_000, example="n_per_arm = 40")
+    ratio = _float(t, "allocation_ratio", "design", 1.0, gt=0.0, le=10.0,
+                   example="allocation_ratio = 1.0")
+    alpha = _float(t, "alpha", "design", 0.05, gt=0.0, lt=0.5, example="alpha = 0.05")
+    sides = _choice(t, "sides", "design", (2, 1), 2)
+    tp = t.get("target_power", [0.8, 0.9])
+    if isinstance(tp, (int, float)) and not isinstance(tp, bool):
+        tp = [tp]
+    targets = _float_list(tp, "design.target_power", None, "target_power = [0.8, 0.9]",
+                          gt=0.0, lt=1.0)
+    if not targets:
+        raise _err("design.target_power", tp, "must list at least one power",
+                   "target_power = [0.8, 0.9]")
+    max_n = _int(t, "max_n_per_arm", "design", max(2000, n), lo=2, hi=100_000,
+                 example="max_n_per_arm = 2000")
+    if max_n < n:
+        raise _err("design.max_n_per_arm", max_n, f"must be >= design.n_per_arm = {n}")
+    grid = None
+    if "n_grid" in t:
+        g = t["n_grid"]
+        if not isinstance(g, list) or not g:
+            raise _err("design.n_grid", g, "must be a non-empty list of integers",
+                       "n_grid = [10, 20, 40]")
+        grid = tuple(sorted({_int({"n": x}, "n", "", lo=2, hi=max_n,
+                                  example="n_grid = [10, 20, 40]") for x in g}))
+    return DesignConfig(n, ratio, alpha, int(sides), tuple(sorted(set(targets))), max_n, grid)
+
+
+def _outcome_model(data: dict) -> OutcomeModelConfig:
+    t = _table(data, "outcome_model", "")
+    allowed = ("sd_change", "rho", "control_change", "heterogeneity", "effect_cv",
+               "visit_correlation") + tuple(OUTCOMES)
+    _check_keys(t, "outcome_model", allowed)
+    sd = _float(t, "sd_change", "outcome_model", None, gt=0.0, example="sd_change = 1.1")
+    rho = _float(t, "rho", "outcome_model", None, gt=-1.0, lt=1.0, example="rho = 0.5")
+    cc = _float(t, "control_change", "outcome_model", None, example="control_change = -0.5")
+    if cc is not None and math.isinf(cc):
+        raise _err("outcome_model.control_change", cc, "must be finite", "control_change = -0.5")
+    het = _choice(t, "heterogeneity", "outcome_model", HETEROGENEITY, "none")
+    cv = _float(t, "effect_cv", "outcome_model", 0.0, ge=0.0, le=10.0, example="effect_cv = 0.5")
+    if het == "none" and cv != 0.0:
+        raise _err("outcome_model.effect_cv", cv, 'is only used with heterogeneity = "normal"',
+                   'heterogeneity = "normal"')
+    if het == "normal" and cv == 0.0:
+        raise ScenarioError('scenario error: outcome_model.effect_cv is required (> 0) when '
+                            'heterogeneity = "normal" (e.g. effect_cv = 0.5)')
+    vc = _float(t, "visit_correlation", "outcome_model", None, gt=-1.0, lt=1.0,
+                example="visit_correlation = 0.6")
+    if vc is not None and vc <= 0.0:
+        raise _err("outcome_model.visit_correlation", vc, "must be > 0", "visit_correlation = 0.6")
+    per: dict[str, dict[str, tuple[float, ...]]] = {}
+    for outcome in OUTCOMES:
+        if outcome not in t:
+            continue
+        sub = _table(t, outcome, "outcome_model")
+        path = f"outcome_model.{outcome}"
+        _check_keys(sub, path, OUTCOME_PARAM_KEYS)
+        params: dict[str, tuple[float, ...]] = {}
+        for k, bounds in (("control_change", {}), ("sd_change", {"gt": 0.0}),
+                          ("rho", {"gt": -1.0, "lt": 1.0})):
+            if k in sub:
+                params[k] = _float_list(sub[k], f"{path}.{k}", len(VISITS),
+                                        f"{k} = [..3 numbers for months 3, 6, 12..]", **bounds)
+                if any(math.isinf(x) for x in params[k]):
+                    raise _err(f"{path}.{k}", sub[k], "must be finite")
+        per[outcome] = params
+    return OutcomeModelConfig(sd, rho, cc, het, cv, vc, per)
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+TOP_KEYS = ("name", "description", "seed", "n_trials", "population", "endpoint", "effect",
+            "design", "outcome_model")
+
+
+def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
+    """Validate TOML-shaped data into a :class:`Scenario`.
+
+    Parameters
+    ----------
+    data : dict
+        As returned by ``tomllib.load``.
+    origin : str, optional
+        Path of the file, used for the default name and in the manifest.
+
+    Raises
+    ------
+    ScenarioError
+        One-line message naming the key path, the value and what is allowed.
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError("scenario error: the scenario must be a TOML table")
+    _check_keys(data, "", TOP_KEYS)
+    default_name = Path(origin).stem if origin else None
+    name = data.get("name", default_name)
+    if name is None:
+        raise ScenarioError('scenario error: name is required (e.g. name = "t1d_hba1c_12m")')
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise _err("name", name, "must be 1-100 letters, digits, '_', '-' or '.', starting with a "
+                   "letter or digit (it names the output folder)", 'name = "t1d_hba1c_12m"')
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise _err("description", description, "must be a string")
+    seed = _int(data, "seed", "", 20261122, lo=0, hi=2**63 - 1, example="seed = 20261122")
+    n_trials = _int(data, "n_trials", "", 10_000, lo=1, hi=100_000_000, example="n_trials = 10000")
+    population = _population(data)
+    endpoint = _endpoint(data)
+    effect = _effect(data, population.preset)
+    design = _design(data)
+    om = _outcome_model(data)
+    return Scenario(name, seed, n_trials, population, endpoint, effect, design, om, description,
+                    origin)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Raises
+    ------
+    ScenarioError
+        If the file is missing, is not valid TOML, or fails validation.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"scenario error: file {str(p)!r} does not exist")
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"scenario error: {p.name} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"scenario error: cannot read {str(p)!r}: {exc}") from None
+    return parse_scenario(data, origin=str(p))
