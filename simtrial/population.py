@@ -119,11 +119,12 @@ class PopulationSpec:
         return len(VARIABLES)
 
     def needed(self, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-        """Copula variables needed to evaluate the criteria and the ``extra`` variables."""
+        """Variables needed for the criteria and ``extra`` (copula order, derived ones last)."""
         names = set(self.criteria) | set(extra)
         if "insulin_dose" in names:
             names |= {"insulin_per_kg", "weight"}
-        return tuple(v for v in VARIABLES if v in names)
+        return tuple(v for v in VARIABLES if v in names) + (
+            ("insulin_dose",) if "insulin_dose" in names else ())
 
 
 def transform(spec: PopulationSpec, z: np.ndarray, names: tuple[str, ...] | None = None,

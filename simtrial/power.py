@@ -269,7 +269,8 @@ def _crossing(power_by_n: np.ndarray, ns: np.ndarray, target: float) -> int | No
 
 
 def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, workers: int,
-                progress: bool, extra: tuple[int, ...] = ()) -> tuple[SimOutput, int]:
+                progress: bool, extra: tuple[int, ...] = (), keep_n: int | None = None
+                ) -> tuple[SimOutput, int]:
     """Simulate every control-arm size from 3 up to a bound covering all targets.
 
     The bound starts at 1.25 x the largest closed-form N (+5) and doubles, up to
@@ -283,7 +284,8 @@ def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, wor
     while True:
         ns = np.arange(3, hi + 1)
         ns = ns[[sc.design.n_msc(int(n)) >= 2 for n in ns]]
-        out = simulate(model, ns, n_trials=n_trials, seed=seed, workers=workers,
+        keep = int(np.flatnonzero(ns == keep_n)[0]) if keep_n in set(ns.tolist()) else None
+        out = simulate(model, ns, n_trials=n_trials, seed=seed, workers=workers, keep=keep,
                        progress=progress, progress_label=f"N <= {hi}")
         p = out.rejections / out.n_trials
         if all(p[-1] >= t for t in targets) or hi >= cap:

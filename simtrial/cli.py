@@ -1,0 +1,243 @@
+"""Command line: ``simtrial run | power | sample-size | validate | evidence``.
+
+Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
+argument error) is printed as one line on stderr with exit code 2, before any output file is
+written. Set ``SIMTRIAL_DEBUG=1`` to see tracebacks of unexpected internal errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import SimtrialError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401
+        raise SimtrialError(f"usage error: {self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _positive_int(name: str, lo: int = 1):
+    def conv(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} = {text!r} must be an integer >= {lo}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{name} = {v} must be >= {lo}")
+        return v
+    return conv
+
+
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--target-power = {text!r} must be a number in (0, 1)") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"--target-power = {v:g} must be in (0, 1) (e.g. 0.8)")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed = {text!r} must be an integer >= 0") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--seed = {v} must be >= 0")
+    return v
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="simtrial", description="Clinical-trial simulator for MSC therapy in diabetes.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"simtrial {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def common(sp, json_flag: bool = True):
+        sp.add_argument("scenario", metavar="SCENARIO.toml")
+        sp.add_argument("--seed", type=_seed, help="override the scenario seed")
+        sp.add_argument("--n-trials", type=_positive_int("--n-trials"), dest="n_trials",
+                        help="override the number of replicate trials")
+        sp.add_argument("--workers", type=_positive_int("--workers"), default=1,
+                        help="processes (results do not depend on it)")
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print JSON")
+
+    r = sub.add_parser("run", help="power, power curve, sample sizes, output files")
+    common(r, json_flag=False)
+    r.add_argument("--out", metavar="DIR", help="output root (default: outputs); files go to DIR/<name>/")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    pw = sub.add_parser("power", help="simulated power at one N per arm")
+    common(pw)
+    pw.add_argument("--n-per-arm", type=_positive_int("--n-per-arm", 2), dest="n_per_arm",
+                    help="control-arm size (default: design.n_per_arm)")
+
+    ss = sub.add_parser("sample-size", help="smallest N per arm reaching a target power")
+    common(ss)
+    ss.add_argument("--target-power", type=_probability, dest="target_power", required=True)
+
+    v = sub.add_parser("validate", help="check a scenario and print its resolved model")
+    v.add_argument("scenario", metavar="SCENARIO.toml")
+    v.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("evidence", help="print the evidence table")
+    e.add_argument("--json", action="store_true")
+    return p
+
+
+def _load(args):
+    from .model import build_model
+    from .scenario import load_scenario
+    sc = load_scenario(args.scenario)
+    changes = {}
+    if getattr(args, "seed", None) is not None:
+        changes["seed"] = args.seed
+    if getattr(args, "n_trials", None) is not None:
+        changes["n_trials"] = args.n_trials
+    if changes:
+        sc = sc.replace(**changes)
+    return build_model(sc)
+
+
+def _print_json(obj) -> None:
+    from .outputs import to_jsonable
+    print(json.dumps(to_jsonable(obj), indent=2))
+
+
+def _cmd_run(args) -> int:
+    from .runner import run, write_outputs
+    model = _load(args)
+    root = Path(args.out) if args.out else Path("outputs")
+    if root.exists() and not root.is_dir():
+        raise SimtrialError(f"usage error: --out = {str(root)!r} exists and is not a folder")
+    show = not args.quiet and sys.stderr.isatty()
+    res = run(model, workers=args.workers, progress=show)
+    paths = write_outputs(res, root / model.scenario.name, command=["simtrial"] + sys.argv[1:])
+    print(res.summary())
+    print("wrote     " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_power(args) -> int:
+    from .power import power
+    model = _load(args)
+    n = args.n_per_arm if args.n_per_arm is not None else model.scenario.design.n_per_arm
+    if n > 100_000:
+        raise SimtrialError(f"usage error: --n-per-arm = {n} must be <= 100000")
+    res = power(model, n, workers=args.workers, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        _print_json(res.to_dict())
+    else:
+        od = model.outcome_def
+        print(f"{res.scenario}: {od.label} at {res.visit_months} months, {res.analysis}, "
+              f"true MD {res.md:+.4g} {od.unit}")
+        print(f"N = {res.n_per_arm} control + {res.n_msc} MSC, {res.n_trials:,} trials: power "
+              f"{res.power:.4f} (MC SE {res.mc_se:.4f}, 95% CI {res.ci_low:.4f}-{res.ci_high:.4f}); "
+              f"closed form {res.analytic_power:.4f}")
+        print(f"estimated MD: mean {res.mean_estimate:+.4g} (MC SE {res.mean_estimate_mc_se:.2g}), "
+              f"SD {res.sd_estimate:.4g}")
+    return 0
+
+
+def _cmd_sample_size(args) -> int:
+    from .power import sample_size
+    model = _load(args)
+    res = sample_size(model, args.target_power, workers=args.workers,
+                      progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        _print_json(res.to_dict())
+    else:
+        if res.reached:
+            print(f"{res.scenario}: N = {res.n_per_arm} per arm (MSC {res.n_msc}) reaches "
+                  f"{res.target_power:.0%} power: simulated {res.power:.4f} (MC SE {res.mc_se:.4f}, "
+                  f"{res.n_trials:,} trials); closed form N = {res.analytic_n_per_arm}")
+        else:
+            print(f"{res.scenario}: {res.target_power:.0%} power not reached by N = "
+                  f"{res.searched_max} per arm (design.max_n_per_arm); closed form N = "
+                  f"{res.analytic_n_per_arm}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .model import build_model
+    from .scenario import load_scenario
+    sc = load_scenario(args.scenario)
+    model = build_model(sc)
+    if args.json:
+        _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "model": model.describe()})
+        return 0
+    od = model.outcome_def
+    print(f"{args.scenario}: valid")
+    print(f"  scenario {sc.name} (hash {sc.hash()[:12]}), seed {sc.seed}, {sc.n_trials:,} trials")
+    print(f"  population {sc.population.preset}: criteria "
+          + (", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in model.population.criteria.items())
+             or "none") + f"; screen failures {model.screen_fail_prob:.1%}")
+    print(f"  endpoint {od.name} at {sc.endpoint.visit_months} months ({sc.endpoint.analysis}); "
+          f"MD by visit " + ", ".join(f"{m} mo {v:+.4g}" for m, v in zip(model.visits, model.md[od.name])))
+    print(f"  effect source: {model.md_source[od.name][model.k_end]}")
+    return 0
+
+
+def _cmd_evidence(args) -> int:
+    from .evidence import evidence_version, load_evidence
+    table = load_evidence()
+    if args.json:
+        _print_json({"evidence_version": evidence_version(),
+                     "rows": json.loads(table.to_json(orient="records"))})
+        return 0
+    import pandas as pd
+    cols = ["id", "outcome", "time_months", "population", "md", "ci_low", "ci_high", "p_value",
+            "i2", "k", "se", "se_method", "flag", "default"]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.max_columns", None):
+        print(f"evidence version {evidence_version()} ({len(table)} rows; MD = MSC - control)")
+        print(table[cols].to_string(index=False, na_rep=""))
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_size,
+             "validate": _cmd_validate, "evidence": _cmd_evidence}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``simtrial`` console script; returns the exit code."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        return _COMMANDS[args.command](args)
+    except SimtrialError as exc:
+        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # an internal bug: one line unless debugging
+        if os.environ.get("SIMTRIAL_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (set SIMTRIAL_DEBUG=1 for a traceback; "
+              "please report)", file=sys.stderr)
+        return 1
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()

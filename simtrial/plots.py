@@ -1,0 +1,57 @@
+"""Plots. Each function takes a result and ``ax=None``, returns the Axes, computes nothing and
+never calls ``show()``."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["plot_power_curve"]
+
+Z975 = 1.959963984540054
+
+
+def plot_power_curve(run, ax=None):
+    """Simulated power against control-arm size with a 95% Monte Carlo band, the closed-form
+    curve, the target powers and the sample sizes read off the simulation.
+
+    Parameters
+    ----------
+    run : RunResult
+        From :func:`simtrial.runner.run` (uses ``run.dense``, ``run.sample_sizes``, ``run.design``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    c = run.dense
+    n, p, se, an = c.n_per_arm, c.power, c.mc_se, c.analytic
+    ax.fill_between(n, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1), color="C0",
+                    alpha=0.25, lw=0, label="95% Monte Carlo band")
+    ax.plot(n, p, color="C0", lw=1.6, label=f"simulated ({c.points[0].n_trials:,} trials per N)")
+    ax.plot(n, an, color="k", lw=1.2, ls="--", label="closed form")
+    for ss in run.sample_sizes:
+        ax.axhline(ss.target_power, color="0.6", lw=0.8, ls=":")
+        if ss.n_per_arm is not None:
+            ax.axvline(ss.n_per_arm, color="C3", lw=0.8, ls=":")
+            ax.annotate(f"{ss.target_power:.0%}: N={ss.n_per_arm}", (ss.n_per_arm, ss.target_power),
+                        xytext=(4, -12), textcoords="offset points", fontsize=8, color="C3")
+    d = run.design
+    ax.errorbar([d.n_per_arm], [d.power], yerr=[[Z975 * d.mc_se]], fmt="o", color="C1", ms=5,
+                capsize=3, label=f"design N={d.n_per_arm}: {d.power:.3f}")
+    ax.set_xlim(0, n.max())
+    ax.set_ylim(0, 1.0)
+    ax.set_xlabel("patients per arm (control; MSC = ratio x control)")
+    ax.set_ylabel("power")
+    sc = run.model.scenario
+    ax.set_title(f"{sc.name}: {sc.endpoint.outcome} at {sc.endpoint.visit_months} months, "
+                 f"{sc.endpoint.analysis}, true MD {d.md:+.3g}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    return ax

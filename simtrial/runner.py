@@ -1,0 +1,172 @@
+"""`simtrial run`: power at the design N, a power curve, sample sizes, and the output files.
+
+One simulation pass evaluates every control-arm size from 3 up to a bound covering the design N,
+the power-curve grid and the target powers (common random numbers), so all the numbers of a run
+come from the same simulated patients.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .model import TrialModel, build_model
+from .outputs import atomic_write, manifest, write_json
+from .power import (PowerCurve, PowerResult, SampleSizeResult, _point, sample_size_from,
+                    search_grid)
+from .scenario import Scenario
+
+__all__ = ["RunResult", "run", "write_outputs", "auto_grid"]
+
+
+def auto_grid(hi: int, design_n: int, k: int = 16) -> list[int]:
+    """About ``k`` arm sizes from 3 to ``hi`` (roughly geometric), plus the design N."""
+    pts = np.unique(np.round(np.geomspace(3, hi, k)).astype(int))
+    return sorted(set(int(x) for x in pts) | {design_n})
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything `simtrial run` computes.
+
+    Attributes
+    ----------
+    model : TrialModel
+    design : PowerResult
+        At ``design.n_per_arm`` (with per-trial estimates).
+    curve : PowerCurve
+        At the grid points (``design.n_grid`` or :func:`auto_grid`).
+    dense : PowerCurve
+        At every simulated arm size (for plots).
+    sample_sizes : tuple of SampleSizeResult
+        One per ``design.target_power``.
+    timings : dict
+    """
+
+    model: TrialModel
+    design: PowerResult
+    curve: PowerCurve
+    dense: PowerCurve
+    sample_sizes: tuple[SampleSizeResult, ...]
+    seed: int
+    n_trials: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy results: design point, power curve and sample sizes, with a ``table`` column."""
+        parts = []
+        d = self.design.to_frame()
+        d.insert(0, "table", "design")
+        parts.append(d)
+        c = self.curve.to_frame()
+        c.insert(0, "table", "power_curve")
+        parts.append(c)
+        for ss in self.sample_sizes:
+            s = ss.to_frame()
+            s.insert(0, "table", "sample_size")
+            parts.append(s)
+        return pd.concat(parts, ignore_index=True)
+
+    def summary(self) -> str:
+        """Readable multi-line summary."""
+        m = self.model
+        sc = m.scenario
+        d = self.design
+        od = m.outcome_def
+        lines = [f"scenario  {sc.name}" + (f": {sc.description}" if sc.description else "")]
+        lines.append(f"population {sc.population.preset}: screen failures {d.screen_fail:.1%} "
+                     f"(+/- {d.screen_fail_mc_se:.2%})")
+        src = m.md_source[od.name][m.k_end]
+        lines.append(f"endpoint  {od.label} ({od.unit}) change at {sc.endpoint.visit_months} months, "
+                     f"{sc.endpoint.analysis}, alpha {sc.design.alpha:g} {sc.design.sides}-sided")
+        lines.append(f"effect    true MD {d.md:+.4g} {od.unit} (from {src})")
+        lines.append(f"design    N = {d.n_per_arm} control + {d.n_msc} MSC, {d.n_trials:,} trials, "
+                     f"seed {self.seed}")
+        lines.append(f"power     {d.power:.4f} (MC SE {d.mc_se:.4f}, 95% CI {d.ci_low:.4f}-"
+                     f"{d.ci_high:.4f}); closed form {d.analytic_power:.4f}")
+        lines.append(f"estimate  mean {d.mean_estimate:+.4g} (MC SE {d.mean_estimate_mc_se:.2g}), "
+                     f"SD {d.sd_estimate:.4g}")
+        for ss in self.sample_sizes:
+            if ss.reached:
+                sim = f"N = {ss.n_per_arm} per arm (power {ss.power:.4f}, MC SE {ss.mc_se:.4f})"
+            else:
+                sim = f"not reached by N = {ss.searched_max} (design.max_n_per_arm)"
+            an = ss.analytic_n_per_arm if ss.analytic_n_per_arm is not None else f"> {ss.searched_max}"
+            lines.append(f"{ss.target_power:.0%} power {sim}; closed form N = {an}")
+        lines.append(f"time      {self.timings.get('total', float('nan')):.2f} s")
+        return "\n".join(lines)
+
+
+def run(scenario: Scenario | TrialModel, *, n_trials: int | None = None, seed: int | None = None,
+        workers: int = 1, progress: bool = False) -> RunResult:
+    """Power at the design N, a power curve, and the sample size for each target power.
+
+    Parameters
+    ----------
+    scenario : Scenario or TrialModel
+    n_trials, seed : int, optional
+        Override the scenario's.
+    workers : int
+        Processes; the numbers do not depend on it.
+
+    Returns
+    -------
+    RunResult
+    """
+    t0 = time.perf_counter()
+    model = scenario if isinstance(scenario, TrialModel) else build_model(scenario)
+    t1 = time.perf_counter()
+    sc = model.scenario
+    seed = sc.seed if seed is None else int(seed)
+    n_trials = sc.n_trials if n_trials is None else int(n_trials)
+    extra = (sc.design.n_per_arm,) + tuple(sc.design.n_grid or ())
+    out, hi = search_grid(model, sc.design.target_power, n_trials, seed, workers, progress,
+                          extra=extra, keep_n=sc.design.n_per_arm)
+    t2 = time.perf_counter()
+    idx = {int(n): i for i, n in enumerate(out.n0)}
+    design = _point(model, out, idx[sc.design.n_per_arm], seed)
+    dense = PowerCurve(tuple(_point(model, out, i, seed) for i in range(out.n0.size)))
+    grid = list(sc.design.n_grid) if sc.design.n_grid else auto_grid(hi, sc.design.n_per_arm)
+    curve = PowerCurve(tuple(dense.points[idx[n]] for n in grid if n in idx))
+    sizes = tuple(sample_size_from(model, out, t, seed, hi) for t in sc.design.target_power)
+    t3 = time.perf_counter()
+    return RunResult(model, design, curve, dense, sizes, seed, n_trials,
+                     {"build_model": t1 - t0, "simulate": t2 - t1, "summarise": t3 - t2,
+                      "total": t3 - t0, "trials_simulated": float(n_trials * 2),
+                      "max_n_per_arm_simulated": float(hi)})
+
+
+def write_outputs(res: RunResult, out_dir: str | Path, command: list[str] | None = None) -> dict[str, Path]:
+    """Write results.csv, power_curve.png and manifest.json (each atomically) to ``out_dir``.
+
+    Files are first rendered into a temporary folder inside ``out_dir``'s parent, then renamed
+    into place one by one; a failure leaves no partial file behind.
+    """
+    import matplotlib.pyplot as plt
+    from .plots import plot_power_curve
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"results": out_dir / "results.csv", "power_curve": out_dir / "power_curve.png",
+             "manifest": out_dir / "manifest.json"}
+    atomic_write(paths["results"], lambda tmp: res.to_frame().to_csv(tmp, index=False,
+                                                                    float_format="%.10g"))
+    ax = plot_power_curve(res)
+    fig = ax.figure
+    fig.tight_layout()
+    atomic_write(paths["power_curve"], lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    timings = dict(res.timings)
+    timings["write_outputs"] = time.perf_counter() - t0
+    man = manifest(res.model, seed=res.seed, n_trials=res.n_trials, timings=timings,
+                   files=[p.name for p in paths.values()], command=command)
+    write_json(paths["manifest"], man)
+    return paths
