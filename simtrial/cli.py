@@ -115,15 +115,29 @@ def _print_json(obj) -> None:
     print(json.dumps(to_jsonable(obj), indent=2))
 
 
+def _check_out_dir(root: Path, out_dir: Path) -> None:
+    """Refuse, before simulating, an output folder that cannot be created or written."""
+    if root.exists() and not root.is_dir():
+        raise SimtrialError(f"usage error: --out = {str(root)!r} exists and is not a folder")
+    p = out_dir
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        why = "" if p == out_dir else f", so {str(out_dir)!r} cannot be created"
+        raise SimtrialError(f"usage error: --out = {str(root)!r}: {str(p)!r} exists and is not a "
+                            f"folder{why}")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise SimtrialError(f"usage error: --out = {str(root)!r}: folder {str(p)!r} is not writable")
+
+
 def _cmd_run(args) -> int:
     from .runner import run, write_outputs
     model = _load(args)
     root = Path(args.out) if args.out else Path("outputs")
-    if root.exists() and not root.is_dir():
-        raise SimtrialError(f"usage error: --out = {str(root)!r} exists and is not a folder")
+    _check_out_dir(root, root / model.scenario.name)
     show = not args.quiet and sys.stderr.isatty()
     res = run(model, workers=args.workers, progress=show)
-    paths = write_outputs(res, root / model.scenario.name, command=["simtrial"] + sys.argv[1:])
+    paths = write_outputs(res, root / model.scenario.name, command=["simtrial"] + args.argv)
     print(res.summary())
     print("wrote     " + ", ".join(str(p) for p in paths.values()))
     return 0
@@ -135,6 +149,10 @@ def _cmd_power(args) -> int:
     n = args.n_per_arm if args.n_per_arm is not None else model.scenario.design.n_per_arm
     if n > 100_000:
         raise SimtrialError(f"usage error: --n-per-arm = {n} must be <= 100000")
+    if model.scenario.design.n_msc(n) < 2:
+        ratio = model.scenario.design.allocation_ratio
+        raise SimtrialError(f"usage error: --n-per-arm = {n} gives an MSC arm of 1 patient at "
+                            f"design.allocation_ratio = {ratio:g}; the MSC arm needs >= 2")
     res = power(model, n, workers=args.workers, progress=not args.json and sys.stderr.isatty())
     if args.json:
         _print_json(res.to_dict())
@@ -215,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         if args.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT

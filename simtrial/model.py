@@ -26,15 +26,15 @@ from .errors import EvidenceError, ScenarioError
 from .outcomes import (OUTCOMES, EffectNotAttainable, OutcomeDef, VisitModel, calibrate_delta,
                        derive_visit_params, latent, min_sd_change, outcome_correlation, to_model,
                        to_natural, visit_correlation)
-from .population import Marginal, PopulationSpec, draw_screened
+from .population import Marginal, PopulationSpec, calibration_sample
 from .presets import (OUTCOME_RESIDUAL_CORRELATION, VARIABLES, VISIT_CORRELATION, VISITS,
                       get_preset)
 from .scenario import Scenario
 
-__all__ = ["TrialModel", "build_model", "CALIBRATION_SIZE"]
+__all__ = ["TrialModel", "build_model", "CALIBRATION_LOG2"]
 
-CALIBRATION_SIZE = 1 << 17
-"""Screened patients in the calibration sample."""
+CALIBRATION_LOG2 = 18
+"""The calibration sample screens 2**CALIBRATION_LOG2 scrambled-Sobol candidates."""
 _CALIBRATION_ENTROPY = 0x51A7_C0DE_2026
 """Fixed seed of the calibration sample (independent of the scenario seed)."""
 
@@ -260,14 +260,14 @@ def _md_profile(sc: Scenario, od: OutcomeDef, k_end: int | None
     return md, src, row_used
 
 
-def build_model(sc: Scenario, *, calibration_size: int = CALIBRATION_SIZE) -> TrialModel:
+def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> TrialModel:
     """Resolve and calibrate a scenario.
 
     Parameters
     ----------
     sc : Scenario
-    calibration_size : int
-        Screened patients in the calibration sample.
+    calibration_log2 : int
+        The calibration sample screens ``2**calibration_log2`` quasi-random candidates.
 
     Returns
     -------
@@ -280,12 +280,11 @@ def build_model(sc: Scenario, *, calibration_size: int = CALIBRATION_SIZE) -> Tr
         correlation, infeasible SD of change, missing evidence row, unattainable effect).
     """
     pop = _population(sc)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(_CALIBRATION_ENTROPY)))
-    base, screened = draw_screened(pop, calibration_size, rng=rng)
-    p_acc = calibration_size / screened
+    base, p_acc = calibration_sample(pop, calibration_log2, seed=_CALIBRATION_ENTROPY)
+    screened = 1 << calibration_log2
     fail = 1.0 - p_acc
-    # screened is negative binomial: SE of the failure-probability estimate
-    fail_se = math.sqrt(p_acc * p_acc * (1 - p_acc) / calibration_size)
+    # binomial SE as an upper bound: scrambled Sobol is at least as precise as random sampling
+    fail_se = math.sqrt(p_acc * (1 - p_acc) / screened)
 
     k_end = VISITS.index(sc.endpoint.visit_months)
     cv = sc.outcome_model.effect_cv if sc.outcome_model.heterogeneity == "normal" else 0.0
@@ -330,7 +329,8 @@ def build_model(sc: Scenario, *, calibration_size: int = CALIBRATION_SIZE) -> Tr
         md=md, delta=delta, md_source=md_source, evidence_row=evidence_row, effect_cv=cv,
         visit_corr=vcorr, outcome_corr=ocorr, screen_fail_prob=fail, screen_fail_mc_se=fail_se,
         analytic=analytic,
-        calibration={"size": calibration_size, "screened": screened,
+        calibration={"method": "scrambled Sobol", "screened": screened,
+                     "accepted": int(base["age"].size),
                      "baseline_mean_natural": float(np.mean(base[end.outcome.baseline]))},
     )
 

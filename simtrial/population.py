@@ -29,7 +29,8 @@ from scipy import special
 
 from .presets import VARIABLES
 
-__all__ = ["Marginal", "PopulationSpec", "transform", "draw_screened"]
+__all__ = ["Marginal", "PopulationSpec", "transform", "accept_mask", "draw_screened",
+           "calibration_sample"]
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,44 @@ def accept_mask(spec: PopulationSpec, values: Mapping[str, np.ndarray]) -> np.nd
         first = next(iter(values.values()))
         return np.ones(first.shape, dtype=bool)
     return mask
+
+
+def calibration_sample(spec: PopulationSpec, log2_points: int = 18, *, seed: int = 0
+                       ) -> tuple[dict[str, np.ndarray], float]:
+    """Screened patients from a scrambled Sobol sequence, for calibrating model constants.
+
+    Quasi-Monte Carlo makes population averages (baseline means, the calibrated treatment
+    effect) far more precise than the same number of pseudo-random draws, so calibration error
+    stays well below the Monte Carlo error of any realistic simulation.
+
+    Parameters
+    ----------
+    spec : PopulationSpec
+    log2_points : int
+        ``2**log2_points`` candidates are screened.
+    seed : int
+        Scrambling seed (fixed: the model is a deterministic function of the scenario).
+
+    Returns
+    -------
+    values : dict of ndarray
+        Accepted candidates (all variables and ``insulin_dose``).
+    accept_rate : float
+        Share of candidates passing the criteria.
+    """
+    from scipy.stats import qmc
+
+    u = qmc.Sobol(d=spec.dim, scramble=True, seed=seed).random_base2(log2_points)
+    z = special.ndtri(np.clip(u, 1e-15, 1 - 1e-15))
+    vals = transform(spec, z)
+    acc = accept_mask(spec, vals)
+    n_acc = int(acc.sum())
+    if n_acc < 1000:
+        from .errors import ScenarioError
+        raise ScenarioError(
+            "scenario error: population.criteria accept almost no patients "
+            f"({n_acc} of {acc.size} candidates); widen the ranges")
+    return {k: v[acc] for k, v in vals.items()}, n_acc / acc.size
 
 
 def draw_screened(spec: PopulationSpec, n: int, *, rng: np.random.Generator,

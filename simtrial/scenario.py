@@ -352,6 +352,9 @@ def _population(data: dict) -> PopulationConfig:
                 if k in sub:
                     gt = 0.0 if (k == "sd" or family == "lognormal") else None
                     params[k] = _float(sub, k, path, gt=gt, example=f"{k} = {base[var].get(k, 1.0)}")
+                    if math.isinf(params[k]):
+                        raise _err(f"{path}.{k}", params[k], "must be finite",
+                                   f"{k} = {base[var].get(k, 1.0)}")
                 elif k not in merged:
                     raise ScenarioError(f"scenario error: {path}.{k} is required for family "
                                         f"{fmt_value(family)}")
@@ -445,6 +448,11 @@ def _design(data: dict) -> DesignConfig:
     ratio = _float(t, "allocation_ratio", "design", 1.0, gt=0.0, le=10.0,
                    example="allocation_ratio = 1.0")
     alpha = _float(t, "alpha", "design", 0.05, gt=0.0, lt=0.5, example="alpha = 0.05")
+    n_msc = DesignConfig(n, ratio).n_msc(n)
+    if n_msc < 2:
+        raise _err("design.allocation_ratio", ratio, f"gives an MSC arm of {n_msc} patient at "
+                   f"design.n_per_arm = {n}; the MSC arm needs >= 2 (raise allocation_ratio "
+                   f"or n_per_arm)", f"allocation_ratio = {math.ceil(150 / n) / 100:g}")
     sides = _choice(t, "sides", "design", (2, 1), 2)
     tp = t.get("target_power", [0.8, 0.9])
     if isinstance(tp, (int, float)) and not isinstance(tp, bool):
@@ -464,8 +472,14 @@ def _design(data: dict) -> DesignConfig:
         if not isinstance(g, list) or not g:
             raise _err("design.n_grid", g, "must be a non-empty list of integers",
                        "n_grid = [10, 20, 40]")
-        grid = tuple(sorted({_int({"n": x}, "n", "", lo=2, hi=max_n,
-                                  example="n_grid = [10, 20, 40]") for x in g}))
+        grid = tuple(sorted({_int({f"design.n_grid[{i}]": x}, f"design.n_grid[{i}]", "", lo=2,
+                                  hi=max_n, example="n_grid = [10, 20, 40]")
+                             for i, x in enumerate(g)}))
+        for i, x in enumerate(g):
+            if DesignConfig(n, ratio).n_msc(int(x)) < 2:
+                raise _err(f"design.n_grid[{i}]", x, f"gives an MSC arm of 1 patient at "
+                           f"allocation_ratio = {ratio:g}; the MSC arm needs >= 2",
+                           "n_grid = [10, 20, 40]")
     return DesignConfig(n, ratio, alpha, int(sides), tuple(sorted(set(targets))), max_n, grid)
 
 
@@ -563,6 +577,9 @@ def load_scenario(path: str | Path) -> Scenario:
         If the file is missing, is not valid TOML, or fails validation.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ScenarioError(f"scenario error: {str(p)!r} is a folder, not a scenario file "
+                            "(e.g. scenarios/t1d_hba1c_12m.toml)")
     if not p.is_file():
         raise ScenarioError(f"scenario error: file {str(p)!r} does not exist")
     try:
