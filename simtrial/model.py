@@ -304,16 +304,23 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
         if is_end:
             evidence_row = row
         d = np.zeros(len(VISITS))
-        for k in range(len(VISITS)):
+        # the endpoint visit first, so an impossible user effect is reported as the user wrote it
+        order = sorted(range(len(VISITS)), key=lambda j: (j != k_end) if is_end else j)
+        for k in order:
             try:
                 d[k] = calibrate_delta(vm, x0, k, float(m[k]), cv if is_end else 0.0)
             except EffectNotAttainable as exc:
-                if not is_end:
+                if not (is_end and k == k_end):
+                    # a visit other than the primary one: keep the model usable, say so
                     d[k] = 0.0
+                    src[k] = f"{src[k]}; not attainable ({exc}), effect set to 0"
                     m[k] = 0.0
-                    src[k] = f"not attainable, set to 0 ({exc})"
                     continue
-                key = "effect.md" if sc.effect.source == "fixed" else f"effect (row {src[k]})"
+                if sc.effect.source == "fixed":
+                    key = "effect.md"
+                else:
+                    key = f'effect.row = "{src[k]}" (MD'
+                    exc = f"{exc})"
                 raise ScenarioError(f"scenario error: {key} = {m[k]:g} is not attainable for "
                                     f"{name} at month {VISITS[k]}: {exc}") from None
         md[name], delta[name], md_source[name] = m, d, src

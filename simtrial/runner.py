@@ -7,8 +7,7 @@ come from the same simulated patients.
 
 from __future__ import annotations
 
-import math
-import shutil
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .model import TrialModel, build_model
-from .outputs import atomic_write, manifest, write_json
+from .outputs import manifest, write_json
 from .power import (PowerCurve, PowerResult, SampleSizeResult, _point, sample_size_from,
                     search_grid)
 from .scenario import Scenario
@@ -144,10 +143,10 @@ def run(scenario: Scenario | TrialModel, *, n_trials: int | None = None, seed: i
 
 
 def write_outputs(res: RunResult, out_dir: str | Path, command: list[str] | None = None) -> dict[str, Path]:
-    """Write results.csv, power_curve.png and manifest.json (each atomically) to ``out_dir``.
+    """Write results.csv, power_curve.png and manifest.json to ``out_dir``.
 
-    Files are first rendered into a temporary folder inside ``out_dir``'s parent, then renamed
-    into place one by one; a failure leaves no partial file behind.
+    All files are rendered into a temporary folder beside ``out_dir`` first and only then renamed
+    into place, so a failure while rendering leaves no new or partial file behind.
     """
     import matplotlib.pyplot as plt
     from .plots import plot_power_curve
@@ -155,18 +154,26 @@ def write_outputs(res: RunResult, out_dir: str | Path, command: list[str] | None
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"results": out_dir / "results.csv", "power_curve": out_dir / "power_curve.png",
-             "manifest": out_dir / "manifest.json"}
-    atomic_write(paths["results"], lambda tmp: res.to_frame().to_csv(tmp, index=False,
-                                                                    float_format="%.10g"))
-    ax = plot_power_curve(res)
-    fig = ax.figure
-    fig.tight_layout()
-    atomic_write(paths["power_curve"], lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    timings = dict(res.timings)
-    timings["write_outputs"] = time.perf_counter() - t0
-    man = manifest(res.model, seed=res.seed, n_trials=res.n_trials, timings=timings,
-                   files=[p.name for p in paths.values()], command=command)
-    write_json(paths["manifest"], man)
+    names = {"results": "results.csv", "power_curve": "power_curve.png",
+             "manifest": "manifest.json"}
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=out_dir.parent) as tmp:
+        stage = Path(tmp)
+        res.to_frame().to_csv(stage / names["results"], index=False, float_format="%.10g")
+        ax = plot_power_curve(res)
+        fig = ax.figure
+        try:
+            fig.tight_layout()
+            fig.savefig(stage / names["power_curve"], format="png")
+        finally:
+            plt.close(fig)
+        timings = dict(res.timings)
+        timings["write_outputs"] = time.perf_counter() - t0
+        man = manifest(res.model, seed=res.seed, n_trials=res.n_trials, timings=timings,
+                       files=list(names.values()), command=command)
+        write_json(stage / names["manifest"], man)
+        paths = {}
+        for key, name in names.items():
+            # same file system: each rename is atomic
+            os.replace(stage / name, out_dir / name)
+            paths[key] = out_dir / name
     return paths

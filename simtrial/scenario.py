@@ -311,8 +311,9 @@ def _choice(table: dict, key: str, path: str, choices: tuple, default: Any = _RE
         allowed = " | ".join(fmt_value(c) for c in choices)
         hint = ""
         if isinstance(v, str):
-            m = difflib.get_close_matches(v, [str(c) for c in choices], n=1, cutoff=0.6)
-            hint = f"; did you mean {fmt_value(m[0])}?" if m else ""
+            lowered = {str(c).lower(): c for c in choices}
+            m = difflib.get_close_matches(v.lower(), list(lowered), n=1, cutoff=0.6)
+            hint = f"; did you mean {fmt_value(lowered[m[0]])}?" if m else ""
         raise _err(_p(path, key), v, f"must be one of {allowed}{hint}",
                    f"{key} = {fmt_value(choices[0])}")
     return v
@@ -488,7 +489,7 @@ def _outcome_model(data: dict) -> OutcomeModelConfig:
     allowed = ("sd_change", "rho", "control_change", "heterogeneity", "effect_cv",
                "visit_correlation") + tuple(OUTCOMES)
     _check_keys(t, "outcome_model", allowed)
-    sd = _float(t, "sd_change", "outcome_model", None, gt=0.0, example="sd_change = 1.1")
+    sd = _float(t, "sd_change", "outcome_model", None, gt=0.0, le=1e6, example="sd_change = 1.1")
     rho = _float(t, "rho", "outcome_model", None, gt=-1.0, lt=1.0, example="rho = 0.5")
     cc = _float(t, "control_change", "outcome_model", None, example="control_change = -0.5")
     if cc is not None and math.isinf(cc):
@@ -513,7 +514,8 @@ def _outcome_model(data: dict) -> OutcomeModelConfig:
         path = f"outcome_model.{outcome}"
         _check_keys(sub, path, OUTCOME_PARAM_KEYS)
         params: dict[str, tuple[float, ...]] = {}
-        for k, bounds in (("control_change", {}), ("sd_change", {"gt": 0.0}),
+        for k, bounds in (("control_change", {"ge": -1e6, "le": 1e6}),
+                          ("sd_change", {"gt": 0.0, "le": 1e6}),
                           ("rho", {"gt": -1.0, "lt": 1.0})):
             if k in sub:
                 params[k] = _float_list(sub[k], f"{path}.{k}", len(VISITS),
