@@ -25,7 +25,8 @@ import math
 import numpy as np
 from scipy import stats
 
-__all__ = ["power_ttest", "power_ancova", "analytic_power", "analytic_sample_size", "critical_value"]
+__all__ = ["power_ttest", "power_ancova", "analytic_power", "analytic_sample_size", "critical_value",
+           "analytic_assurance", "ohagan_assurance"]
 
 
 def critical_value(alpha: float, sides: int, df: float) -> float:
@@ -33,13 +34,16 @@ def critical_value(alpha: float, sides: int, df: float) -> float:
     return float(stats.t.isf(alpha / sides, df))
 
 
-def _power_nct(ncp: float, df: float, alpha: float, sides: int, better: str) -> float:
+def _power_nct(ncp, df: float, alpha: float, sides: int, better: str):
+    """Power from the noncentral t; float for scalar ``ncp``, array otherwise."""
     c = critical_value(alpha, sides, df)
     if sides == 2:
-        return float(stats.nct.sf(c, df, ncp) + stats.nct.cdf(-c, df, ncp))
-    if better == "lower":
-        return float(stats.nct.cdf(-c, df, ncp))
-    return float(stats.nct.sf(c, df, ncp))
+        p = stats.nct.sf(c, df, ncp) + stats.nct.cdf(-c, df, ncp)
+    elif better == "lower":
+        p = stats.nct.cdf(-c, df, ncp)
+    else:
+        p = stats.nct.sf(c, df, ncp)
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def power_ttest(md: float, sd: float, n0: int, n1: int, alpha: float = 0.05, sides: int = 2,
@@ -65,7 +69,7 @@ def power_ttest(md: float, sd: float, n0: int, n1: int, alpha: float = 0.05, sid
     float
     """
     df = n0 + n1 - 2
-    ncp = md / (sd * math.sqrt(1.0 / n0 + 1.0 / n1))
+    ncp = np.asarray(md) / (sd * math.sqrt(1.0 / n0 + 1.0 / n1))
     return _power_nct(ncp, df, alpha, sides, better)
 
 
@@ -85,7 +89,7 @@ def power_ancova(md: float, sd_resid: float, n0: int, n1: int, alpha: float = 0.
     n = n0 + n1
     df = n - 3
     infl = 1.0 + 1.0 / (n - 4) if n > 4 else float("inf")
-    ncp = md / (sd_resid * math.sqrt((1.0 / n0 + 1.0 / n1) * infl))
+    ncp = np.asarray(md) / (sd_resid * math.sqrt((1.0 / n0 + 1.0 / n1) * infl))
     return _power_nct(ncp, df, alpha, sides, better)
 
 
@@ -135,3 +139,53 @@ def analytic_sample_size(model, target: float, n_max: int = 1_000_000) -> int | 
 def analytic_curve(model, ns: np.ndarray) -> np.ndarray:
     """Closed-form power at each control-arm size in ``ns``."""
     return np.array([analytic_power(model, int(n), model.scenario.design.n_msc(int(n))) for n in ns])
+
+
+def analytic_assurance(model, n0: int, n1: int) -> float:
+    """Closed-form assurance: the closed-form power averaged over the effect distribution.
+
+    Notes
+    -----
+    ``A = E_theta[power(theta)]`` (O'Hagan, Stevens & Campbell 2005, Pharm Stat 4:187). For a
+    normal (or normal-mixture) distribution the expectation uses 80-point Gauss-Hermite
+    quadrature per component; for Student t, adaptive quadrature. With a known-variance z-test
+    and ``theta ~ N(m, v)`` it reduces to O'Hagan's formula
+    ``Phi((|m| - z sigma_n) / sqrt(sigma_n^2 + v))`` (one-sided), see :func:`ohagan_assurance`.
+    """
+    from scipy.special import roots_hermitenorm
+    dist = model.distribution
+    if dist is None or dist.is_point:
+        return analytic_power(model, n0, n1)
+    sc = model.scenario
+    better = model.outcome_def.better
+    sd_key = "sd_change" if sc.endpoint.analysis == "ttest_change" else "sd_resid_ancova"
+    sd = model.analytic[sd_key]
+    fn = power_ttest if sc.endpoint.analysis == "ttest_change" else power_ancova
+
+    def pw(theta):
+        return fn(np.asarray(theta, dtype=float), sd, n0, n1, sc.design.alpha, sc.design.sides,
+                  better)
+
+    if dist.family in ("normal", "mixture"):
+        comps = dist.components or ((1.0, dist.mean, dist.scale),)
+        x, w = roots_hermitenorm(80)
+        w = w / w.sum()
+        return float(sum(c[0] * np.dot(w, pw(c[1] + c[2] * x)) for c in comps))
+    return dist.average(lambda t: pw(t))
+
+
+def ohagan_assurance(m: float, v: float, sigma_n: float, alpha: float = 0.05, sides: int = 1,
+                     better: str = "lower") -> float:
+    """O'Hagan, Stevens & Campbell (2005) assurance of a z-test with known SE ``sigma_n``.
+
+    ``theta ~ N(m, v)``; the estimate is ``N(theta, sigma_n^2)``, so marginally
+    ``N(m, sigma_n^2 + v)``. One-sided (benefit = lower): ``Phi((-z sigma_n - m) / s)``,
+    ``s = sqrt(sigma_n^2 + v)``; two-sided adds the other tail.
+    """
+    z = stats.norm.isf(alpha / sides)
+    s = math.sqrt(sigma_n * sigma_n + v)
+    low = stats.norm.cdf((-z * sigma_n - m) / s)
+    high = stats.norm.sf((z * sigma_n - m) / s)
+    if sides == 2:
+        return float(low + high)
+    return float(low if better == "lower" else high)

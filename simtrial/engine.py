@@ -24,6 +24,7 @@ model (:func:`simtrial.trajectories.simulate_patients` draws all visits and outc
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -36,6 +37,7 @@ from scipy import stats
 from .analysis import analyse_sums, reject
 from .outcomes import latent_at, to_model, to_natural
 from .population import accept_mask, transform
+from .presets import VARIABLES
 
 __all__ = ["CHUNK_TRIALS", "SCREEN_BLOCK", "STREAMS", "SimOutput", "simulate", "stream",
            "chunk_count"]
@@ -44,7 +46,8 @@ CHUNK_TRIALS = 1000
 """Replicate trials per chunk (fixed: part of the definition of a seed's numbers)."""
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
-STREAMS = {"control_baseline": 0, "control_outcome": 1, "msc_baseline": 2, "msc_outcome": 3}
+STREAMS = {"control_baseline": 0, "control_outcome": 1, "msc_baseline": 2, "msc_outcome": 3,
+           "effect": 4}
 """Random streams within a chunk; later processes (effects, dropout, conduct) take new numbers."""
 _GRID_BATCH = 64
 
@@ -60,15 +63,30 @@ def chunk_count(n_trials: int) -> int:
     return -(-n_trials // CHUNK_TRIALS)
 
 
+N_STATS = 7
+"""Per-patient statistics kept as prefix sums: x, y, x^2, y^2, xy, [y == 0], responder."""
+
+
 @dataclass
 class _ChunkOut:
     chunk: int
     n_trials: int
-    rejections: np.ndarray       # (G,) int64
+    rejections: np.ndarray       # (G,) int64, at the point effect
     sum_est: np.ndarray          # (G,)
     sum_est2: np.ndarray         # (G,)
+    rej_assur: np.ndarray        # (G,) int64, trial effects drawn from the distribution
+    sum_est_assur: np.ndarray
+    sum_est2_assur: np.ndarray
+    zeros0: np.ndarray           # (G,) control patients with a zero natural value at the endpoint
+    zeros1: np.ndarray           # (G,) MSC patients with a zero value (point effect)
+    resp1: np.ndarray            # (G,) MSC responders
+    theta_sum: float
+    theta_sum2: float
+    theta_clipped: int
     kept: np.ndarray | None      # (trials,) estimates at the kept grid point
     kept_reject: np.ndarray | None
+    kept_assur_reject: np.ndarray | None
+    kept_theta: np.ndarray | None
     screened: int
     accepted: int
 
@@ -83,10 +101,22 @@ class SimOutput:
         Control and MSC arm sizes of each grid point.
     n_trials : int
     rejections : ndarray of int, shape (G,)
+        Trials rejecting H0 with the true effect at the point estimate (power).
     sum_est, sum_est2 : ndarray, shape (G,)
         Sums over trials of the estimate and its square (chunk-ordered summation).
+    rej_assur, sum_est_assur, sum_est2_assur : ndarray, shape (G,)
+        The same with each trial's true effect drawn from the effect distribution (assurance);
+        equal to the point versions when the distribution is a point.
+    zeros0, zeros1 : ndarray of int, shape (G,)
+        Patients with a zero endpoint value (insulin independence) summed over trials, per arm.
+    resp1 : ndarray of int, shape (G,)
+        MSC-arm responders summed over trials (heterogeneity = "responders").
+    theta_mean, theta_sd : float
+        Mean and SD of the drawn trial-level effects; ``theta_clipped`` draws lay beyond the
+        outcome's physical limit and were set to it.
     kept : ndarray or None, shape (n_trials,)
-        Per-trial estimates at the kept grid point; ``kept_reject`` the matching rejections.
+        Per-trial estimates at the kept grid point; ``kept_reject``, ``kept_assur_reject`` the
+        matching rejections and ``kept_theta`` the trial effects.
     screened, accepted : int
         Candidates screened and randomised, both arms, all chunks.
     elapsed_s : float
@@ -98,25 +128,61 @@ class SimOutput:
     rejections: np.ndarray
     sum_est: np.ndarray
     sum_est2: np.ndarray
+    rej_assur: np.ndarray
+    sum_est_assur: np.ndarray
+    sum_est2_assur: np.ndarray
+    zeros0: np.ndarray
+    zeros1: np.ndarray
+    resp1: np.ndarray
+    theta_mean: float
+    theta_sd: float
+    theta_clipped: int
     kept: np.ndarray | None
     kept_reject: np.ndarray | None
+    kept_assur_reject: np.ndarray | None
+    kept_theta: np.ndarray | None
     screened: int
     accepted: int
     elapsed_s: float
     keep: int | None = None
 
 
+def _prefix(x: np.ndarray, y: np.ndarray, y_nat: np.ndarray, resp: np.ndarray | None) -> np.ndarray:
+    """Prefix sums over patients (axis 0) of the N_STATS per-patient statistics."""
+    s = np.empty(x.shape + (N_STATS,))
+    s[..., 0] = x
+    s[..., 1] = y
+    np.multiply(x, x, out=s[..., 2])
+    np.multiply(y, y, out=s[..., 3])
+    np.multiply(x, y, out=s[..., 4])
+    s[..., 5] = y_nat == 0.0
+    s[..., 6] = 0.0 if resp is None else resp
+    np.cumsum(s, axis=0, out=s)
+    return s
+
+
 def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generator, trials: int,
-                n_max: int, treated: int, chol: np.ndarray, lvis_row: np.ndarray
-                ) -> tuple[np.ndarray, int, int]:
-    """Prefix sums (n_max, trials, 5) of centred (x, y, x^2, y^2, xy) for one arm of a chunk."""
+                n_max: int, treated: int, chol: np.ndarray, lvis_row: np.ndarray,
+                delta_trial: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """Prefix sums (n_max, trials, N_STATS) for one arm of a chunk.
+
+    For the MSC arm with ``delta_trial`` (one model-scale effect per trial), a second array with
+    the same patients under the trial-specific effects (assurance).
+    """
     pop = model.population
     vm = model.endpoint
     od = vm.outcome
+    het = model.heterogeneity
     k = model.k_end
-    names = pop.needed((od.baseline,))
-    d = pop.dim
+    mod_var = het.modifier if het.mode == "modifier" else None
+    extra = (od.baseline,) + ((mod_var,) if mod_var else ())
+    names = pop.needed(extra)
+    # draw only as many copula columns as the needed variables use (lower-triangular factor)
+    d = 1 + max(VARIABLES.index(v) for v in names + ("weight",) * ("insulin_dose" in names)
+                if v in VARIABLES)
     x0 = np.empty((n_max, trials))
+    mv = np.empty((n_max, trials)) if mod_var else None
     count = np.zeros(trials, dtype=np.int64)
     screened = accepted = 0
     while count.min() < n_max:
@@ -130,41 +196,34 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
         ok = acc & (pos < n_max)
         bi, ti = np.nonzero(ok)
         x0[pos[bi, ti], ti] = vals[od.baseline][bi, ti]
+        if mod_var:
+            mv[pos[bi, ti], ti] = vals[mod_var][bi, ti]
         count = np.minimum(count + n_acc, n_max)
     v = len(model.visits)
     raw = gen_out.standard_normal((n_max, trials, v + 1))
     e = raw[..., :v] @ lvis_row
-    eta = raw[..., v] if model.effect_cv > 0 else None
+    mult = resp = None
+    if treated:
+        mult = het.multiplier(raw[..., v], mv)
+        if het.mode == "responders":
+            resp = mult > 0
     xm = to_model(od, x0)
-    y_end = to_natural(od, latent_at(vm, xm, e, k, treated, float(model.delta[od.name][k]), eta,
-                                     model.effect_cv))
     cx = model.calibration["baseline_mean_natural"]
     x = x0 - cx
-    y = (y_end - x0) - float(vm.control_change[k]) if od.scale == "additive" else (y_end - x0)
-    s = np.empty((n_max, trials, 5))
-    s[..., 0] = x
-    s[..., 1] = y
-    np.multiply(x, x, out=s[..., 2])
-    np.multiply(y, y, out=s[..., 3])
-    np.multiply(x, y, out=s[..., 4])
-    np.cumsum(s, axis=0, out=s)
-    return s, screened, accepted
+    centre = float(vm.control_change[k]) if od.scale == "additive" else 0.0
+    y_nat = to_natural(od, latent_at(vm, xm, e, k, treated, float(model.delta[od.name][k]), mult))
+    s = _prefix(x, (y_nat - x0) - centre, y_nat, resp)
+    s_assur = None
+    if treated and delta_trial is not None:
+        y2 = to_natural(od, latent_at(vm, xm, e, k, treated, delta_trial, mult))
+        s_assur = _prefix(x, (y2 - x0) - centre, y2, resp)
+    return s, s_assur, screened, accepted
 
 
-def _run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: np.ndarray,
-               keep: int | None) -> _ChunkOut:
+def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarray,
+             keep: int | None):
+    """Rejections and estimate sums on the grid; per-trial arrays at the kept point."""
     sc = model.scenario
-    trials_here = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
-    chol = model.population.chol
-    lvis_row = np.linalg.cholesky(model.visit_corr)[model.k_end]
-    s0, scr0, acc0 = _arm_prefix(model, stream(seed, chunk, "control_baseline"),
-                                 stream(seed, chunk, "control_outcome"), CHUNK_TRIALS,
-                                 int(n0.max()), 0, chol, lvis_row)
-    s1, scr1, acc1 = _arm_prefix(model, stream(seed, chunk, "msc_baseline"),
-                                 stream(seed, chunk, "msc_outcome"), CHUNK_TRIALS,
-                                 int(n1.max()), 1, chol, lvis_row)
-    s0 = s0[:, :trials_here]
-    s1 = s1[:, :trials_here]
     g = n0.size
     rej = np.zeros(g, dtype=np.int64)
     se1 = np.zeros(g)
@@ -177,7 +236,8 @@ def _run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: 
         hi = min(g, lo + _GRID_BATCH)
         a0 = n0[lo:hi]
         a1 = n1[lo:hi]
-        est, se, df = analyse_sums(s0[a0 - 1], s1[a1 - 1], a0[:, None], a1[:, None], method)
+        est, se, df = analyse_sums(s0[a0 - 1, :, :5], s1[a1 - 1, :, :5], a0[:, None], a1[:, None],
+                                   method)
         crit = stats.t.isf(sc.design.alpha / sides, df[:, 0])[:, None]
         r = reject(est / se, crit, sides, better)
         rej[lo:hi] = r.sum(axis=1)
@@ -186,7 +246,47 @@ def _run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: 
         if keep is not None and lo <= keep < hi:
             kept = est[keep - lo].copy()
             kept_rej = r[keep - lo].copy()
-    return _ChunkOut(chunk, trials_here, rej, se1, se2, kept, kept_rej, scr0 + scr1, acc0 + acc1)
+    return rej, se1, se2, kept, kept_rej
+
+
+def _run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: np.ndarray,
+               keep: int | None) -> _ChunkOut:
+    trials_here = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
+    chol = model.population.chol
+    lvis_row = np.linalg.cholesky(model.visit_corr)[model.k_end]
+    dist = model.distribution
+    theta = delta_trial = None
+    clipped = 0
+    if dist is not None and not dist.is_point:
+        theta = dist.sample(stream(seed, chunk, "effect"), CHUNK_TRIALS)
+        delta_trial = model.delta_for(theta)
+        if model.md_limit is not None:
+            clipped = int(np.sum(theta[:trials_here] < model.md_limit))
+    s0, _, scr0, acc0 = _arm_prefix(model, stream(seed, chunk, "control_baseline"),
+                                    stream(seed, chunk, "control_outcome"), CHUNK_TRIALS,
+                                    int(n0.max()), 0, chol, lvis_row)
+    s1, s1a, scr1, acc1 = _arm_prefix(model, stream(seed, chunk, "msc_baseline"),
+                                      stream(seed, chunk, "msc_outcome"), CHUNK_TRIALS,
+                                      int(n1.max()), 1, chol, lvis_row, delta_trial)
+    s0 = s0[:, :trials_here]
+    s1 = s1[:, :trials_here]
+    rej, e1, e2, kept, kept_rej = _analyse(model, s0, s1, n0, n1, keep)
+    if s1a is not None:
+        s1a = s1a[:, :trials_here]
+        rej_a, e1a, e2a, _, kept_rej_a = _analyse(model, s0, s1a, n0, n1, keep)
+        th = theta[:trials_here]
+    else:
+        rej_a, e1a, e2a, kept_rej_a = rej, e1, e2, kept_rej
+        th = np.full(trials_here, model.endpoint_md)
+    return _ChunkOut(
+        chunk, trials_here, rej, e1, e2, rej_a, e1a, e2a,
+        zeros0=s0[n0 - 1, :, 5].sum(axis=1).astype(np.int64),
+        zeros1=s1[n1 - 1, :, 5].sum(axis=1).astype(np.int64),
+        resp1=s1[n1 - 1, :, 6].sum(axis=1).astype(np.int64),
+        theta_sum=float(th.sum()), theta_sum2=float((th * th).sum()), theta_clipped=clipped,
+        kept=kept, kept_reject=kept_rej, kept_assur_reject=kept_rej_a,
+        kept_theta=th.copy() if keep is not None else None,
+        screened=scr0 + scr1, accepted=acc0 + acc1)
 
 
 _WORKER_MODEL = None
@@ -265,25 +365,29 @@ def simulate(model, n0: Sequence[int] | np.ndarray, *, n_trials: int | None = No
     finally:
         if bar is not None:
             bar.close()
-    g = a0.size
-    rej = np.zeros(g, dtype=np.int64)
-    s1 = np.zeros(g)
-    s2 = np.zeros(g)
-    kept = [] if keep is not None else None
-    kept_rej = [] if keep is not None else None
-    screened = accepted = 0
+    fields = ("rejections", "sum_est", "sum_est2", "rej_assur", "sum_est_assur",
+              "sum_est2_assur", "zeros0", "zeros1", "resp1")
+    acc = {f: None for f in fields}
+    kept_lists: dict[str, list] = {"kept": [], "kept_reject": [], "kept_assur_reject": [],
+                                   "kept_theta": []}
+    screened = accepted = clipped = 0
+    t1 = t2 = 0.0
     for c in range(n_chunks):          # combine in chunk order: identical sums for any order
         o = outs[c]
-        rej += o.rejections
-        s1 += o.sum_est
-        s2 += o.sum_est2
+        for f in fields:
+            v = getattr(o, f)
+            acc[f] = v.copy() if acc[f] is None else acc[f] + v
         screened += o.screened
         accepted += o.accepted
-        if kept is not None:
-            kept.append(o.kept)
-            kept_rej.append(o.kept_reject)
-    return SimOutput(
-        n0=a0, n1=a1, n_trials=n_trials, rejections=rej, sum_est=s1, sum_est2=s2,
-        kept=np.concatenate(kept) if kept is not None else None,
-        kept_reject=np.concatenate(kept_rej) if kept_rej is not None else None,
-        screened=screened, accepted=accepted, elapsed_s=time.perf_counter() - t0, keep=keep)
+        clipped += o.theta_clipped
+        t1 += o.theta_sum
+        t2 += o.theta_sum2
+        if keep is not None:
+            for f in kept_lists:
+                kept_lists[f].append(getattr(o, f))
+    tm = t1 / n_trials
+    tsd = math.sqrt(max(t2 / n_trials - tm * tm, 0.0) * n_trials / max(n_trials - 1, 1))
+    kept = {f: (np.concatenate(v) if keep is not None else None) for f, v in kept_lists.items()}
+    return SimOutput(n0=a0, n1=a1, n_trials=n_trials, **acc, theta_mean=tm, theta_sd=tsd,
+                     theta_clipped=clipped, **kept, screened=screened, accepted=accepted,
+                     elapsed_s=time.perf_counter() - t0, keep=keep)

@@ -23,9 +23,10 @@ import numpy as np
 
 from . import evidence as ev
 from .errors import EvidenceError, ScenarioError
-from .outcomes import (OUTCOMES, EffectNotAttainable, OutcomeDef, VisitModel, calibrate_delta,
-                       derive_visit_params, latent, min_sd_change, outcome_correlation, to_model,
-                       to_natural, visit_correlation)
+from .effects import KASHBOUR_TRIALS, EffectDistribution, tau2_from_i2, time_profile
+from .outcomes import (OUTCOMES, EffectNotAttainable, Heterogeneity, OutcomeDef, VisitModel,
+                       at_months, calibrate_delta, derive_visit_params, latent, min_sd_change,
+                       outcome_correlation, to_model, to_natural, visit_correlation)
 from .population import Marginal, PopulationSpec, calibration_sample
 from .presets import (OUTCOME_RESIDUAL_CORRELATION, VARIABLES, VISIT_CORRELATION, VISITS,
                       get_preset)
@@ -84,6 +85,18 @@ class TrialModel:
     screen_fail_mc_se: float
     analytic: dict[str, float]
     calibration: dict[str, float] = field(default_factory=dict)
+    heterogeneity: Heterogeneity = field(default_factory=Heterogeneity)
+    distribution: EffectDistribution | None = None
+    delta_table: tuple[np.ndarray, np.ndarray] | None = None
+    shape: np.ndarray | None = None
+    md_limit: float | None = None
+
+    def delta_for(self, md: np.ndarray) -> np.ndarray:
+        """Model-scale endpoint effect for natural-scale MDs (vectorised; for assurance)."""
+        if self.delta_table is None:
+            return np.asarray(md, dtype=float)
+        grid, deltas = self.delta_table
+        return np.interp(md, grid, deltas)
 
     @property
     def outcome_def(self) -> OutcomeDef:
@@ -118,6 +131,9 @@ class TrialModel:
             "md_source": self.md_source,
             "evidence_row": self.evidence_row,
             "effect_cv": self.effect_cv,
+            "heterogeneity": self.heterogeneity.as_dict(),
+            "effect_distribution": (self.distribution.describe()
+                                    if self.distribution is not None else None),
             "visit_correlation": self.visit_corr.tolist(),
             "analytic_moments": self.analytic,
             "calibration": self.calibration,
@@ -182,14 +198,14 @@ def _population(sc: Scenario) -> PopulationSpec:
     return PopulationSpec(sc.population.preset, marginals, corr, criteria, sources)
 
 
-def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k_end: int
-                 ) -> VisitModel:
+def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k_end: int,
+                 visits: tuple[int, ...]) -> VisitModel:
     base = get_preset(sc.population.preset)["outcomes"][od.name]
     om = sc.outcome_model
     per = om.per_outcome.get(od.name, {})
-    cc = np.array(per.get("control_change", base["control_change"]), dtype=float)
-    sd = np.array(per.get("sd_change", base["sd_change"]), dtype=float)
-    rho = np.array(per.get("rho", base["rho"]), dtype=float)
+    cc = at_months(per.get("control_change", base["control_change"]), visits, "control_change")
+    sd = at_months(per.get("sd_change", base["sd_change"]), visits, "sd_change")
+    rho = at_months(per.get("rho", base["rho"]), visits, "rho")
     keys = {"control_change": f"outcome_model.{od.name}.control_change",
             "sd_change": f"outcome_model.{od.name}.sd_change", "rho": f"outcome_model.{od.name}.rho"}
     if endpoint:
@@ -204,60 +220,133 @@ def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k
             keys["rho"] = "outcome_model.rho"
     m0 = float(np.mean(x0))
     s0 = float(np.std(x0))
-    beta = np.empty(len(VISITS))
-    sigma = np.empty(len(VISITS))
-    for k, month in enumerate(VISITS):
+    beta = np.empty(len(visits))
+    sigma = np.empty(len(visits))
+    for k, month in enumerate(visits):
         lo = min_sd_change(s0, rho[k])
         if sd[k] < lo * (1 + 1e-9):
             key = keys["sd_change"]
-            where = "" if key.endswith("model.sd_change") else f"[{k}] (month {month})"
+            where = "" if key.endswith("model.sd_change") else f" at month {month}"
             scale = " (log scale)" if od.scale == "log" else ""
             raise ScenarioError(
                 f"scenario error: {key}{where} = {sd[k]:g} is too small for baseline SD "
                 f"{s0:.3g}{scale} and rho = {rho[k]:g}: must be > {lo:.3g} = "
                 f"sd*sqrt(1-rho^2) (raise it, or raise rho)")
         beta[k], sigma[k] = derive_visit_params(s0, float(sd[k]), float(rho[k]))
-    return VisitModel(od, VISITS, cc, sd, rho, m0, s0, beta, sigma)
+    return VisitModel(od, visits, cc, sd, rho, m0, s0, beta, sigma)
 
 
-def _md_profile(sc: Scenario, od: OutcomeDef, k_end: int | None
-                ) -> tuple[np.ndarray, list[str], dict | None]:
-    """Natural-scale MD per visit and where each number came from."""
+def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: int | None
+                ) -> tuple[np.ndarray, list[str], dict | None, dict]:
+    """Natural-scale MD per visit, where each number came from, the endpoint row, and info for
+    the effect distribution (SE, I^2, k of the row behind the endpoint MD)."""
     population = sc.effect.population
     known: dict[int, tuple[float, str]] = {}
+    rows: dict = {}
     row_used = None
+    info: dict = {}
     if sc.effect.source == "evidence" or k_end is None:
         try:
             rows = ev.rows_for(od.name, population)
         except EvidenceError:
             rows = {}
         for month, row in rows.items():
-            if month in VISITS:
-                known[month] = (float(row.md), row.id)
+            known[int(month)] = (float(row.md), row.id)
     if k_end is not None:
-        month_end = VISITS[k_end]
+        month_end = visits[k_end]
         if sc.effect.source == "fixed":
-            known = {month_end: (float(sc.effect.md), "fixed (scenario effect.md)")}
-        else:
+            md_fixed = sc.effect.md if sc.effect.md is not None else sc.effect.mean
+            known = {month_end: (float(md_fixed), "fixed (scenario effect)")}
+            info = {"se": sc.effect.se, "i2": None, "k": None, "row": None}
+        elif sc.effect.row is not None or month_end in VISITS or not known:
+            # at an evidence month the row itself is required (a missing row is an error)
             row = ev.select_row(od.name, month_end, population, sc.effect.row)
             known[month_end] = (float(row.md), row.id)
             row_used = row.as_dict()
-    md = np.zeros(len(VISITS))
-    src: list[str] = []
-    months = sorted(known)
-    for k, month in enumerate(VISITS):
-        if month in known:
-            md[k], s = known[month]
-        elif not months:
-            md[k], s = 0.0, "no evidence row: 0"
+            info = {"se": row.se, "i2": row.i2, "k": row.k, "row": row.id}
         else:
-            # linear in time between known points, through 0 at month 0; carried forward after
-            xs = [0.0] + [float(m) for m in months]
-            ys = [0.0] + [known[m][0] for m in months]
-            md[k] = float(np.interp(month, xs, ys))
-            s = "interpolated (linear from 0 at month 0)" if month < months[-1] else "carried forward"
-        src.append(s)
-    return md, src, row_used
+            # endpoint between or beyond the evidence months: the time profile gives the MD and
+            # the nearest row in time gives SE, I^2 and k (documented in simtrial.effects)
+            near = min(known, key=lambda m: (abs(m - month_end), -m))
+            r = rows[near]
+            info = {"se": r.se, "i2": r.i2, "k": r.k, "row": r.id, "nearest_month": near}
+    points = {m: v for m, (v, _) in known.items()}
+    md = time_profile(points, visits, sc.effect.after_last, sc.effect.half_life_months)
+    src: list[str] = []
+    last = max(points) if points else None
+    for month in visits:
+        if month in known:
+            src.append(known[month][1])
+        elif not points:
+            src.append("no evidence row: 0")
+        elif month < last:
+            src.append("interpolated (linear through 0 at month 0 and the evidence months)")
+        else:
+            src.append("held after the last evidence month" if sc.effect.after_last == "hold"
+                       else f"waning after month {last} (half-life {sc.effect.half_life_months:g} months)")
+    return md, src, row_used, info
+
+
+def _distribution(sc: Scenario, md_point: float, info: dict) -> EffectDistribution:
+    """The effect distribution of the scenario (see :mod:`simtrial.effects`)."""
+    e = sc.effect
+    prov: dict = {"row": info.get("row")}
+    if e.distribution == "point":
+        return EffectDistribution("point", md_point, "point", md_point, provenance=prov)
+    if e.distribution == "custom":
+        if e.family == "mixture":
+            comps = tuple((w, m * e.discount, s) for w, m, s in e.components)
+            mean = sum(w * m for w, m, _ in comps)
+            point = md_point if (e.md is not None or e.source == "evidence") else mean
+            prov["discount"] = e.discount
+            return EffectDistribution("custom", point, "mixture", mean, components=comps,
+                                      provenance=prov)
+        mean = (e.mean if e.mean is not None else md_point) * e.discount
+        point = md_point if (e.md is not None or e.source == "evidence") else e.mean
+        prov.update({"mean": "scenario" if e.mean is not None else "evidence MD",
+                     "discount": e.discount})
+        return EffectDistribution("custom", point, e.family, mean, e.sd,
+                                  e.df if e.family == "t" else math.inf, provenance=prov)
+    se = e.se if e.se is not None else info.get("se")
+    prov["se"] = f"scenario effect.se = {e.se:g}" if e.se is not None else f"evidence row ({se:g})"
+    centre = md_point * e.discount
+    prov["discount"] = e.discount
+    if e.sceptical_sd is not None:
+        w = e.sceptical_sd**2 / (e.sceptical_sd**2 + se**2)
+        centre *= w
+        se = math.sqrt(1.0 / (1.0 / se**2 + 1.0 / e.sceptical_sd**2))
+        prov["sceptical_prior"] = f"N(0, {e.sceptical_sd:g}^2): centre x {w:.4f}, SE -> {se:.4g}"
+    if e.distribution == "pooled":
+        return EffectDistribution("pooled", md_point, "normal", centre, se, provenance=prov)
+    # predictive
+    k = e.k or info.get("k")
+    if k is None:
+        k = KASHBOUR_TRIALS[e.population]
+        prov["k"] = f"ASSUMED {k} (Kashbour 2025 trials of this population; row gives no k)"
+    else:
+        prov["k"] = f"scenario effect.k = {k}" if e.k else f"evidence row (k = {k})"
+    if e.tau2 is not None:
+        tau2 = e.tau2
+        prov["tau2"] = f"scenario effect.tau2 = {tau2:g}"
+    else:
+        i2 = e.i2 if e.i2 is not None else info.get("i2")
+        if i2 is None:
+            raise ScenarioError(
+                f'scenario error: effect.i2 (or effect.tau2) is required for distribution = '
+                f'"predictive": evidence row {info.get("row")} reports no I^2 (e.g. i2 = 50)')
+        if not 0.0 <= i2 < 100.0:
+            raise ScenarioError(f"scenario error: effect.i2 = {i2:g} must be in [0, 100)")
+        tau2 = tau2_from_i2(i2, int(k), info.get("se") if e.se is None else e.se)
+        prov["tau2"] = (f"DERIVED tau2 = I2 k SE^2 = {i2:g}% x {k} x {(e.se or info.get('se')):g}^2"
+                        f" = {tau2:.4g}" + ("" if e.i2 is None else " (I2 from scenario)"))
+    scale = math.sqrt(se * se + tau2)
+    if e.predictive_dist == "t":
+        if int(k) < 3:
+            raise ScenarioError(f'scenario error: effect.predictive_dist = "t" needs k >= 3 '
+                                f"(k = {k}); use \"normal\"")
+        return EffectDistribution("predictive", md_point, "t", centre, scale, float(int(k) - 2),
+                                  provenance=prov)
+    return EffectDistribution("predictive", md_point, "normal", centre, scale, provenance=prov)
 
 
 def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> TrialModel:
@@ -286,29 +375,44 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     # binomial SE as an upper bound: scrambled Sobol is at least as precise as random sampling
     fail_se = math.sqrt(p_acc * (1 - p_acc) / screened)
 
-    k_end = VISITS.index(sc.endpoint.visit_months)
-    cv = sc.outcome_model.effect_cv if sc.outcome_model.heterogeneity == "normal" else 0.0
+    visits = tuple(sorted(set(sc.design.visits or VISITS) | {sc.endpoint.visit_months}))
+    k_end = visits.index(sc.endpoint.visit_months)
+    om = sc.outcome_model
+    het = Heterogeneity()
+    mod_values = None
+    if om.heterogeneity == "normal":
+        het = Heterogeneity("normal", cv=om.effect_cv)
+    elif om.heterogeneity == "responders":
+        het = Heterogeneity("responders", responder_fraction=om.responder_fraction)
+    elif om.heterogeneity == "modifier":
+        probe = Heterogeneity("modifier", modifier=om.modifier, slope=om.modifier_slope)
+        mv = probe.modifier_scale(base[om.modifier])
+        het = Heterogeneity("modifier", modifier=om.modifier, slope=om.modifier_slope,
+                            mod_mean=float(np.mean(mv)), mod_sd=float(np.std(mv)))
+        mod_values = base[om.modifier]
     outcomes: dict[str, VisitModel] = {}
     md: dict[str, np.ndarray] = {}
     delta: dict[str, np.ndarray] = {}
     md_source: dict[str, list[str]] = {}
     evidence_row = None
+    info: dict = {}
     x0s: dict[str, np.ndarray] = {}
     for name, od in OUTCOMES.items():
         is_end = name == sc.endpoint.outcome
         x0 = to_model(od, base[od.baseline])
         x0s[name] = x0
-        vm = _visit_model(sc, od, x0, is_end, k_end)
+        vm = _visit_model(sc, od, x0, is_end, k_end, visits)
         outcomes[name] = vm
-        m, src, row = _md_profile(sc, od, k_end if is_end else None)
+        m, src, row, inf = _md_profile(sc, od, visits, k_end if is_end else None)
         if is_end:
-            evidence_row = row
-        d = np.zeros(len(VISITS))
+            evidence_row, info = row, inf
+        d = np.zeros(len(visits))
         # the endpoint visit first, so an impossible user effect is reported as the user wrote it
-        order = sorted(range(len(VISITS)), key=lambda j: (j != k_end) if is_end else j)
+        order = sorted(range(len(visits)), key=lambda j: (j != k_end) if is_end else j)
         for k in order:
             try:
-                d[k] = calibrate_delta(vm, x0, k, float(m[k]), cv if is_end else 0.0)
+                d[k] = calibrate_delta(vm, x0, k, float(m[k]), het if is_end else Heterogeneity(),
+                                       mod_values)
             except EffectNotAttainable as exc:
                 if not (is_end and k == k_end):
                     # a visit other than the primary one: keep the model usable, say so
@@ -322,58 +426,88 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
                     key = f'effect.row = "{src[k]}" (MD'
                     exc = f"{exc})"
                 raise ScenarioError(f"scenario error: {key} = {m[k]:g} is not attainable for "
-                                    f"{name} at month {VISITS[k]}: {exc}") from None
+                                    f"{name} at month {visits[k]}: {exc}") from None
         md[name], delta[name], md_source[name] = m, d, src
 
-    vc = sc.outcome_model.visit_correlation or VISIT_CORRELATION
-    vcorr = visit_correlation(VISITS, vc)
-    ocorr = outcome_correlation(tuple(OUTCOMES), OUTCOME_RESIDUAL_CORRELATION)
     end = outcomes[sc.endpoint.outcome]
-    analytic = _analytic_moments(end, x0s[sc.endpoint.outcome], base[end.outcome.baseline], k_end,
-                                 delta[sc.endpoint.outcome], cv, vcorr)
+    md_end = float(md[end.outcome.name][k_end])
+    dist = _distribution(sc, md_end, info)
+    table = limit = None
+    if not dist.is_point and not (end.outcome.scale == "additive" and end.outcome.floor is None):
+        *table, limit = _delta_table(end, x0s[end.outcome.name], k_end, dist, het, mod_values)
+        table = tuple(table)
+    shape = md[end.outcome.name] / md_end if md_end != 0.0 else np.zeros(len(visits))
+    vc = sc.outcome_model.visit_correlation or VISIT_CORRELATION
+    vcorr = visit_correlation(visits, vc)
+    ocorr = outcome_correlation(tuple(OUTCOMES), OUTCOME_RESIDUAL_CORRELATION)
+    analytic = _analytic_moments(end, x0s[end.outcome.name], base[end.outcome.baseline], k_end,
+                                 delta[end.outcome.name], het, mod_values, vcorr)
     return TrialModel(
-        scenario=sc, population=pop, visits=VISITS, outcomes=outcomes, endpoint=end, k_end=k_end,
-        md=md, delta=delta, md_source=md_source, evidence_row=evidence_row, effect_cv=cv,
-        visit_corr=vcorr, outcome_corr=ocorr, screen_fail_prob=fail, screen_fail_mc_se=fail_se,
-        analytic=analytic,
+        scenario=sc, population=pop, visits=visits, outcomes=outcomes, endpoint=end, k_end=k_end,
+        md=md, delta=delta, md_source=md_source, evidence_row=evidence_row,
+        effect_cv=het.cv, visit_corr=vcorr, outcome_corr=ocorr, screen_fail_prob=fail,
+        screen_fail_mc_se=fail_se, analytic=analytic,
         calibration={"method": "scrambled Sobol", "screened": screened,
                      "accepted": int(base["age"].size),
                      "baseline_mean_natural": float(np.mean(base[end.outcome.baseline]))},
+        heterogeneity=het, distribution=dist, delta_table=table, shape=shape, md_limit=limit,
     )
 
 
+def _delta_table(vm: VisitModel, x0: np.ndarray, k: int, dist: EffectDistribution,
+                 het: Heterogeneity, mod_values, size: int = 161
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Model-scale effect on a grid of natural-scale MDs spanning the effect distribution.
+
+    MDs beyond the physical limit (e.g. a dose reduction larger than the mean dose) are mapped to
+    the last attainable value; :func:`simtrial.engine.simulate` counts how often that happens.
+    """
+    lo, hi = dist.ppf_range(1e-7)
+    grid = np.linspace(min(lo, dist.point), max(hi, dist.point), size)
+    deltas = np.empty(size)
+    ok = np.ones(size, dtype=bool)
+    for i, mdv in enumerate(grid):
+        try:
+            deltas[i] = calibrate_delta(vm, x0, k, float(mdv), het, mod_values)
+        except EffectNotAttainable:
+            ok[i] = False
+    if not ok.any():
+        raise ScenarioError("scenario error: effect distribution lies entirely beyond the "
+                            f"physical limit of {vm.outcome.name}")
+    first = int(np.argmax(ok))
+    deltas[:first] = deltas[first]  # flat below the attainable limit
+    return grid, deltas, (float(grid[first]) if first > 0 else None)
+
+
 def _analytic_moments(vm: VisitModel, x0: np.ndarray, y0: np.ndarray, k: int, delta: np.ndarray,
-                      cv: float, vcorr: np.ndarray) -> dict[str, float]:
+                      het: Heterogeneity, mod_values, vcorr: np.ndarray) -> dict[str, float]:
     """Natural-scale SDs of change and of the ANCOVA residual at the endpoint visit.
 
-    For an additive outcome without a floor these are exact model quantities (``sd_change`` and
-    ``sigma``, plus the individual-effect variance in the MSC arm); otherwise they are moments of
-    a large simulated sample (fixed seed), pooled over the two arms.
+    For an additive outcome without a floor and no heterogeneity these are exact model quantities
+    (``sd_change`` and ``sigma``); otherwise moments of a large simulated sample (fixed seed),
+    pooled over the two arms.
     """
     od = vm.outcome
-    exact = od.scale == "additive" and od.floor is None
-    if exact:
-        var_eff = (delta[k] * cv) ** 2
+    if od.scale == "additive" and od.floor is None and het.mode == "none":
         sd_c = float(vm.sd_change[k])
-        sd_chg = math.sqrt(sd_c**2 + var_eff / 2.0)
-        sd_res = math.sqrt(vm.sigma[k] ** 2 + var_eff / 2.0)
-        return {"sd_change": sd_chg, "sd_resid_ancova": sd_res, "exact": 1.0,
+        return {"sd_change": sd_c, "sd_resid_ancova": float(vm.sigma[k]), "exact": 1.0,
                 "sd_change_control": sd_c, "sd_resid_control": float(vm.sigma[k])}
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(_CALIBRATION_ENTROPY + 1)))
     n = x0.size
     eps = rng.standard_normal((n, len(vm.visits))) @ np.linalg.cholesky(vcorr).T
     eta = rng.standard_normal(n)
+    mult = het.multiplier(eta, mod_values)
     out = {}
     resid_var = []
     chg_var = []
     for arm in (0, 1):
-        x = latent(vm, x0, eps, arm, delta, eta, cv)
+        x = latent(vm, x0, eps, arm, delta, mult)
         chg = to_natural(od, x[:, k]) - y0
         chg_var.append(float(np.var(chg)))
         xc = y0 - y0.mean()
         b = float(np.dot(xc, chg - chg.mean()) / np.dot(xc, xc))
         resid_var.append(float(np.var(chg - b * y0)))
         out[f"sd_change_{'msc' if arm else 'control'}"] = math.sqrt(chg_var[-1])
-    out.update({"sd_change": math.sqrt(sum(chg_var) / 2), "sd_resid_ancova": math.sqrt(sum(resid_var) / 2),
-                "exact": 0.0})
+    out.update({"sd_change": math.sqrt(sum(chg_var) / 2),
+                "sd_resid_ancova": math.sqrt(sum(resid_var) / 2), "exact": 0.0})
     return out

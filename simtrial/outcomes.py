@@ -38,7 +38,8 @@ from scipy import optimize, special
 
 from .presets import OUTCOME_RESIDUAL_CORRELATION
 
-__all__ = ["OutcomeDef", "OUTCOMES", "VisitModel", "derive_visit_params", "calibrate_delta",
+__all__ = ["OutcomeDef", "OUTCOMES", "VisitModel", "Heterogeneity", "derive_visit_params",
+           "calibrate_delta", "at_months",
            "visit_correlation", "outcome_correlation", "latent", "latent_at", "to_natural",
            "to_model", "expected_natural", "EffectNotAttainable"]
 
@@ -65,6 +66,10 @@ OUTCOMES: dict[str, OutcomeDef] = {
                                    "fasting_cpeptide", "log", None, "higher"),
     "insulin_dose": OutcomeDef("insulin_dose", "Daily insulin dose", "IU/day", "insulin_dose",
                                "additive", 0.0, "lower"),
+    "stimulated_cpeptide": OutcomeDef("stimulated_cpeptide", "Stimulated C-peptide", "ng/mL",
+                                      "stimulated_cpeptide", "log", None, "higher"),
+    "homa_ir": OutcomeDef("homa_ir", "HOMA-IR", "index", "homa_ir", "log", None, "lower"),
+    "homa_b": OutcomeDef("homa_b", "HOMA-B", "%", "homa_b", "log", None, "higher"),
 }
 """Outcomes simulated by the engine, in the order used for joint residuals."""
 
@@ -134,8 +139,67 @@ def outcome_correlation(names: tuple[str, ...],
     return r
 
 
+@dataclass(frozen=True)
+class Heterogeneity:
+    """Patient-level variation of the treatment effect, with population mean multiplier 1.
+
+    The individual effect is ``delta * m_i``:
+
+    * ``none``: ``m_i = 1``;
+    * ``normal``: ``m_i = 1 + cv * eta_i`` (random individual effects);
+    * ``responders``: ``m_i = R_i / pi`` with ``R_i = 1{eta_i < Phi^-1(pi)}``: a fraction ``pi``
+      respond, with the whole mean effect concentrated in them;
+    * ``modifier``: ``m_i = 1 + slope * (b_i - mean_b) / sd_b`` with ``b_i`` the baseline of
+      ``modifier`` on its model scale (log for C-peptide) and ``mean_b``, ``sd_b`` its screened
+      population mean and SD: effect modification by baseline HbA1c or C-peptide.
+
+    ``eta_i`` is one standard normal per patient.
+    """
+
+    mode: str = "none"
+    cv: float = 0.0
+    responder_fraction: float = 1.0
+    modifier: str | None = None
+    slope: float = 0.0
+    mod_mean: float = 0.0
+    mod_sd: float = 1.0
+
+    def multiplier(self, eta: np.ndarray | None, mod_values: np.ndarray | None) -> np.ndarray | None:
+        """Per-patient multipliers (None means 1 for everyone)."""
+        if self.mode == "none":
+            return None
+        if self.mode == "normal":
+            return 1.0 + self.cv * eta
+        if self.mode == "responders":
+            return (eta < special.ndtri(self.responder_fraction)) / self.responder_fraction
+        return 1.0 + self.slope * (self.modifier_scale(mod_values) - self.mod_mean) / self.mod_sd
+
+    def modifier_scale(self, values: np.ndarray) -> np.ndarray:
+        """Modifier values on the scale the slope applies to (log for C-peptide)."""
+        return np.log(values) if self.modifier == "fasting_cpeptide" else values
+
+    def components(self, mod_values: np.ndarray | None) -> list[tuple[float, np.ndarray | float, float]]:
+        """(weight, multiplier, extra variance factor) mixture used for calibration."""
+        if self.mode == "none":
+            return [(1.0, 1.0, 0.0)]
+        if self.mode == "normal":
+            return [(1.0, 1.0, self.cv * self.cv)]
+        if self.mode == "responders":
+            p = self.responder_fraction
+            return [(p, 1.0 / p, 0.0)] + ([(1.0 - p, 0.0, 0.0)] if p < 1.0 else [])
+        return [(1.0, self.multiplier(None, mod_values), 0.0)]
+
+    def as_dict(self) -> dict:
+        """Plain summary for manifests."""
+        return {k: getattr(self, k) for k in ("mode", "cv", "responder_fraction", "modifier",
+                                              "slope", "mod_mean", "mod_sd")}
+
+
+NO_HETEROGENEITY = Heterogeneity()
+
+
 def latent(vm: VisitModel, x0: np.ndarray, eps: np.ndarray, treated: np.ndarray | float,
-           delta: np.ndarray, eta: np.ndarray | None = None, cv: float = 0.0) -> np.ndarray:
+           delta: np.ndarray, mult: np.ndarray | None = None) -> np.ndarray:
     """Model-scale values at each visit.
 
     Parameters
@@ -148,10 +212,8 @@ def latent(vm: VisitModel, x0: np.ndarray, eps: np.ndarray, treated: np.ndarray 
     treated : ndarray of shape S, or scalar 0/1
     delta : ndarray, shape (V,)
         Model-scale treatment effect per visit.
-    eta : ndarray, shape S, optional
-        Patient-level standard normal for effect heterogeneity.
-    cv : float
-        Coefficient of variation of the individual effect.
+    mult : ndarray, shape S, optional
+        Individual effect multipliers (:class:`Heterogeneity`).
 
     Returns
     -------
@@ -159,30 +221,49 @@ def latent(vm: VisitModel, x0: np.ndarray, eps: np.ndarray, treated: np.ndarray 
     """
     dev = (x0 - vm.m0)[..., None]
     out = x0[..., None] + vm.control_change + vm.beta * dev + vm.sigma * eps
+    eff = delta if mult is None else delta * mult[..., None]
     if np.ndim(treated) == 0:
         if treated:
-            eff = delta if eta is None or cv == 0.0 else delta * (1.0 + cv * eta[..., None])
             out += eff
     else:
-        t = np.asarray(treated, dtype=float)[..., None]
-        eff = delta if eta is None or cv == 0.0 else delta * (1.0 + cv * eta[..., None])
-        out += t * eff
+        out += np.asarray(treated, dtype=float)[..., None] * eff
     return out
 
 
 def latent_at(vm: VisitModel, x0: np.ndarray, e: np.ndarray, k: int, treated: float,
-              delta_k: float, eta: np.ndarray | None = None, cv: float = 0.0) -> np.ndarray:
+              delta_k, mult: np.ndarray | None = None) -> np.ndarray:
     """Model-scale value at visit index ``k`` only; equals ``latent(...)[..., k]``.
 
     ``e`` is the unit-variance residual at that visit (shape of ``x0``); ``treated`` is 0 or 1 for
-    the whole array (one arm).
+    the whole array (one arm); ``delta_k`` a scalar or an array broadcasting against ``x0`` (e.g.
+    one effect per trial for assurance).
     """
     out = x0 + vm.control_change[k] + vm.beta[k] * (x0 - vm.m0) + vm.sigma[k] * e
-    if treated and delta_k != 0.0:
-        if eta is None or cv == 0.0:
-            out += delta_k
-        else:
-            out += delta_k * (1.0 + cv * eta)
+    if treated:
+        out += delta_k if mult is None else delta_k * mult
+    return out
+
+
+def at_months(anchor: tuple[float, ...] | np.ndarray, months, kind: str,
+              anchors: tuple[int, ...] = (3, 6, 12)) -> np.ndarray:
+    """Natural-history parameter at any month from its values at the anchor months.
+
+    Between anchors: linear interpolation. Before the first anchor: ``control_change`` and
+    ``sd_change`` scale linearly and with the square root of time from 0 at month 0, ``rho``
+    moves linearly towards 1 at month 0. After the last anchor: held (ASSUMED: stable natural
+    history in the second year).
+    """
+    a = np.asarray(anchor, dtype=float)
+    t = np.asarray(months, dtype=float)
+    out = np.interp(t, anchors, a)
+    early = t < anchors[0]
+    f = t[early] / anchors[0]
+    if kind == "control_change":
+        out[early] = a[0] * f
+    elif kind == "sd_change":
+        out[early] = a[0] * np.sqrt(f)
+    elif kind == "rho":
+        out[early] = 1.0 - (1.0 - a[0]) * f
     return out
 
 
@@ -207,27 +288,36 @@ def _mean_floor(mu: np.ndarray, sd: np.ndarray | float, floor: float) -> np.ndar
 
 
 def expected_natural(vm: VisitModel, x0: np.ndarray, k: int, delta: float = 0.0,
-                     cv: float = 0.0) -> float:
+                     het: Heterogeneity = NO_HETEROGENEITY, mod_values: np.ndarray | None = None
+                     ) -> float:
     """Population mean of ``Y_t`` at visit index ``k`` for effect ``delta``, over baselines ``x0``.
 
-    The residual and the individual effect are integrated analytically given each baseline, so the
-    only approximation is the finite calibration sample of baselines.
+    The residual (and, for ``normal`` heterogeneity, the individual effect) is integrated
+    analytically given each baseline; responder mixtures are exact two-point mixtures. The only
+    approximation is the finite (quasi-random) calibration sample of baselines.
     """
-    mu = x0 + vm.control_change[k] + vm.beta[k] * (x0 - vm.m0) + delta
-    var = vm.sigma[k] ** 2 + (delta * cv) ** 2
     od = vm.outcome
-    if od.scale == "log":
-        return float(np.mean(np.exp(mu + 0.5 * var)))
-    if od.floor is not None:
-        return float(np.mean(_mean_floor(mu, math.sqrt(var), od.floor)))
-    return float(np.mean(mu))
+    mu0 = x0 + vm.control_change[k] + vm.beta[k] * (x0 - vm.m0)
+    total = 0.0
+    for w, mult, vfac in het.components(mod_values):
+        mu = mu0 + delta * mult
+        var = vm.sigma[k] ** 2 + delta * delta * vfac
+        if od.scale == "log":
+            total += w * float(np.mean(np.exp(mu + 0.5 * var)))
+        elif od.floor is not None:
+            total += w * float(np.mean(_mean_floor(mu, math.sqrt(var), od.floor)))
+        else:
+            total += w * float(np.mean(mu))
+    return total
 
 
 class EffectNotAttainable(ValueError):
     """The requested natural-scale MD is impossible for this outcome's physical limits."""
 
 
-def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float, cv: float = 0.0) -> float:
+def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float,
+                    het: Heterogeneity = NO_HETEROGENEITY, mod_values: np.ndarray | None = None
+                    ) -> float:
     """Model-scale effect ``delta`` giving mean natural-scale difference ``md`` at visit ``k``.
 
     Parameters
@@ -239,8 +329,10 @@ def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float, cv: float
         Visit index.
     md : float
         Target MD (MSC minus control) in natural units.
-    cv : float
-        Coefficient of variation of individual effects (``heterogeneity = "normal"``).
+    het : Heterogeneity
+        Individual effect multipliers (population mean 1).
+    mod_values : ndarray, optional
+        The calibration sample's values of ``het.modifier``.
 
     Returns
     -------
@@ -253,9 +345,8 @@ def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float, cv: float
 
     Notes
     -----
-    Additive outcomes without a floor: ``delta = md``. Log scale: the treated mean is
-    ``E_c exp(delta + cv^2 delta^2 / 2)``, solved in closed form. Floored: root of
-    ``E_t(delta) - E_c = md`` by Brent's method, with ``E`` from :func:`expected_natural`.
+    Additive outcomes without a floor: ``delta = md`` (the multipliers average 1). Otherwise the
+    root of ``E_t(delta) - E_c = md`` by Brent's method, ``E`` from :func:`expected_natural`.
     """
     od = vm.outcome
     if md == 0.0:
@@ -263,37 +354,27 @@ def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float, cv: float
     if od.scale == "additive" and od.floor is None:
         return md
     e_c = expected_natural(vm, x0, k)
-    if od.scale == "log":
-        q = 1.0 + md / e_c
-        if q <= 0:
-            raise EffectNotAttainable(
-                f"a change of {md:g} {od.unit} is below minus the control mean {e_c:.3g} {od.unit}")
-        lq = math.log(q)
-        if cv == 0.0:
-            return lq
-        disc = 1.0 + 2.0 * cv * cv * lq
-        if disc < 0:
-            raise EffectNotAttainable(
-                f"a change of {md:g} {od.unit} cannot be reached with effect_cv = {cv:g}")
-        return (-1.0 + math.sqrt(disc)) / (cv * cv)
+    lower = 0.0 if od.scale == "log" else (od.floor or 0.0)
+    if md < 0 and md <= lower - e_c + 1e-12 * abs(e_c):
+        raise EffectNotAttainable(
+            f"a change of {md:g} {od.unit} would take the mean below the physical limit "
+            f"(control mean {e_c:.3g} {od.unit})")
 
     def f(d: float) -> float:
-        return expected_natural(vm, x0, k, d, cv) - e_c - md
+        return expected_natural(vm, x0, k, d, het, mod_values) - e_c - md
 
-    if md < 0 and md <= (od.floor or 0.0) - e_c + 1e-9:
-        raise EffectNotAttainable(
-            f"a change of {md:g} {od.unit} would take the mean below the physical floor "
-            f"(control mean {e_c:.3g} {od.unit})")
-    step = abs(md) + 1.0
-    lo, hi = (min(md, 0.0), max(md, 0.0))
-    for _ in range(60):
-        if f(lo) <= 0.0 <= f(hi):
+    step = abs(md) / max(abs(e_c), 1e-12) if od.scale == "log" else abs(md)
+    step = max(step, 0.1)
+    lo, hi = (-step, 0.0) if md < 0 else (0.0, step)
+    for _ in range(80):
+        flo, fhi = f(lo), f(hi)
+        if flo <= 0.0 <= fhi:
             break
-        if f(lo) > 0.0:
+        if flo > 0.0:
             lo -= step
-        if f(hi) < 0.0:
+        if fhi < 0.0:
             hi += step
         step *= 2.0
     else:
         raise EffectNotAttainable(f"no model-scale effect reaches a change of {md:g} {od.unit}")
-    return float(optimize.brentq(f, lo, hi, xtol=1e-12, rtol=1e-12))
+    return float(optimize.brentq(f, lo, hi, xtol=1e-13, rtol=1e-13))

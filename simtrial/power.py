@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analytic import analytic_power, analytic_sample_size
+from .analytic import analytic_assurance, analytic_power, analytic_sample_size
 from .engine import SimOutput, simulate
 from .model import TrialModel, build_model
 from .scenario import Scenario
@@ -96,14 +96,29 @@ class PowerResult:
     screen_fail: float
     screen_fail_mc_se: float
     elapsed_s: float
+    assurance: float = float("nan")
+    assurance_mc_se: float = float("nan")
+    assurance_ci_low: float = float("nan")
+    assurance_ci_high: float = float("nan")
+    analytic_assurance: float = float("nan")
+    effect_distribution: str = "point"
+    theta_mean: float = float("nan")
+    theta_sd: float = float("nan")
+    theta_clipped: int = 0
+    responder_fraction: float = float("nan")
+    responder_fraction_mc_se: float = float("nan")
+    insulin_independence_control: float = float("nan")
+    insulin_independence_msc: float = float("nan")
     estimates: np.ndarray | None = field(default=None, repr=False, compare=False)
     rejected: np.ndarray | None = field(default=None, repr=False, compare=False)
+    rejected_assurance: np.ndarray | None = field(default=None, repr=False, compare=False)
+    thetas: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready fields (no per-trial arrays)."""
         d = asdict(self)
-        d.pop("estimates")
-        d.pop("rejected")
+        for k in ("estimates", "rejected", "rejected_assurance", "thetas"):
+            d.pop(k)
         d["n_control"] = self.n_per_arm
         return d
 
@@ -115,7 +130,15 @@ class PowerResult:
             ("mean_estimate", self.mean_estimate, self.mean_estimate_mc_se),
             ("sd_estimate", self.sd_estimate, None), ("true_md", self.md, None),
             ("screen_fail", self.screen_fail, self.screen_fail_mc_se),
+            ("assurance", self.assurance, self.assurance_mc_se),
+            ("analytic_assurance", self.analytic_assurance, None),
+            ("trial_effect_mean", self.theta_mean, None), ("trial_effect_sd", self.theta_sd, None),
         ]
+        if not math.isnan(self.responder_fraction):
+            rows.append(("responder_fraction", self.responder_fraction, self.responder_fraction_mc_se))
+        if not math.isnan(self.insulin_independence_msc):
+            rows.append(("insulin_independence_control", self.insulin_independence_control, None))
+            rows.append(("insulin_independence_msc", self.insulin_independence_msc, None))
         ids = {"scenario": self.scenario, "design_point": f"n_per_arm={self.n_per_arm}",
                "endpoint": self.outcome, "visit": self.visit_months, "analysis": self.analysis,
                "n_per_arm": self.n_per_arm, "n_msc": self.n_msc, "n_trials": self.n_trials}
@@ -144,6 +167,18 @@ class PowerCurve:
     def analytic(self) -> np.ndarray:
         return np.array([p.analytic_power for p in self.points])
 
+    @property
+    def assurance(self) -> np.ndarray:
+        return np.array([p.assurance for p in self.points])
+
+    @property
+    def assurance_mc_se(self) -> np.ndarray:
+        return np.array([p.assurance_mc_se for p in self.points])
+
+    @property
+    def has_distribution(self) -> bool:
+        return bool(self.points) and self.points[0].effect_distribution != "point"
+
     def to_frame(self) -> pd.DataFrame:
         """Concatenated tidy tables of the points."""
         return pd.concat([p.to_frame() for p in self.points], ignore_index=True)
@@ -171,6 +206,7 @@ class SampleSizeResult:
     visit_months: int
     analysis: str
     target_power: float
+    target: str
     n_per_arm: int | None
     n_msc: int | None
     power: float
@@ -186,16 +222,18 @@ class SampleSizeResult:
         return asdict(self)
 
     def to_frame(self) -> pd.DataFrame:
-        ids = {"scenario": self.scenario, "design_point": f"target_power={self.target_power:g}",
+        ids = {"scenario": self.scenario,
+               "design_point": f"target_{self.target}={self.target_power:g}",
                "endpoint": self.outcome, "visit": self.visit_months, "analysis": self.analysis,
                "n_per_arm": self.n_per_arm, "n_msc": self.n_msc, "n_trials": self.n_trials}
         rows = [("sample_size", self.n_per_arm, None),
                 ("analytic_sample_size", self.analytic_n_per_arm, None),
-                ("power_at_sample_size", self.power, self.mc_se)]
+                (f"{self.target}_at_sample_size", self.power, self.mc_se)]
         return pd.DataFrame([{**ids, "metric": m, "estimate": e, "mc_se": s} for m, e, s in rows])
 
 
-def _point(model: TrialModel, out: SimOutput, i: int, seed: int) -> PowerResult:
+def _point(model: TrialModel, out: SimOutput, i: int, seed: int, analytic_a: bool = True
+           ) -> PowerResult:
     sc = model.scenario
     r = out.n_trials
     k = int(out.rejections[i])
@@ -204,9 +242,21 @@ def _point(model: TrialModel, out: SimOutput, i: int, seed: int) -> PowerResult:
     var = max(out.sum_est2[i] / r - mean * mean, 0.0) * r / max(r - 1, 1)
     sd = math.sqrt(var)
     lo, hi = wilson(k, r)
+    ka = int(out.rej_assur[i])
+    pa = ka / r
+    alo, ahi = wilson(ka, r)
     n0, n1 = int(out.n0[i]), int(out.n1[i])
     fail = 1.0 - out.accepted / out.screened
     keep = out.kept is not None and i == out.keep
+    dist = model.distribution
+    resp = ins0 = ins1 = float("nan")
+    resp_se = float("nan")
+    if model.heterogeneity.mode == "responders":
+        resp = out.resp1[i] / (r * n1)
+        resp_se = math.sqrt(resp * (1 - resp) / (r * n1))
+    if model.outcome_def.floor is not None:
+        ins0 = out.zeros0[i] / (r * n0)
+        ins1 = out.zeros1[i] / (r * n1)
     return PowerResult(
         scenario=sc.name, outcome=sc.endpoint.outcome, visit_months=sc.endpoint.visit_months,
         analysis=sc.endpoint.analysis, n_per_arm=n0, n_msc=n1, n_trials=r, md=model.endpoint_md,
@@ -214,8 +264,16 @@ def _point(model: TrialModel, out: SimOutput, i: int, seed: int) -> PowerResult:
         mean_estimate_mc_se=sd / math.sqrt(r), sd_estimate=sd,
         analytic_power=analytic_power(model, n0, n1), alpha=sc.design.alpha, sides=sc.design.sides,
         seed=seed, screen_fail=fail, screen_fail_mc_se=math.sqrt(fail * (1 - fail) / out.screened),
-        elapsed_s=out.elapsed_s, estimates=out.kept if keep else None,
-        rejected=out.kept_reject if keep else None)
+        elapsed_s=out.elapsed_s, assurance=pa, assurance_mc_se=math.sqrt(pa * (1 - pa) / r),
+        assurance_ci_low=alo, assurance_ci_high=ahi,
+        analytic_assurance=analytic_assurance(model, n0, n1) if analytic_a else float("nan"),
+        effect_distribution=dist.kind if dist is not None else "point",
+        theta_mean=out.theta_mean, theta_sd=out.theta_sd, theta_clipped=out.theta_clipped,
+        responder_fraction=resp, responder_fraction_mc_se=resp_se,
+        insulin_independence_control=ins0, insulin_independence_msc=ins1,
+        estimates=out.kept if keep else None, rejected=out.kept_reject if keep else None,
+        rejected_assurance=out.kept_assur_reject if keep else None,
+        thetas=out.kept_theta if keep else None)
 
 
 def power(scenario: Scenario | TrialModel, n_per_arm: int | None = None, *,
@@ -269,8 +327,8 @@ def _crossing(power_by_n: np.ndarray, ns: np.ndarray, target: float) -> int | No
 
 
 def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, workers: int,
-                progress: bool, extra: tuple[int, ...] = (), keep_n: int | None = None
-                ) -> tuple[SimOutput, int]:
+                progress: bool, extra: tuple[int, ...] = (), keep_n: int | None = None,
+                target: str = "power") -> tuple[SimOutput, int]:
     """Simulate every control-arm size from 3 up to a bound covering all targets.
 
     The bound starts at 1.25 x the largest closed-form N (+5) and doubles, up to
@@ -287,19 +345,22 @@ def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, wor
         keep = int(np.flatnonzero(ns == keep_n)[0]) if keep_n in set(ns.tolist()) else None
         out = simulate(model, ns, n_trials=n_trials, seed=seed, workers=workers, keep=keep,
                        progress=progress, progress_label=f"N <= {hi}")
-        p = out.rejections / out.n_trials
+        p = (out.rejections if target == "power" else out.rej_assur) / out.n_trials
         if all(p[-1] >= t for t in targets) or hi >= cap:
             return out, hi
         hi = min(cap, 2 * hi)
 
 
-def sample_size_from(model: TrialModel, out: SimOutput, target: float, seed: int, hi: int
-                     ) -> SampleSizeResult:
-    """Read the sample size for ``target`` off a dense simulated grid (see module notes)."""
+def sample_size_from(model: TrialModel, out: SimOutput, target: float, seed: int, hi: int,
+                     kind: str = "power") -> SampleSizeResult:
+    """Read the sample size for ``target`` power or assurance off a dense simulated grid."""
     sc = model.scenario
-    p = out.rejections / out.n_trials
+    p = (out.rejections if kind == "power" else out.rej_assur) / out.n_trials
     n = _crossing(p, out.n0, target)
-    an = analytic_sample_size(model, target, n_max=sc.design.max_n_per_arm)
+    if kind == "power":
+        an = analytic_sample_size(model, target, n_max=sc.design.max_n_per_arm)
+    else:
+        an = _analytic_assurance_n(model, target, sc.design.max_n_per_arm)
     if n is None:
         pw, se = float("nan"), float("nan")
     else:
@@ -308,15 +369,34 @@ def sample_size_from(model: TrialModel, out: SimOutput, target: float, seed: int
         se = math.sqrt(pw * (1 - pw) / out.n_trials)
     return SampleSizeResult(
         scenario=sc.name, outcome=sc.endpoint.outcome, visit_months=sc.endpoint.visit_months,
-        analysis=sc.endpoint.analysis, target_power=target, n_per_arm=n,
+        analysis=sc.endpoint.analysis, target_power=target, target=kind, n_per_arm=n,
         n_msc=sc.design.n_msc(n) if n is not None else None, power=pw, mc_se=se,
         analytic_n_per_arm=an, reached=n is not None, searched_max=hi, n_trials=out.n_trials,
         seed=seed, elapsed_s=out.elapsed_s)
 
 
+def _analytic_assurance_n(model: TrialModel, target: float, cap: int) -> int | None:
+    """Smallest N whose closed-form assurance reaches ``target`` (None if not by ``cap``)."""
+    n_msc = model.scenario.design.n_msc
+
+    def a(n: int) -> float:
+        return analytic_assurance(model, n, n_msc(n))
+
+    if a(cap) < target:
+        return None
+    lo, hi = 2, cap
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def sample_size(scenario: Scenario | TrialModel, target_power: float = 0.8, *,
                 n_trials: int | None = None, seed: int | None = None, workers: int = 1,
-                progress: bool = False) -> SampleSizeResult:
+                progress: bool = False, target: str | None = None) -> SampleSizeResult:
     """Smallest control-arm size whose simulated power reaches ``target_power``.
 
     Parameters
@@ -324,6 +404,8 @@ def sample_size(scenario: Scenario | TrialModel, target_power: float = 0.8, *,
     scenario : Scenario or TrialModel
     target_power : float
         In (0, 1).
+    target : {"power", "assurance"}, optional
+        What to reach (default ``design.target``).
 
     Returns
     -------
@@ -334,5 +416,6 @@ def sample_size(scenario: Scenario | TrialModel, target_power: float = 0.8, *,
         raise SimtrialError(f"error: --target-power = {target_power} must be in (0, 1) (e.g. 0.8)")
     model = as_model(scenario)
     seed = model.scenario.seed if seed is None else int(seed)
-    out, hi = search_grid(model, [target_power], n_trials, seed, workers, progress)
-    return sample_size_from(model, out, target_power, seed, hi)
+    kind = target or model.scenario.design.target
+    out, hi = search_grid(model, [target_power], n_trials, seed, workers, progress, target=kind)
+    return sample_size_from(model, out, target_power, seed, hi, kind)

@@ -19,6 +19,9 @@ fbg                       mg/dL       fasting blood glucose
 ppbg                      mg/dL       post-prandial blood glucose
 fasting_cpeptide          ng/mL       fasting C-peptide (log-normal)
 insulin_per_kg            IU/kg/day   daily insulin dose per kg; IU/day = this x weight
+stimulated_cpeptide       ng/mL       stimulated (mixed-meal) C-peptide (log-normal)
+homa_ir                   index       HOMA insulin resistance (log-normal)
+homa_b                    %           HOMA beta-cell function (log-normal)
 ========================  ==========  =======================================================
 
 Marginal families: ``normal(mean, sd)``; ``truncnorm(mean, sd, lower, upper)`` (mean and sd of
@@ -38,16 +41,18 @@ import copy
 from typing import Any
 
 VISITS: tuple[int, ...] = (3, 6, 12)
-"""Scheduled post-baseline visits, months."""
+"""Default post-baseline visits, months; also the anchor months of the natural-history arrays
+(values at other months are interpolated, see :func:`simtrial.outcomes.at_months`)."""
 
 VARIABLES: tuple[str, ...] = (
     "age", "male", "weight", "duration", "hba1c", "fbg", "ppbg", "fasting_cpeptide", "insulin_per_kg",
+    "stimulated_cpeptide", "homa_ir", "homa_b",
 )
 DERIVED_VARIABLES: dict[str, str] = {"insulin_dose": "insulin_per_kg * weight (IU/day)"}
 UNITS: dict[str, str] = {
     "age": "years", "male": "0/1", "weight": "kg", "duration": "years", "hba1c": "%",
     "fbg": "mg/dL", "ppbg": "mg/dL", "fasting_cpeptide": "ng/mL", "insulin_per_kg": "IU/kg/day",
-    "insulin_dose": "IU/day",
+    "insulin_dose": "IU/day", "stimulated_cpeptide": "ng/mL", "homa_ir": "index", "homa_b": "%",
 }
 
 _INF = float("inf")
@@ -80,6 +85,13 @@ _T1D: dict[str, Any] = {
         "insulin_per_kg": {"family": "lognormal", "mean": 0.65, "sd": 0.20,
                            "source": "REPORTED: adult T1D 0.54-0.77 U/kg/day, honeymoon 0.2-0.6 "
                                      "(FACTS 4)"},
+        "stimulated_cpeptide": {"family": "lognormal", "mean": 0.75, "sd": 0.60,
+                                "source": "ASSUMED from REPORTED: new-onset entry stimulated >= "
+                                          "0.2 nmol/L (0.6 ng/mL) (FACTS 4), about twice fasting"},
+        "homa_ir": {"family": "lognormal", "mean": 1.5, "sd": 1.0,
+                    "source": "ASSUMED (HOMA in insulin-treated T1D is rough; C-peptide based)"},
+        "homa_b": {"family": "lognormal", "mean": 20.0, "sd": 15.0,
+                   "source": "ASSUMED: low residual beta-cell function"},
     },
     "correlation": {
         ("age", "weight"): 0.5, ("age", "duration"): 0.3, ("age", "fasting_cpeptide"): 0.2,
@@ -87,6 +99,7 @@ _T1D: dict[str, Any] = {
         ("hba1c", "fbg"): 0.6, ("hba1c", "ppbg"): 0.6, ("fbg", "ppbg"): 0.5,
         ("hba1c", "fasting_cpeptide"): -0.2, ("hba1c", "insulin_per_kg"): 0.15,
         ("fasting_cpeptide", "insulin_per_kg"): -0.3,
+        ("fbg", "homa_ir"): 0.4,
     },
     "correlation_source": "ASSUMED: signs from FACTS 4 (C-peptide falls with duration, faster in "
                           "the young (Hao 2016); more C-peptide, less insulin); glucose measures "
@@ -116,6 +129,13 @@ _T1D: dict[str, Any] = {
                          "source": "IU/day. Control rise ASSUMED (Hu 2013: control insulin rose); "
                                    "sd_change 12 mo DERIVED (Lund 2008, ~7 U/day); rho ASSUMED "
                                    "(>= 0.88 needed for sd_change 7 with baseline SD ~15)"},
+        "stimulated_cpeptide": {"control_change": (-0.09, -0.18, -0.36),
+                                "sd_change": (0.45, 0.5, 0.6), "rho": (0.85, 0.8, 0.7),
+                                "source": "log scale; as fasting C-peptide (ASSUMED)"},
+        "homa_ir": {"control_change": (0.0, 0.0, 0.0), "sd_change": (0.55, 0.6, 0.65),
+                    "rho": (0.6, 0.55, 0.5), "source": "log scale; ASSUMED"},
+        "homa_b": {"control_change": (-0.05, -0.1, -0.2), "sd_change": (0.55, 0.6, 0.65),
+                   "rho": (0.7, 0.65, 0.6), "source": "log scale; ASSUMED decline with C-peptide"},
     },
 }
 
@@ -144,12 +164,18 @@ _T2D: dict[str, Any] = {
         "insulin_per_kg": {"family": "lognormal", "mean": 0.58, "sd": 0.22,
                            "source": "REPORTED: Chinese T2D basal-bolus 0.58 +/- 0.22 IU/kg "
                                      "(PLoS One 2012, PMC3377710)"},
+        "stimulated_cpeptide": {"family": "lognormal", "mean": 3.2, "sd": 1.2,
+                                "source": "REPORTED: insulin-treated long-duration T2D stimulated "
+                                          "2.1-4.3 ng/mL (Sood 2017); sd ASSUMED"},
+        "homa_ir": {"family": "lognormal", "mean": 4.0, "sd": 2.5, "source": "ASSUMED"},
+        "homa_b": {"family": "lognormal", "mean": 40.0, "sd": 25.0, "source": "ASSUMED"},
     },
     "correlation": {
         ("age", "duration"): 0.4, ("male", "weight"): 0.3, ("weight", "fasting_cpeptide"): 0.2,
         ("duration", "fasting_cpeptide"): -0.3, ("hba1c", "fbg"): 0.6, ("hba1c", "ppbg"): 0.6,
         ("fbg", "ppbg"): 0.6, ("hba1c", "insulin_per_kg"): 0.2,
         ("fasting_cpeptide", "insulin_per_kg"): -0.2,
+        ("fbg", "homa_ir"): 0.4,
     },
     "correlation_source": "ASSUMED: signs from FACTS 4 (beta-cell reserve falls with duration; "
                           "more C-peptide, less insulin)",
@@ -175,8 +201,32 @@ _T2D: dict[str, Any] = {
                          "rho": (0.9, 0.85, 0.8),
                          "source": "IU/day. Control change REPORTED (T2D placebo insulin -15% to "
                                    "-32%; Zang 2022 -15.6%), lower end used; SDs and rho ASSUMED"},
+        "stimulated_cpeptide": {"control_change": (0.0, -0.02, -0.05),
+                                "sd_change": (0.25, 0.27, 0.30), "rho": (0.8, 0.75, 0.7),
+                                "source": "log scale; as fasting C-peptide (ASSUMED)"},
+        "homa_ir": {"control_change": (-0.05, -0.05, -0.05), "sd_change": (0.55, 0.6, 0.65),
+                    "rho": (0.6, 0.55, 0.5), "source": "log scale; ASSUMED"},
+        "homa_b": {"control_change": (0.0, -0.02, -0.05), "sd_change": (0.55, 0.6, 0.65),
+                   "rho": (0.7, 0.65, 0.6), "source": "log scale; ASSUMED"},
     },
 }
+
+def _implied(corr: dict[tuple[str, str], float], new: str, via: str, r: float) -> None:
+    """Add ``new`` as ``r * via + noise``: corr(new, v) = r * corr(via, v) for every v."""
+    for (a, b), c in list(corr.items()):
+        if via in (a, b):
+            other = b if a == via else a
+            if other != new:
+                corr[(other, new)] = round(r * c, 4)
+    corr[(via, new)] = r
+
+
+for _p in (_T1D, _T2D):
+    _implied(_p["correlation"], "stimulated_cpeptide", "fasting_cpeptide", 0.8)
+    _implied(_p["correlation"], "homa_b", "fasting_cpeptide", 0.6)
+    _p["correlation_source"] += ("; stimulated C-peptide and HOMA-B correlate with the other "
+                                 "variables through fasting C-peptide (r = 0.8 and 0.6; ASSUMED)")
+
 
 # Correlation of residuals across outcomes (model scale), shared by both presets.
 OUTCOME_RESIDUAL_CORRELATION: dict[tuple[str, str], float] = {
@@ -185,6 +235,9 @@ OUTCOME_RESIDUAL_CORRELATION: dict[tuple[str, str], float] = {
     ("ppbg", "fasting_cpeptide"): -0.2, ("hba1c", "insulin_dose"): 0.1,
     ("fbg", "insulin_dose"): 0.1, ("ppbg", "insulin_dose"): 0.1,
     ("fasting_cpeptide", "insulin_dose"): -0.3,
+    ("fasting_cpeptide", "stimulated_cpeptide"): 0.7, ("stimulated_cpeptide", "insulin_dose"): -0.3,
+    ("fasting_cpeptide", "homa_b"): 0.6, ("stimulated_cpeptide", "homa_b"): 0.5,
+    ("fbg", "homa_ir"): 0.4, ("fbg", "homa_b"): -0.3,
 }
 OUTCOME_RESIDUAL_CORRELATION_SOURCE = (
     "ASSUMED: glucose measures move together; endogenous secretion (C-peptide) replaces insulin "

@@ -7,6 +7,7 @@ come from the same simulated patients.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -90,15 +91,31 @@ class RunResult:
                      f"seed {self.seed}")
         lines.append(f"power     {d.power:.4f} (MC SE {d.mc_se:.4f}, 95% CI {d.ci_low:.4f}-"
                      f"{d.ci_high:.4f}); closed form {d.analytic_power:.4f}")
+        if d.effect_distribution != "point":
+            dist = m.distribution
+            lines.append(f"assurance {d.assurance:.4f} (MC SE {d.assurance_mc_se:.4f}, 95% CI "
+                         f"{d.assurance_ci_low:.4f}-{d.assurance_ci_high:.4f}); closed form "
+                         f"{d.analytic_assurance:.4f}; true effect ~ {dist.kind} {dist.family} "
+                         f"(mean {dist.expectation():+.4g}, SD {dist.sd():.4g})")
+            if d.theta_clipped:
+                lines.append(f"          {d.theta_clipped} trial effects beyond the physical limit "
+                             f"were set to it")
+        if not math.isnan(d.responder_fraction):
+            lines.append(f"responders {d.responder_fraction:.3f} of MSC patients "
+                         f"(MC SE {d.responder_fraction_mc_se:.4f})")
+        if not math.isnan(d.insulin_independence_msc):
+            lines.append(f"insulin-free at {sc.endpoint.visit_months} months: MSC "
+                         f"{d.insulin_independence_msc:.3f}, control {d.insulin_independence_control:.3f}")
         lines.append(f"estimate  mean {d.mean_estimate:+.4g} (MC SE {d.mean_estimate_mc_se:.2g}), "
                      f"SD {d.sd_estimate:.4g}")
         for ss in self.sample_sizes:
             if ss.reached:
-                sim = f"N = {ss.n_per_arm} per arm (power {ss.power:.4f}, MC SE {ss.mc_se:.4f})"
+                sim = (f"N = {ss.n_per_arm} per arm ({ss.target} {ss.power:.4f}, "
+                       f"MC SE {ss.mc_se:.4f})")
             else:
                 sim = f"not reached by N = {ss.searched_max} (design.max_n_per_arm)"
             an = ss.analytic_n_per_arm if ss.analytic_n_per_arm is not None else f"> {ss.searched_max}"
-            lines.append(f"{ss.target_power:.0%} power {sim}; closed form N = {an}")
+            lines.append(f"{ss.target_power:.0%} {ss.target} {sim}; closed form N = {an}")
         lines.append(f"time      {self.timings.get('total', float('nan')):.2f} s")
         return "\n".join(lines)
 
@@ -126,15 +143,18 @@ def run(scenario: Scenario | TrialModel, *, n_trials: int | None = None, seed: i
     seed = sc.seed if seed is None else int(seed)
     n_trials = sc.n_trials if n_trials is None else int(n_trials)
     extra = (sc.design.n_per_arm,) + tuple(sc.design.n_grid or ())
+    kinds = ("power", "assurance") if not model.distribution.is_point else ("power",)
     out, hi = search_grid(model, sc.design.target_power, n_trials, seed, workers, progress,
-                          extra=extra, keep_n=sc.design.n_per_arm)
+                          extra=extra, keep_n=sc.design.n_per_arm, target=sc.design.target)
     t2 = time.perf_counter()
     idx = {int(n): i for i, n in enumerate(out.n0)}
     design = _point(model, out, idx[sc.design.n_per_arm], seed)
-    dense = PowerCurve(tuple(_point(model, out, i, seed) for i in range(out.n0.size)))
+    dense = PowerCurve(tuple(_point(model, out, i, seed, analytic_a=False)
+                             for i in range(out.n0.size)))
     grid = list(sc.design.n_grid) if sc.design.n_grid else auto_grid(hi, sc.design.n_per_arm)
-    curve = PowerCurve(tuple(dense.points[idx[n]] for n in grid if n in idx))
-    sizes = tuple(sample_size_from(model, out, t, seed, hi) for t in sc.design.target_power)
+    curve = PowerCurve(tuple(_point(model, out, idx[n], seed) for n in grid if n in idx))
+    sizes = tuple(sample_size_from(model, out, t, seed, hi, kind)
+                  for kind in kinds for t in sc.design.target_power)
     t3 = time.perf_counter()
     return RunResult(model, design, curve, dense, sizes, seed, n_trials,
                      {"build_model": t1 - t0, "simulate": t2 - t1, "summarise": t3 - t2,

@@ -71,7 +71,11 @@ _REQUIRED = object()
 ANALYSES = ("ancova", "ttest_change")
 EFFECT_SOURCES = ("evidence", "fixed")
 EVIDENCE_POPULATIONS = ("all", "T1DM", "T2DM")
-HETEROGENEITY = ("none", "normal")
+HETEROGENEITY = ("none", "normal", "responders", "modifier")
+DISTRIBUTIONS = ("point", "pooled", "predictive", "custom")
+CUSTOM_FAMILIES = ("normal", "t", "mixture")
+MODIFIERS = ("hba1c", "fasting_cpeptide")
+MAX_MONTH = 24
 MARGINAL_KEYS = ("family", "mean", "sd", "lower", "upper", "p")
 FAMILIES = ("normal", "truncnorm", "lognormal", "bernoulli")
 CRITERIA_VARIABLES = tuple(VARIABLES) + ("insulin_dose",)
@@ -105,6 +109,21 @@ class EffectConfig:
     population: str
     row: str | None = None
     md: float | None = None
+    distribution: str = "point"
+    se: float | None = None
+    i2: float | None = None
+    k: int | None = None
+    tau2: float | None = None
+    predictive_dist: str = "normal"
+    discount: float = 1.0
+    sceptical_sd: float | None = None
+    family: str | None = None
+    mean: float | None = None
+    sd: float | None = None
+    df: float | None = None
+    components: tuple[tuple[float, float, float], ...] | None = None
+    after_last: str = "wane"
+    half_life_months: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,8 @@ class DesignConfig:
     target_power: tuple[float, ...] = (0.8, 0.9)
     max_n_per_arm: int = 2000
     n_grid: tuple[int, ...] | None = None
+    visits: tuple[int, ...] | None = None
+    target: str = "power"
 
     def n_msc(self, n_control: int) -> int:
         """MSC-arm size for a control-arm size (round half up)."""
@@ -133,6 +154,9 @@ class OutcomeModelConfig:
     control_change: float | None = None
     heterogeneity: str = "none"
     effect_cv: float = 0.0
+    responder_fraction: float | None = None
+    modifier: str | None = None
+    modifier_slope: float | None = None
     visit_correlation: float | None = None
     per_outcome: dict[str, dict[str, tuple[float, ...]]] = field(default_factory=dict)
 
@@ -178,6 +202,12 @@ class Scenario:
             eff["row"] = self.effect.row
         if self.effect.md is not None:
             eff["md"] = self.effect.md
+        defaults = EffectConfig("", "")
+        for f in dataclasses.fields(EffectConfig)[4:]:
+            v = getattr(self.effect, f.name)
+            if v != getattr(defaults, f.name):
+                eff[f.name] = ([{"weight": w, "mean": m, "sd": sd} for w, m, sd in v]
+                               if f.name == "components" else v)
         des: dict[str, Any] = {
             "n_per_arm": self.design.n_per_arm, "allocation_ratio": self.design.allocation_ratio,
             "alpha": self.design.alpha, "sides": self.design.sides,
@@ -185,9 +215,14 @@ class Scenario:
             "max_n_per_arm": self.design.max_n_per_arm}
         if self.design.n_grid is not None:
             des["n_grid"] = list(self.design.n_grid)
+        if self.design.visits is not None:
+            des["visits"] = list(self.design.visits)
+        if self.design.target != "power":
+            des["target"] = self.design.target
         om: dict[str, Any] = {"heterogeneity": self.outcome_model.heterogeneity,
                               "effect_cv": self.outcome_model.effect_cv}
-        for k in ("sd_change", "rho", "control_change", "visit_correlation"):
+        for k in ("sd_change", "rho", "control_change", "visit_correlation", "responder_fraction",
+                  "modifier", "modifier_slope"):
             v = getattr(self.outcome_model, k)
             if v is not None:
                 om[k] = v
@@ -408,26 +443,33 @@ def _endpoint(data: dict) -> EndpointConfig:
     t = _table(data, "endpoint", "", required=True)
     _check_keys(t, "endpoint", ("outcome", "visit_months", "analysis"))
     outcome = _choice(t, "outcome", "endpoint", tuple(OUTCOMES))
-    visit = _choice(t, "visit_months", "endpoint", VISITS)
+    visit = _int(t, "visit_months", "endpoint", lo=1, hi=MAX_MONTH, example="visit_months = 12")
     analysis = _choice(t, "analysis", "endpoint", ANALYSES, "ancova")
     return EndpointConfig(outcome, int(visit), analysis)
 
 
+EFFECT_KEYS = ("source", "population", "row", "md", "distribution", "se", "i2", "k", "tau2",
+               "predictive_dist", "discount", "sceptical_sd", "family", "mean", "sd", "df",
+               "components", "after_last", "half_life_months")
+
+
 def _effect(data: dict, preset: str) -> EffectConfig:
     t = _table(data, "effect", "", required=True)
-    _check_keys(t, "effect", ("source", "population", "row", "md"))
+    _check_keys(t, "effect", EFFECT_KEYS)
     source = _choice(t, "source", "effect", EFFECT_SOURCES)
     population = _choice(t, "population", "effect", EVIDENCE_POPULATIONS,
                          PRESET_POPULATION[preset])
+    dist = _choice(t, "distribution", "effect", DISTRIBUTIONS, "point")
     row = t.get("row")
     md = t.get("md")
     if source == "fixed":
-        if "md" not in t:
+        if "md" not in t and not (dist == "custom" and "mean" in t):
             raise ScenarioError('scenario error: effect.md is required when effect.source = '
                                 '"fixed" (e.g. md = -0.5)')
-        md = _float(t, "md", "effect", example="md = -0.5")
-        if math.isinf(md):
-            raise _err("effect.md", md, "must be finite", "md = -0.5")
+        if "md" in t:
+            md = _float(t, "md", "effect", example="md = -0.5")
+            if math.isinf(md):
+                raise _err("effect.md", md, "must be finite", "md = -0.5")
         if row is not None:
             raise _err("effect.row", row, 'is only used with effect.source = "evidence"')
     else:
@@ -437,13 +479,74 @@ def _effect(data: dict, preset: str) -> EffectConfig:
         if row is not None and (not isinstance(row, str) or not row):
             raise _err("effect.row", row, "must be an evidence row id",
                        'row = "k25seed_insulin_dose_12m_all"')
-    return EffectConfig(source, population, row, md)
+    fin = {"le": 1e9, "ge": -1e9}
+    se = _float(t, "se", "effect", None, gt=0.0, le=1e9, example="se = 0.2")
+    i2 = _float(t, "i2", "effect", None, ge=0.0, lt=100.0, example="i2 = 56")
+    k = _int(t, "k", "effect", None, lo=2, hi=10_000, example="k = 11")
+    tau2 = _float(t, "tau2", "effect", None, ge=0.0, le=1e9, example="tau2 = 0.05")
+    pdist = _choice(t, "predictive_dist", "effect", ("normal", "t"), "normal")
+    discount = _float(t, "discount", "effect", 1.0, ge=0.0, le=10.0, example="discount = 0.5")
+    sceptical = _float(t, "sceptical_sd", "effect", None, gt=0.0, le=1e9, example="sceptical_sd = 0.3")
+    after = _choice(t, "after_last", "effect", ("wane", "hold"), "wane")
+    half = _float(t, "half_life_months", "effect", 12.0, gt=0.0, le=1000.0,
+                  example="half_life_months = 12")
+    family = mean = sd = df = comps = None
+    used_by = {"se": ("pooled", "predictive"), "i2": ("predictive",), "k": ("predictive",),
+               "tau2": ("predictive",), "predictive_dist": ("predictive",),
+               "discount": ("pooled", "predictive", "custom"),
+               "sceptical_sd": ("pooled", "predictive"),
+               "family": ("custom",), "mean": ("custom",), "sd": ("custom",), "df": ("custom",),
+               "components": ("custom",)}
+    for key, dists in used_by.items():
+        if key in t and dist not in dists:
+            raise _err(f"effect.{key}", t[key], "is only used with distribution = "
+                       + " | ".join(f'"{d}"' for d in dists), f'distribution = "{dists[0]}"')
+    if source == "fixed" and dist in ("pooled", "predictive") and se is None:
+        raise ScenarioError(f'scenario error: effect.se is required for distribution = "{dist}" '
+                            'with source = "fixed" (e.g. se = 0.2)')
+    if dist == "custom":
+        family = _choice(t, "family", "effect", CUSTOM_FAMILIES)
+        if family in ("normal", "t"):
+            if "mixture" != family and "components" in t:
+                raise _err("effect.components", t["components"], 'is only used with family = "mixture"')
+            mean = _float(t, "mean", "effect", md if source == "fixed" else None, **fin,
+                          example="mean = -0.72")
+            sd = _float(t, "sd", "effect", _REQUIRED, gt=0.0, le=1e9, example="sd = 0.30")
+            if family == "t":
+                df = _float(t, "df", "effect", _REQUIRED, gt=0.0, le=1e6, example="df = 5")
+            elif "df" in t:
+                raise _err("effect.df", t["df"], 'is only used with family = "t"', 'family = "t"')
+        else:
+            for key in ("mean", "sd", "df"):
+                if key in t:
+                    raise _err(f"effect.{key}", t[key], 'is not used with family = "mixture" '
+                               "(give components = [{weight, mean, sd}, ...])")
+            comps_raw = t.get("components")
+            ex = "components = [{weight = 0.6, mean = -0.9, sd = 0.2}, {weight = 0.4, mean = 0.0, sd = 0.2}]"
+            if not isinstance(comps_raw, list) or not comps_raw:
+                raise _err("effect.components", comps_raw, "must be a non-empty list of tables", ex)
+            parsed = []
+            for i, c in enumerate(comps_raw):
+                path = f"effect.components[{i}]"
+                if not isinstance(c, dict):
+                    raise _err(path, c, "must be a table {weight, mean, sd}", ex)
+                _check_keys(c, path, ("weight", "mean", "sd"))
+                parsed.append((_float(c, "weight", path, gt=0.0, le=1.0, example=ex),
+                               _float(c, "mean", path, **fin, example=ex),
+                               _float(c, "sd", path, gt=0.0, le=1e9, example=ex)))
+            total = sum(w for w, _, _ in parsed)
+            if abs(total - 1.0) > 1e-6:
+                raise _err("effect.components", comps_raw,
+                           f"weights must sum to 1 (they sum to {total:g})", ex)
+            comps = tuple(parsed)
+    return EffectConfig(source, population, row, md, dist, se, i2, k, tau2, pdist, discount,
+                        sceptical, family, mean, sd, df, comps, after, half)
 
 
 def _design(data: dict) -> DesignConfig:
     t = _table(data, "design", "", required=True)
     allowed = ("n_per_arm", "allocation_ratio", "alpha", "sides", "target_power", "max_n_per_arm",
-               "n_grid")
+               "n_grid", "visits", "target")
     _check_keys(t, "design", allowed)
     n = _int(t, "n_per_arm", "design", lo=2, hi=100_000, example="n_per_arm = 40")
     ratio = _float(t, "allocation_ratio", "design", 1.0, gt=0.0, le=10.0,
@@ -481,12 +584,23 @@ def _design(data: dict) -> DesignConfig:
                 raise _err(f"design.n_grid[{i}]", x, f"gives an MSC arm of 1 patient at "
                            f"allocation_ratio = {ratio:g}; the MSC arm needs >= 2",
                            "n_grid = [10, 20, 40]")
-    return DesignConfig(n, ratio, alpha, int(sides), tuple(sorted(set(targets))), max_n, grid)
+    visits = None
+    if "visits" in t:
+        v = t["visits"]
+        if not isinstance(v, list) or not v:
+            raise _err("design.visits", v, f"must be a non-empty list of months 1-{MAX_MONTH}",
+                       "visits = [3, 6, 12]")
+        visits = tuple(sorted({_int({"x": x}, "x", "", lo=1, hi=MAX_MONTH,
+                                    example="visits = [3, 6, 12]") for x in v}))
+    target = _choice(t, "target", "design", ("power", "assurance"), "power")
+    return DesignConfig(n, ratio, alpha, int(sides), tuple(sorted(set(targets))), max_n, grid,
+                        visits, target)
 
 
 def _outcome_model(data: dict) -> OutcomeModelConfig:
     t = _table(data, "outcome_model", "")
     allowed = ("sd_change", "rho", "control_change", "heterogeneity", "effect_cv",
+               "responder_fraction", "modifier", "modifier_slope",
                "visit_correlation") + tuple(OUTCOMES)
     _check_keys(t, "outcome_model", allowed)
     sd = _float(t, "sd_change", "outcome_model", None, gt=0.0, le=1e6, example="sd_change = 1.1")
@@ -502,6 +616,23 @@ def _outcome_model(data: dict) -> OutcomeModelConfig:
     if het == "normal" and cv == 0.0:
         raise ScenarioError('scenario error: outcome_model.effect_cv is required (> 0) when '
                             'heterogeneity = "normal" (e.g. effect_cv = 0.5)')
+    rf = _float(t, "responder_fraction", "outcome_model", None, gt=0.0, le=1.0,
+                example="responder_fraction = 0.3")
+    mod = _choice(t, "modifier", "outcome_model", MODIFIERS, None) if "modifier" in t else None
+    slope = _float(t, "modifier_slope", "outcome_model", None, ge=-10.0, le=10.0,
+                   example="modifier_slope = 0.5")
+    for key, mode in (("responder_fraction", "responders"), ("modifier", "modifier"),
+                      ("modifier_slope", "modifier")):
+        if key in t and het != mode:
+            raise _err(f"outcome_model.{key}", t[key], f'is only used with heterogeneity = "{mode}"',
+                       f'heterogeneity = "{mode}"')
+    if het == "responders" and rf is None:
+        raise ScenarioError('scenario error: outcome_model.responder_fraction is required when '
+                            'heterogeneity = "responders" (e.g. responder_fraction = 0.3)')
+    if het == "modifier" and (mod is None or slope is None):
+        raise ScenarioError('scenario error: outcome_model.modifier and modifier_slope are required '
+                            'when heterogeneity = "modifier" (e.g. modifier = "hba1c", '
+                            'modifier_slope = 0.5)')
     vc = _float(t, "visit_correlation", "outcome_model", None, gt=-1.0, lt=1.0,
                 example="visit_correlation = 0.6")
     if vc is not None and vc <= 0.0:
@@ -523,7 +654,7 @@ def _outcome_model(data: dict) -> OutcomeModelConfig:
                 if any(math.isinf(x) for x in params[k]):
                     raise _err(f"{path}.{k}", sub[k], "must be finite")
         per[outcome] = params
-    return OutcomeModelConfig(sd, rho, cc, het, cv, vc, per)
+    return OutcomeModelConfig(sd, rho, cc, het, cv, rf, mod, slope, vc, per)
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -45,8 +45,9 @@ def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Gen
     pandas.DataFrame
         Long table, one row per patient x outcome x month (0 = baseline), columns
         ``patient, arm, outcome, month, value, change`` plus the patient's baseline variables
-        (``age, male, weight, duration, hba1c_0, ..., insulin_dose_0``). ``value`` is in natural
-        units; ``change`` is value minus baseline.
+        (``age, male, weight, duration, hba1c_0, ..., insulin_dose_0``), the patient's individual
+        effect multiplier for the endpoint outcome (0 in the control arm) and ``responder``.
+        ``value`` is in natural units; ``change`` is value minus baseline.
     """
     sc = model.scenario
     n0 = sc.design.n_per_arm if n_per_arm is None else int(n_per_arm)
@@ -59,13 +60,15 @@ def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Gen
     L = residual_cholesky(model, outs)
     eps = rng.standard_normal((n0 + n1, len(outs) * v)) @ L.T
     eta = rng.standard_normal(n0 + n1)
+    het = model.heterogeneity
+    mult = het.multiplier(eta, base[het.modifier] if het.mode == "modifier" else None)
     frames = []
     for j, name in enumerate(outs):
         od = OUTCOMES[name]
         vm = model.outcomes[name]
         y0 = base[od.baseline]
-        x = latent(vm, to_model(od, y0), eps[:, j * v:(j + 1) * v], arm, model.delta[name], eta,
-                   model.effect_cv if name == sc.endpoint.outcome else 0.0)
+        x = latent(vm, to_model(od, y0), eps[:, j * v:(j + 1) * v], arm, model.delta[name],
+                   mult if name == sc.endpoint.outcome else None)
         y = to_natural(od, x)
         vals = np.column_stack([y0, y])
         months = (0,) + tuple(model.visits)
@@ -75,8 +78,12 @@ def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Gen
             "outcome": name, "month": np.tile(months, n0 + n1),
             "value": vals.ravel(), "change": (vals - y0[:, None]).ravel()}))
     df = pd.concat(frames, ignore_index=True)
+    pid = df["patient"].to_numpy()
     for var in VARIABLES:
         key = var if var in ("age", "male", "weight", "duration", "insulin_per_kg") else f"{var}_0"
-        df[key] = base[var][df["patient"].to_numpy()]
+        df[key] = base[var][pid]
+    m = np.ones(n0 + n1) if mult is None else mult
+    df["effect_multiplier"] = np.where(arm == 1, m, 0.0)[pid]
+    df["responder"] = (np.where(arm == 1, m, 0.0) > 0)[pid]
     df["insulin_dose_0"] = base["insulin_dose"][df["patient"].to_numpy()]
     return df

@@ -135,9 +135,12 @@ BAD = [
     # bad choices, with the allowed values and a hint where one is close
     ("outcome-case", mutate("endpoint.outcome", "hba1C"),
      E('scenario error: endpoint.outcome = "hba1C" must be one of "hba1c" | "fbg" | "ppbg" | '
-       '"fasting_cpeptide" | "insulin_dose"; did you mean "hba1c"?')),
-    ("visit-9", mutate("endpoint.visit_months", 9),
-     E("scenario error: endpoint.visit_months = 9 must be one of 3 | 6 | 12")),
+       '"fasting_cpeptide" | "insulin_dose" | "stimulated_cpeptide" | "homa_ir" | "homa_b"; '
+       'did you mean "hba1c"?')),
+    ("visit-25", mutate("endpoint.visit_months", 25),
+     E("scenario error: endpoint.visit_months = 25 must be <= 24")),
+    ("visit-0", mutate("endpoint.visit_months", 0),
+     E("scenario error: endpoint.visit_months = 0 must be >= 1")),
     ("analysis-anova", mutate("endpoint.analysis", "anova"),
      E('scenario error: endpoint.analysis = "anova" must be one of "ancova" | "ttest_change"; '
        'did you mean "ancova"?')),
@@ -455,7 +458,7 @@ def test_sd_change_too_small():
 
 def test_per_visit_sd_change_too_small_names_the_visit():
     sc = parse_scenario(mutate("outcome_model.hba1c", {"sd_change": [0.01, 1.0, 1.0]}))
-    with pytest.raises(ScenarioError, match=E("outcome_model.hba1c.sd_change[0] (month 3) = 0.01 "
+    with pytest.raises(ScenarioError, match=E("outcome_model.hba1c.sd_change at month 3 = 0.01 "
                                               "is too small")):
         build_model(sc)
 
