@@ -93,6 +93,38 @@ def _build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evidence", help="print the evidence table")
     e.add_argument("--json", action="store_true")
+
+    def _meta_level(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--level = {text!r} must be a number in (0, 1)") from None
+        if not 0.0 < v < 1.0:
+            raise argparse.ArgumentTypeError(f"--level = {v:g} must be in (0, 1) (e.g. 0.95)")
+        return v
+
+    mt = sub.add_parser("meta", help="pool per-study mean differences (meta-analysis); optionally "
+                                     "write an evidence row")
+    mt.add_argument("file", metavar="FILE.csv",
+                    help="studies: columns yi,vi | md,se | md,ci_low,ci_high | "
+                         "mean1,sd1,n1,mean2,sd2,n2 (group 1 = MSC)")
+    mt.add_argument("--method", choices=("fe", "dl", "reml", "pm"), default="reml",
+                    help="fixed effect or tau^2 estimator (default: reml)")
+    mt.add_argument("--hksj", action="store_true",
+                    help="Hartung-Knapp/Sidik-Jonkman SE with a t(k-1) test")
+    mt.add_argument("--level", type=_meta_level, default=0.95, help="confidence level (default 0.95)")
+    mt.add_argument("--pi-dist", choices=("t", "z"), default="t", dest="pi_dist",
+                    help="prediction interval: t with k-2 df (default) or z (as metafor prints)")
+    mt.add_argument("--json", action="store_true", help="print JSON")
+    mt.add_argument("--write-row", metavar="OUT.csv", dest="write_row",
+                    help="write a one-row CSV in the evidence-table format")
+    mt.add_argument("--id", dest="row_id", metavar="ID", help="row id for --write-row (snake_case)")
+    mt.add_argument("--outcome", metavar="O", help="outcome for --write-row (e.g. hba1c)")
+    mt.add_argument("--time-months", dest="time_months", metavar="T",
+                    help="3, 6, 12 or none, for --write-row")
+    mt.add_argument("--population", metavar="P", help="all, T1DM or T2DM, for --write-row")
+    mt.add_argument("--source", metavar="TEXT", help="citation of the pooled data, for --write-row")
+    mt.add_argument("--note", metavar="TEXT", help="extra note for --write-row")
     return p
 
 
@@ -224,8 +256,78 @@ def _cmd_evidence(args) -> int:
     return 0
 
 
+def _cmd_meta(args) -> int:
+    from .meta import METHOD_LABELS, check_row_request, evidence_row, evidence_row_csv, pool, \
+        read_studies
+    from .outputs import atomic_write_text
+    row_opts = {"--id": args.row_id, "--outcome": args.outcome, "--time-months": args.time_months,
+                "--population": args.population}
+    time_months = None
+    out = None
+    if args.write_row is not None:
+        missing = [k for k, v in row_opts.items() if v is None]
+        if missing:
+            raise SimtrialError(f"usage error: --write-row needs {', '.join(missing)} (e.g. --id "
+                                "user_hba1c_12m_all --outcome hba1c --time-months 12 "
+                                "--population all)")
+        text = args.time_months.strip().lower()
+        if text != "none":
+            try:
+                time_months = int(text)
+            except ValueError:
+                raise SimtrialError(f"usage error: --time-months = {args.time_months!r} must be 3, "
+                                    "6, 12 or none") from None
+        check_row_request(args.row_id, args.outcome, time_months, args.population,
+                          names={"id": "--id", "outcome": "--outcome",
+                                 "time_months": "--time-months", "population": "--population"})
+        if args.source is not None and not args.source.strip():
+            raise SimtrialError('usage error: --source = "" must name the data pooled')
+        out = Path(args.write_row)
+        if out.is_dir():
+            raise SimtrialError(f"usage error: --write-row = {str(out)!r} is a folder; give a file "
+                                "name (e.g. my_row.csv)")
+    else:
+        given = [k for k, v in {**row_opts, "--source": args.source, "--note": args.note}.items()
+                 if v is not None]
+        if given:
+            raise SimtrialError(f"usage error: {given[0]} is only used with --write-row OUT.csv")
+
+    yi, vi, table = read_studies(args.file)
+    res = pool(yi, vi, method=args.method, hksj=args.hksj, level=args.level, pi_dist=args.pi_dist)
+    name = Path(args.file).name
+    wrote = None
+    if out is not None:
+        n = int(table["n"].sum()) if table["n"].notna().all() else None
+        method = METHOD_LABELS[res.method] + (" + HKSJ" if res.hksj else "")
+        row = evidence_row(res, id=args.row_id, outcome=args.outcome, time_months=time_months,
+                           population=args.population,
+                           source=args.source or f"user re-pool of {name}", note=args.note or "",
+                           n=n, source_detail=f"simtrial meta: {method} re-pool of k = {res.k} "
+                                              f"studies in {name}")
+        try:
+            atomic_write_text(out, evidence_row_csv(row))
+        except OSError as exc:
+            raise SimtrialError(f"usage error: --write-row = {str(out)!r} cannot be written "
+                                f"({exc.strerror or exc})") from None
+        wrote = str(out)
+    if args.json:
+        d = res.to_dict()
+        d.update(file=str(args.file), format=table.attrs.get("format"),
+                 studies=[{"study": s, "yi": y, "vi": v} for s, y, v in
+                          zip(table["study"], table["yi"], table["vi"])])
+        if wrote:
+            d["wrote"] = wrote
+        _print_json(d)
+    else:
+        print(res.summary(label=f"{name} ({table.attrs.get('format')})"))
+        if wrote:
+            print(f"wrote     {wrote} (evidence row {args.row_id!r}, flag REPORTED, not default; "
+                  "append its data line to your own evidence CSV)")
+    return 0
+
+
 _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_size,
-             "validate": _cmd_validate, "evidence": _cmd_evidence}
+             "validate": _cmd_validate, "evidence": _cmd_evidence, "meta": _cmd_meta}
 
 
 def main(argv: list[str] | None = None) -> int:

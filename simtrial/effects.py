@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import integrate, stats
+from scipy import stats
 
 __all__ = ["EffectDistribution", "time_profile", "tau2_from_i2", "KASHBOUR_TRIALS"]
 
@@ -148,19 +148,23 @@ class EffectDistribution:
             return (lo, hi)
         return (float(d.ppf(p)), float(d.isf(p)))
 
-    def average(self, f) -> float:
-        """E[f(theta)] by adaptive quadrature (f vectorised or scalar)."""
+    def average(self, f, nodes: int = 20_000) -> float:
+        """E[f(theta)] by the midpoint rule on the quantile scale (f vectorised, bounded).
+
+        ``E f = int_0^1 f(F^-1(u)) du`` with ``nodes`` midpoints; for a bounded f such as power
+        the error is far below Monte Carlo error (about 1e-6 here).
+        """
         if self.family == "point":
-            return float(f(self.point))
+            return float(f(np.asarray(self.point)))
+        u = (np.arange(nodes) + 0.5) / nodes
         if self.family == "mixture":
-            return float(sum(w * EffectDistribution("custom", m, "normal", m, s).average(f)
+            return float(sum(w * np.mean(f(m + s * stats.norm.ppf(u)))
                              for w, m, s in self.components))
-        dens = (stats.norm(self.mean, self.scale) if self.family == "normal"
-                else stats.t(self.df, self.mean, self.scale))
-        lo, hi = self.ppf_range(1e-10)
-        val, _ = integrate.quad(lambda x: f(x) * dens.pdf(x), lo, hi, limit=200,
-                                points=[self.mean, self.point], epsabs=1e-10)
-        return float(val)
+        if self.family == "normal":
+            x = self.mean + self.scale * stats.norm.ppf(u)
+        else:
+            x = self.mean + self.scale * stats.t.ppf(u, self.df)
+        return float(np.mean(f(x)))
 
     def describe(self) -> dict[str, Any]:
         """Plain summary for manifests."""

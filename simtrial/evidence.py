@@ -135,8 +135,9 @@ POPULATIONS = ("all", "T1DM", "T2DM")
 TIME_POINTS = (3, 6, 12)
 P_RELATIONS = ("=", "<", "sig", "ns")
 SE_METHODS = ("ci", "p", "bound", "assumed")
-MD_STATUSES = ("reported", "derived", "assumed")
-FLAGS = ("REPORTED-PRIMARY", "REPORTED-SEED", "REPORTED", "ASSUMED")
+MD_STATUSES = ("reported", "derived", "assumed", "pooled")
+FLAGS = ("REPORTED-PRIMARY", "REPORTED-SEED", "REPORTED", "ASSUMED", "DERIVED")
+"""DERIVED: re-pooled by `simtrial meta` from user study rows (md_status = pooled)."""
 KASHBOUR_FLAGS = frozenset({"REPORTED-PRIMARY", "REPORTED-SEED", "ASSUMED"})
 
 CI_DIVISOR = 3.92  # 2 * 1.96: width of a 95% normal CI in SEs, as the source papers round it
@@ -676,6 +677,20 @@ def _check_significance(row: EvidenceRow, where: str) -> None:
 
 def _check_flags(row: EvidenceRow, where: str) -> None:
     """Flag ASSUMED iff an assumption was made; assumptions need a note; default eligibility."""
+    pooled = row.md_status == "pooled"
+    if pooled != (row.flag == "DERIVED"):
+        raise _fail(f"{where}: flag = {fmt_value(row.flag)} and md_status = "
+                    f"{fmt_value(row.md_status)}: a re-pooled row has flag DERIVED and md_status "
+                    "pooled, and only it")
+    if pooled:
+        if row.se_method != "ci":
+            raise _fail(f"{where}: se_method = {fmt_value(row.se_method)} must be \"ci\" for a "
+                        "re-pooled row")
+        if not row.note.strip():
+            raise _fail(f"{where}: note = \"\" must say how the row was pooled")
+        if row.default:
+            raise _fail(f"{where}: default = true but flag = \"DERIVED\"; pick it by id")
+        return
     assumed = row.md_status != "reported" or row.se_method == "assumed"
     if assumed != (row.flag == "ASSUMED"):
         want = "ASSUMED" if assumed else "one of REPORTED-PRIMARY, REPORTED-SEED, REPORTED"

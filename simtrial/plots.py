@@ -15,8 +15,8 @@ Z975 = 1.959963984540054
 
 
 def plot_power_curve(run, ax=None):
-    """Simulated power against control-arm size with a 95% Monte Carlo band, the closed-form
-    curve, the target powers and the sample sizes read off the simulation.
+    """Simulated power (and assurance, when the effect has a distribution) against control-arm
+    size with 95% Monte Carlo bands, the closed-form curves, the targets and the sample sizes.
 
     Parameters
     ----------
@@ -35,12 +35,23 @@ def plot_power_curve(run, ax=None):
     ax.fill_between(n, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1), color="C0",
                     alpha=0.25, lw=0, label="95% Monte Carlo band")
     ax.plot(n, p, color="C0", lw=1.6, label=f"simulated ({c.points[0].n_trials:,} trials per N)")
-    ax.plot(n, an, color="k", lw=1.2, ls="--", label="closed form")
+    ax.plot(n, an, color="k", lw=1.2, ls="--", label="closed-form power")
+    if c.has_distribution:
+        a, ase = c.assurance, c.assurance_mc_se
+        ax.fill_between(n, np.clip(a - Z975 * ase, 0, 1), np.clip(a + Z975 * ase, 0, 1),
+                        color="C2", alpha=0.25, lw=0)
+        dist = run.model.distribution
+        ax.plot(n, a, color="C2", lw=1.6,
+                label=f"assurance ({dist.kind}: mean {dist.expectation():+.3g}, SD {dist.sd():.3g})")
+        cp = run.curve
+        ax.plot(cp.n_per_arm, [p.analytic_assurance for p in cp.points], "x", color="C2", ms=5,
+                label="closed-form assurance")
     for ss in run.sample_sizes:
         ax.axhline(ss.target_power, color="0.6", lw=0.8, ls=":")
         if ss.n_per_arm is not None:
             ax.axvline(ss.n_per_arm, color="C3", lw=0.8, ls=":")
-            ax.annotate(f"{ss.target_power:.0%}: N={ss.n_per_arm}", (ss.n_per_arm, ss.target_power),
+            tag = "" if ss.target == "power" else " (assurance)"
+            ax.annotate(f"{ss.target_power:.0%}{tag}: N={ss.n_per_arm}", (ss.n_per_arm, ss.target_power),
                         xytext=(4, -12), textcoords="offset points", fontsize=8, color="C3")
     d = run.design
     ax.errorbar([d.n_per_arm], [d.power], yerr=[[Z975 * d.mc_se]], fmt="o", color="C1", ms=5,
@@ -48,7 +59,7 @@ def plot_power_curve(run, ax=None):
     ax.set_xlim(0, n.max())
     ax.set_ylim(0, 1.0)
     ax.set_xlabel("patients per arm (control; MSC = ratio x control)")
-    ax.set_ylabel("power")
+    ax.set_ylabel("power / assurance" if c.has_distribution else "power")
     sc = run.model.scenario
     ax.set_title(f"{sc.name}: {sc.endpoint.outcome} at {sc.endpoint.visit_months} months, "
                  f"{sc.endpoint.analysis}, true MD {d.md:+.3g}", fontsize=10)

@@ -328,16 +328,24 @@ def _crossing(power_by_n: np.ndarray, ns: np.ndarray, target: float) -> int | No
 
 def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, workers: int,
                 progress: bool, extra: tuple[int, ...] = (), keep_n: int | None = None,
-                target: str = "power") -> tuple[SimOutput, int]:
+                kinds: tuple[str, ...] = ("power",)) -> tuple[SimOutput, int]:
     """Simulate every control-arm size from 3 up to a bound covering all targets.
 
-    The bound starts at 1.25 x the largest closed-form N (+5) and doubles, up to
-    ``design.max_n_per_arm``, until the simulated power at the bound reaches every target.
+    The bound starts at 1.25 x the largest closed-form N over the targets and ``kinds``
+    (power, assurance) (+5) and doubles, up to ``design.max_n_per_arm``, until the simulated
+    curves reach every target whose closed form says it is reachable (assurance can plateau
+    below a target: then it is reported as not reached without simulating to the cap).
     """
     sc = model.scenario
     cap = sc.design.max_n_per_arm
-    an = [analytic_sample_size(model, t, n_max=cap) for t in targets]
-    guess = max([a for a in an if a is not None] or [cap])
+    need = []
+    for kind in kinds:
+        for t in targets:
+            an = (analytic_sample_size(model, t, n_max=cap) if kind == "power"
+                  else _analytic_assurance_n(model, t, cap))
+            if an is not None:
+                need.append((kind, t, an))
+    guess = max([a for _, _, a in need] or [20])
     hi = int(min(cap, max(20, math.ceil(1.25 * guess) + 5, *extra)))
     while True:
         ns = np.arange(3, hi + 1)
@@ -345,8 +353,9 @@ def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, wor
         keep = int(np.flatnonzero(ns == keep_n)[0]) if keep_n in set(ns.tolist()) else None
         out = simulate(model, ns, n_trials=n_trials, seed=seed, workers=workers, keep=keep,
                        progress=progress, progress_label=f"N <= {hi}")
-        p = (out.rejections if target == "power" else out.rej_assur) / out.n_trials
-        if all(p[-1] >= t for t in targets) or hi >= cap:
+        reached = all(((out.rejections if kind == "power" else out.rej_assur)[-1] / out.n_trials)
+                      >= t for kind, t, _ in need)
+        if reached or hi >= cap:
             return out, hi
         hi = min(cap, 2 * hi)
 
@@ -417,5 +426,5 @@ def sample_size(scenario: Scenario | TrialModel, target_power: float = 0.8, *,
     model = as_model(scenario)
     seed = model.scenario.seed if seed is None else int(seed)
     kind = target or model.scenario.design.target
-    out, hi = search_grid(model, [target_power], n_trials, seed, workers, progress, target=kind)
+    out, hi = search_grid(model, [target_power], n_trials, seed, workers, progress, kinds=(kind,))
     return sample_size_from(model, out, target_power, seed, hi, kind)

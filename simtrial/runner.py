@@ -145,7 +145,7 @@ def run(scenario: Scenario | TrialModel, *, n_trials: int | None = None, seed: i
     extra = (sc.design.n_per_arm,) + tuple(sc.design.n_grid or ())
     kinds = ("power", "assurance") if not model.distribution.is_point else ("power",)
     out, hi = search_grid(model, sc.design.target_power, n_trials, seed, workers, progress,
-                          extra=extra, keep_n=sc.design.n_per_arm, target=sc.design.target)
+                          extra=extra, keep_n=sc.design.n_per_arm, kinds=kinds)
     t2 = time.perf_counter()
     idx = {int(n): i for i, n in enumerate(out.n0)}
     design = _point(model, out, idx[sc.design.n_per_arm], seed)
