@@ -155,7 +155,8 @@ def analytic_curve(model, ns: np.ndarray) -> np.ndarray:
 
 
 def analytic_assurance(model, n0: int, n1: int) -> float:
-    """Closed-form assurance: the closed-form power averaged over the effect distribution.
+    """Closed-form assurance: the closed-form probability of a significant result in the
+    direction of benefit, averaged over the effect distribution.
 
     Notes
     -----
@@ -166,8 +167,6 @@ def analytic_assurance(model, n0: int, n1: int) -> float:
     ``Phi((|m| - z sigma_n) / sqrt(sigma_n^2 + v))`` (one-sided), see :func:`ohagan_assurance`.
     """
     dist = model.distribution
-    if dist is None or dist.is_point:
-        return analytic_power(model, n0, n1)
     sc = model.scenario
     better = model.outcome_def.better
     sd_key = "sd_change" if sc.endpoint.analysis == "ttest_change" else "sd_resid_ancova"
@@ -175,9 +174,12 @@ def analytic_assurance(model, n0: int, n1: int) -> float:
     fn = power_ttest if sc.endpoint.analysis == "ttest_change" else power_ancova
 
     def pw(theta):
-        return fn(np.asarray(theta, dtype=float), sd, n0, n1, sc.design.alpha, sc.design.sides,
-                  better)
+        # success = significant in the direction of benefit: the one-sided tail at alpha/sides
+        return fn(np.asarray(theta, dtype=float), sd, n0, n1, sc.design.alpha / sc.design.sides,
+                  1, better)
 
+    if dist is None or dist.is_point:
+        return float(pw(model.endpoint_md))
     return dist.average(pw)
 
 

@@ -105,8 +105,9 @@ class SimOutput:
     sum_est, sum_est2 : ndarray, shape (G,)
         Sums over trials of the estimate and its square (chunk-ordered summation).
     rej_assur, sum_est_assur, sum_est2_assur : ndarray, shape (G,)
-        The same with each trial's true effect drawn from the effect distribution (assurance);
-        equal to the point versions when the distribution is a point.
+        Successful trials (significant in the direction of benefit) with each trial's true
+        effect drawn from the effect distribution (assurance), and the estimate sums; with a
+        point distribution, successes at the point effect.
     zeros0, zeros1 : ndarray of int, shape (G,)
         Patients with a zero endpoint value (insulin independence) summed over trials, per arm.
     resp1 : ndarray of int, shape (G,)
@@ -221,8 +222,12 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
 
 
 def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarray,
-             keep: int | None):
-    """Rejections and estimate sums on the grid; per-trial arrays at the kept point."""
+             keep: int | None, success: bool = False):
+    """Rejections and estimate sums on the grid; per-trial arrays at the kept point.
+
+    ``success=True`` counts only rejections in the direction of benefit (for assurance, the
+    probability of a successful trial); otherwise the test's own rejection region.
+    """
     sc = model.scenario
     g = n0.size
     rej = np.zeros(g, dtype=np.int64)
@@ -239,7 +244,7 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
         est, se, df = analyse_sums(s0[a0 - 1, :, :5], s1[a1 - 1, :, :5], a0[:, None], a1[:, None],
                                    method)
         crit = stats.t.isf(sc.design.alpha / sides, df[:, 0])[:, None]
-        r = reject(est / se, crit, sides, better)
+        r = reject(est / se, crit, 1 if success else sides, better)
         rej[lo:hi] = r.sum(axis=1)
         se1[lo:hi] = est.sum(axis=1)
         se2[lo:hi] = (est * est).sum(axis=1)
@@ -273,10 +278,13 @@ def _run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: 
     rej, e1, e2, kept, kept_rej = _analyse(model, s0, s1, n0, n1, keep)
     if s1a is not None:
         s1a = s1a[:, :trials_here]
-        rej_a, e1a, e2a, _, kept_rej_a = _analyse(model, s0, s1a, n0, n1, keep)
+        rej_a, e1a, e2a, _, kept_rej_a = _analyse(model, s0, s1a, n0, n1, keep, success=True)
         th = theta[:trials_here]
     else:
-        rej_a, e1a, e2a, kept_rej_a = rej, e1, e2, kept_rej
+        if model.scenario.design.sides == 2:   # success: significant in the direction of benefit
+            rej_a, e1a, e2a, _, kept_rej_a = _analyse(model, s0, s1, n0, n1, keep, success=True)
+        else:
+            rej_a, e1a, e2a, kept_rej_a = rej, e1, e2, kept_rej
         th = np.full(trials_here, model.endpoint_md)
     return _ChunkOut(
         chunk, trials_here, rej, e1, e2, rej_a, e1a, e2a,

@@ -255,7 +255,10 @@ def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: in
     if k_end is not None:
         month_end = visits[k_end]
         if sc.effect.source == "fixed":
-            md_fixed = sc.effect.md if sc.effect.md is not None else sc.effect.mean
+            md_fixed = sc.effect.md
+            if md_fixed is None:   # custom distribution without md: its mean is the point
+                md_fixed = (sc.effect.mean if sc.effect.components is None else
+                            sum(w * m for w, m, _ in sc.effect.components) * sc.effect.discount)
             known = {month_end: (float(md_fixed), "fixed (scenario effect)")}
             info = {"se": sc.effect.se, "i2": None, "k": None, "row": None}
         elif sc.effect.row is not None or month_end in VISITS or not known:

@@ -463,7 +463,7 @@ def _effect(data: dict, preset: str) -> EffectConfig:
     row = t.get("row")
     md = t.get("md")
     if source == "fixed":
-        if "md" not in t and not (dist == "custom" and "mean" in t):
+        if "md" not in t and not (dist == "custom" and ("mean" in t or "components" in t)):
             raise ScenarioError('scenario error: effect.md is required when effect.source = '
                                 '"fixed" (e.g. md = -0.5)')
         if "md" in t:
