@@ -39,7 +39,10 @@ def rng_floor(model, n_trials: int) -> float:
     """Seconds just to draw the engine's normals (screening blocks + residuals), one stream."""
     g = np.random.Generator(np.random.PCG64(1))
     acc = 1.0 - model.screen_fail_prob
-    per_trial = 2 * (np.ceil(100 / acc / SCREEN_BLOCK) * SCREEN_BLOCK * model.population.dim
+    from simtrial.presets import VARIABLES
+    names = model.population.needed((model.endpoint.outcome.baseline,))
+    d = 1 + max(VARIABLES.index(v) for v in names if v in VARIABLES)  # columns the engine draws
+    per_trial = 2 * (np.ceil(100 / acc / SCREEN_BLOCK) * SCREEN_BLOCK * d
                      + 100 * (len(model.visits) + 1))
     total = int(per_trial * n_trials)
     t = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Command line: ``simtrial run | power | sample-size | validate | evidence``.
+"""Command line: ``simtrial run | power | sample-size | validate | evidence | meta``.
 
 Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
 argument error) is printed as one line on stderr with exit code 2, before any output file is
@@ -85,7 +85,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     ss = sub.add_parser("sample-size", help="smallest N per arm reaching a target power")
     common(ss)
-    ss.add_argument("--target-power", type=_probability, dest="target_power", required=True)
+    ss.add_argument("--target-power", type=_probability, dest="target_power", required=True,
+                    help="the power (or assurance, with --target assurance) to reach")
+    ss.add_argument("--target", choices=("power", "assurance"), default=None,
+                    help="reach power at the point estimate or assurance (default design.target)")
 
     v = sub.add_parser("validate", help="check a scenario and print its resolved model")
     v.add_argument("scenario", metavar="SCENARIO.toml")
@@ -203,17 +206,17 @@ def _cmd_power(args) -> int:
 def _cmd_sample_size(args) -> int:
     from .power import sample_size
     model = _load(args)
-    res = sample_size(model, args.target_power, workers=args.workers,
+    res = sample_size(model, args.target_power, workers=args.workers, target=args.target,
                       progress=not args.json and sys.stderr.isatty())
     if args.json:
         _print_json(res.to_dict())
     else:
         if res.reached:
             print(f"{res.scenario}: N = {res.n_per_arm} per arm (MSC {res.n_msc}) reaches "
-                  f"{res.target_power:.0%} power: simulated {res.power:.4f} (MC SE {res.mc_se:.4f}, "
+                  f"{res.target_power:.0%} {res.target}: simulated {res.power:.4f} (MC SE {res.mc_se:.4f}, "
                   f"{res.n_trials:,} trials); closed form N = {res.analytic_n_per_arm}")
         else:
-            print(f"{res.scenario}: {res.target_power:.0%} power not reached by N = "
+            print(f"{res.scenario}: {res.target_power:.0%} {res.target} not reached by N = "
                   f"{res.searched_max} per arm (design.max_n_per_arm); closed form N = "
                   f"{res.analytic_n_per_arm}")
     return 0
