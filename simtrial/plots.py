@@ -34,7 +34,7 @@ def plot_power_curve(run, ax=None):
     n, p, se, an = c.n_per_arm, c.power, c.mc_se, c.analytic
     ax.fill_between(n, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1), color="C0",
                     alpha=0.25, lw=0, label="95% Monte Carlo band")
-    ax.plot(n, p, color="C0", lw=1.6, label=f"simulated ({c.points[0].n_trials:,} trials per N)")
+    ax.plot(n, p, color="C0", lw=1.6, label=f"simulated power ({c.points[0].n_trials:,} trials per N)")
     ax.plot(n, an, color="k", lw=1.2, ls="--", label="closed-form power")
     if c.has_distribution:
         a, ase = c.assurance, c.assurance_mc_se
