@@ -124,25 +124,26 @@ def analytic_sample_size(model, target: float, n_max: int = 1_000_000) -> int | 
     Power is increasing in n for these formulas, so a doubling search then bisection is exact.
     """
     ratio = model.scenario.design.n_msc
+    return smallest_n(lambda n: analytic_power(model, n, ratio(n)), target, n_max)
 
-    def pw(n: int) -> float:
-        return analytic_power(model, n, ratio(n))
 
-    lo = 3
-    if pw(lo) >= target:
+def smallest_n(fn, target: float, n_max: int, lo: int = 3) -> int | None:
+    """Smallest n in [lo, n_max] with ``fn(n) >= target`` for increasing ``fn`` (None if none):
+    doubling search, then bisection."""
+    if fn(lo) >= target:
         return lo
     hi = lo
-    while pw(hi) < target:
+    while fn(hi) < target:
         lo = hi
         hi *= 2
         if hi > n_max:
-            if pw(n_max) < target:
+            if fn(n_max) < target:
                 return None
             hi = n_max
             break
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if pw(mid) >= target:
+        if fn(mid) >= target:
             hi = mid
         else:
             lo = mid

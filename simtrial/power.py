@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analytic import analytic_assurance, analytic_power, analytic_sample_size
+from .analytic import analytic_assurance, analytic_power, analytic_sample_size, smallest_n
 from .engine import SimOutput, simulate
 from .model import TrialModel, build_model
 from .scenario import Scenario
@@ -387,20 +387,7 @@ def sample_size_from(model: TrialModel, out: SimOutput, target: float, seed: int
 def _analytic_assurance_n(model: TrialModel, target: float, cap: int) -> int | None:
     """Smallest N whose closed-form assurance reaches ``target`` (None if not by ``cap``)."""
     n_msc = model.scenario.design.n_msc
-
-    def a(n: int) -> float:
-        return analytic_assurance(model, n, n_msc(n))
-
-    if a(cap) < target:
-        return None
-    lo, hi = 2, cap
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if a(mid) >= target:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_n(lambda n: analytic_assurance(model, n, n_msc(n)), target, cap)
 
 
 def sample_size(scenario: Scenario | TrialModel, target_power: float = 0.8, *,
