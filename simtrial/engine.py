@@ -162,6 +162,45 @@ def _prefix(x: np.ndarray, y: np.ndarray, y_nat: np.ndarray, resp: np.ndarray | 
     return s
 
 
+def draw_baselines(pop, gen: np.random.Generator, trials: int, n_max: int,
+                   extra: tuple[str, ...], chol: np.ndarray
+                   ) -> tuple[dict[str, np.ndarray], int, int]:
+    """Screen candidates until every trial has ``n_max`` accepted patients.
+
+    Candidates are drawn in blocks of :data:`SCREEN_BLOCK` x trials x copula columns (only as
+    many columns as the needed variables use) and accepted patients are packed in screening
+    order, so patient i of a trial is the same whatever ``n_max``.
+
+    Returns
+    -------
+    values : dict of variable -> ndarray, shape (n_max, trials)
+        Baseline values (natural units) of ``extra`` variables.
+    screened, accepted : int
+        Candidates screened and accepted (all trials, including accepted beyond ``n_max``).
+    """
+    names = pop.needed(extra)
+    d = 1 + max(VARIABLES.index(v) for v in names + ("weight",) * ("insulin_dose" in names)
+                if v in VARIABLES)
+    keep = tuple(dict.fromkeys(extra))
+    out = {v: np.empty((n_max, trials)) for v in keep}
+    count = np.zeros(trials, dtype=np.int64)
+    screened = accepted = 0
+    while count.min() < n_max:
+        z = gen.standard_normal((SCREEN_BLOCK, trials, d))
+        vals = transform(pop, z, names, chol)
+        acc = accept_mask(pop, vals)
+        screened += acc.size
+        n_acc = acc.sum(axis=0)
+        accepted += int(n_acc.sum())
+        pos = count + np.cumsum(acc, axis=0) - 1
+        ok = acc & (pos < n_max)
+        bi, ti = np.nonzero(ok)
+        for v in keep:
+            out[v][pos[bi, ti], ti] = vals[v][bi, ti]
+        count = np.minimum(count + n_acc, n_max)
+    return out, screened, accepted
+
+
 def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generator, trials: int,
                 n_max: int, treated: int, chol: np.ndarray, lvis_row: np.ndarray,
                 delta_trial: np.ndarray | None = None
@@ -171,35 +210,15 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
     For the MSC arm with ``delta_trial`` (one model-scale effect per trial), a second array with
     the same patients under the trial-specific effects (assurance).
     """
-    pop = model.population
     vm = model.endpoint
     od = vm.outcome
     het = model.heterogeneity
     k = model.k_end
     mod_var = het.modifier if het.mode == "modifier" else None
     extra = (od.baseline,) + ((mod_var,) if mod_var else ())
-    names = pop.needed(extra)
-    # draw only as many copula columns as the needed variables use (lower-triangular factor)
-    d = 1 + max(VARIABLES.index(v) for v in names + ("weight",) * ("insulin_dose" in names)
-                if v in VARIABLES)
-    x0 = np.empty((n_max, trials))
-    mv = np.empty((n_max, trials)) if mod_var else None
-    count = np.zeros(trials, dtype=np.int64)
-    screened = accepted = 0
-    while count.min() < n_max:
-        z = gen_base.standard_normal((SCREEN_BLOCK, trials, d))
-        vals = transform(pop, z, names, chol)
-        acc = accept_mask(pop, vals)
-        screened += acc.size
-        n_acc = acc.sum(axis=0)
-        accepted += int(n_acc.sum())
-        pos = count + np.cumsum(acc, axis=0) - 1
-        ok = acc & (pos < n_max)
-        bi, ti = np.nonzero(ok)
-        x0[pos[bi, ti], ti] = vals[od.baseline][bi, ti]
-        if mod_var:
-            mv[pos[bi, ti], ti] = vals[mod_var][bi, ti]
-        count = np.minimum(count + n_acc, n_max)
+    vals, screened, accepted = draw_baselines(model.population, gen_base, trials, n_max, extra, chol)
+    x0 = vals[od.baseline]
+    mv = vals[mod_var] if mod_var else None
     v = len(model.visits)
     raw = gen_out.standard_normal((n_max, trials, v + 1))
     e = raw[..., :v] @ lvis_row

@@ -245,6 +245,14 @@ def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: in
     rows: dict = {}
     row_used = None
     info: dict = {}
+    if k_end is None and od.name in sc.effect.outcomes:
+        # a fixed MD for a non-primary outcome, at the primary endpoint's month
+        month = sc.endpoint.visit_months
+        md = time_profile({month: sc.effect.outcomes[od.name]}, visits, sc.effect.after_last,
+                          sc.effect.half_life_months)
+        src = ["fixed (effect.outcomes)" if m == month else
+               "fixed (effect.outcomes), through 0 at month 0" for m in visits]
+        return md, src, None, {}
     if sc.effect.source == "evidence" or k_end is None:
         try:
             rows = ev.rows_for(od.name, population)
@@ -378,7 +386,7 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     # binomial SE as an upper bound: scrambled Sobol is at least as precise as random sampling
     fail_se = math.sqrt(p_acc * (1 - p_acc) / screened)
 
-    visits = tuple(sorted(set(sc.design.visits or VISITS) | {sc.endpoint.visit_months}))
+    visits = sc.visit_months
     k_end = visits.index(sc.endpoint.visit_months)
     om = sc.outcome_model
     het = Heterogeneity()

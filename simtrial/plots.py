@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["plot_power_curve"]
+__all__ = ["plot_power_curve", "plot_design_power"]
 
 Z975 = 1.959963984540054
 
@@ -65,4 +65,69 @@ def plot_power_curve(run, ax=None):
                  f"{sc.endpoint.analysis}, true MD {d.md:+.3g}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
+    return ax
+
+
+def plot_design_power(run, ax=None):
+    """Power of each hypothesis (after multiplicity / interim looks) against control-arm size,
+    with 95% Monte Carlo bands, family-wise success, targets and sample sizes.
+
+    Parameters
+    ----------
+    run : DesignRun
+        From :func:`simtrial.runner.run_design` (uses ``run.curve``, ``run.design``,
+        ``run.sample_sizes``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    rows = [r.rows() for r in run.curve]
+    ns = np.array([r.n_per_arm for r in run.curve])
+    hyps = run.dm.hypotheses
+
+    def series(metric, label):
+        est = np.array([[x["estimate"] for x in rr if x["metric"] == metric and
+                         x["hypothesis"] == label][0] for rr in rows])
+        se = np.array([[x["mc_se"] for x in rr if x["metric"] == metric and
+                        x["hypothesis"] == label][0] for rr in rows])
+        return est, se
+
+    for i, h in enumerate(hyps):
+        p, se = series("power", h.label)
+        ax.fill_between(ns, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1),
+                        color=f"C{i}", alpha=0.2, lw=0)
+        ax.plot(ns, p, "o-", color=f"C{i}", ms=3, lw=1.4,
+                label=f"{h.label}: {h.endpoint.outcome} {h.endpoint.visit_months}m "
+                      f"({h.endpoint.analysis})" + (" [null]" if h.true_null else ""))
+    if len(hyps) > 1 and any(not h.true_null for h in hyps):
+        p, se = series("conjunctive_power", "family")
+        ax.plot(ns, p, "k--", lw=1.2, label="all false nulls rejected (conjunctive)")
+        p, se = series("disjunctive_power", "family")
+        ax.plot(ns, p, "k:", lw=1.2, label="any false null rejected (disjunctive)")
+    for s in run.sample_sizes:
+        ax.axhline(s["target"], color="0.6", lw=0.8, ls=":")
+        if s["n_per_arm"] is not None:
+            ax.axvline(s["n_per_arm"], color="C3", lw=0.8, ls=":")
+            ax.annotate(f"{s['target']:.0%}: N={s['n_per_arm']}", (s["n_per_arm"], s["target"]),
+                        xytext=(4, -12), textcoords="offset points", fontsize=8, color="C3")
+    ax.set_xlim(0, ns.max() * 1.05)
+    ax.set_ylim(0, 1.0)
+    ax.set_xlabel("patients in the control arm (MSC arms = ratio x control)")
+    ax.set_ylabel("power (primary analysis, after multiplicity)")
+    sc = run.dm.scenario
+    extra = []
+    if sc.dropout is not None:
+        extra.append(f"{sc.dropout.mechanism.upper()} dropout")
+    if sc.sequential is not None:
+        extra.append(f"{len(sc.sequential.fractions)} looks ({sc.sequential.spending})")
+    if sc.multiplicity.method != "none":
+        extra.append(sc.multiplicity.method)
+    ax.set_title(f"{sc.name}" + (f": {', '.join(extra)}" if extra else "")
+                 + f"; {run.n_trials:,} trials per N", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7, frameon=False)
     return ax

@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,8 @@ from .power import (PowerCurve, PowerResult, SampleSizeResult, _point, sample_si
                     search_grid)
 from .scenario import Scenario
 
-__all__ = ["RunResult", "run", "write_outputs", "auto_grid"]
+__all__ = ["RunResult", "run", "write_outputs", "auto_grid", "DesignRun", "run_design",
+           "write_design_outputs"]
 
 
 def auto_grid(hi: int, design_n: int, k: int = 16) -> list[int]:
@@ -136,6 +138,10 @@ def run(scenario: Scenario | TrialModel, *, n_trials: int | None = None, seed: i
     -------
     RunResult
     """
+    sc0 = scenario.scenario if isinstance(scenario, TrialModel) else scenario
+    if sc0.extended:
+        return run_design(scenario, n_trials=n_trials, seed=seed, workers=workers,
+                          progress=progress)
     t0 = time.perf_counter()
     model = scenario if isinstance(scenario, TrialModel) else build_model(scenario)
     t1 = time.perf_counter()
@@ -171,6 +177,8 @@ def write_outputs(res: RunResult, out_dir: str | Path, command: list[str] | None
     import matplotlib.pyplot as plt
     from .plots import plot_power_curve
 
+    if isinstance(res, DesignRun):
+        return write_design_outputs(res, out_dir, command)
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -194,6 +202,175 @@ def write_outputs(res: RunResult, out_dir: str | Path, command: list[str] | None
         paths = {}
         for key, name in names.items():
             # same file system: each rename is atomic
+            os.replace(stage / name, out_dir / name)
+            paths[key] = out_dir / name
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# extended designs (several arms / endpoints, strata, dropout, interim looks)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DesignRun:
+    """`simtrial run` for an extended design (:mod:`simtrial.trial`).
+
+    Attributes
+    ----------
+    dm : DesignModel
+    design : DesignResult
+        At ``design.n_per_arm``.
+    curve : tuple of DesignResult
+        At every arm size simulated (``design.n_grid`` and the sample-size search), sorted by N.
+    sample_sizes : tuple of dict
+        Per target power: smallest control-arm size whose simulated power of the primary
+        hypothesis (after multiplicity / interim looks) reaches it (``n_per_arm`` None if not by
+        ``design.max_n_per_arm``), with its power and MC SE.
+    """
+
+    dm: Any
+    design: Any
+    curve: tuple
+    sample_sizes: tuple
+    seed: int
+    n_trials: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def model(self) -> TrialModel:
+        return self.dm.models[0]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table with a ``table`` column: design, power_curve, sample_size."""
+        d = self.design.to_frame()
+        d.insert(0, "table", "design")
+        parts = [d]
+        for r in self.curve:
+            c = r.to_frame()
+            c = c[c["metric"].isin(["power", "success", "assurance", "any_success",
+                                    "all_success", "disjunctive_power", "conjunctive_power",
+                                    "fwer", "expected_patients"])]
+            c.insert(0, "table", "power_curve")
+            parts.append(c)
+        h0 = self.dm.hypotheses[0]
+        for s in self.sample_sizes:
+            parts.append(pd.DataFrame([{
+                "table": "sample_size", "scenario": self.dm.scenario.name,
+                "design_point": s["n_per_arm"], "hypothesis": h0.label,
+                "endpoint": h0.endpoint.name, "arm": h0.arm_name,
+                "visit": h0.endpoint.visit_months, "metric": f"n_for_power_{s['target']:g}",
+                "estimate": s["power"], "mc_se": s["mc_se"]}]))
+        return pd.concat(parts, ignore_index=True)
+
+    def summary(self) -> str:
+        lines = [self.design.summary()]
+        for s in self.sample_sizes:
+            if s["n_per_arm"] is None:
+                lines.append(f"{s['target']:.0%} power (primary hypothesis) not reached by N = "
+                             f"{s['searched_max']} (design.max_n_per_arm)")
+            else:
+                lines.append(f"{s['target']:.0%} power (primary hypothesis): N = {s['n_per_arm']} "
+                             f"control (power {s['power']:.4f}, MC SE {s['mc_se']:.4f})")
+        lines.append(f"total     {self.timings.get('total', float('nan')):.2f} s")
+        return "\n".join(lines)
+
+
+def _primary_power(res) -> tuple[float, float]:
+    x = res.trials["point_reject"][:, 0]
+    p = float(np.mean(x))
+    return p, math.sqrt(p * (1 - p) / x.size)
+
+
+def run_design(scenario: Scenario | TrialModel, *, n_trials: int | None = None,
+               seed: int | None = None, workers: int = 1, progress: bool = False) -> DesignRun:
+    """Operating characteristics of an extended design at the design N, on ``design.n_grid``,
+    and the smallest N reaching each target power for the primary hypothesis.
+
+    The sample-size search doubles N from the design N until the target is reached (or
+    ``max_n_per_arm``), then bisects; every evaluation simulates ``n_trials`` trials with common
+    random numbers, so power is (nearly) monotone in N. Every evaluated N is on the curve.
+    """
+    from .trial import build_design, group_sizes, simulate_design
+    t0 = time.perf_counter()
+    sc = scenario.scenario if isinstance(scenario, TrialModel) else scenario
+    dm = build_design(sc)
+    seed = sc.seed if seed is None else int(seed)
+    n_trials = sc.n_trials if n_trials is None else int(n_trials)
+    cache: dict[int, Any] = {}
+
+    def at(n: int):
+        if n not in cache:
+            cache[n] = simulate_design(dm, n, n_trials=n_trials, seed=seed, workers=workers,
+                                       progress=progress)
+        return cache[n]
+
+    design = at(sc.design.n_per_arm)
+    for n in sc.design.n_grid or ():
+        at(int(n))
+    sizes = []
+    cap = sc.design.max_n_per_arm
+    for target in sc.design.target_power:
+        reached = sorted(n for n, r in cache.items() if _primary_power(r)[0] >= target)
+        hi = reached[0] if reached else None
+        while hi is None and max(cache) < cap:
+            nxt = min(cap, 2 * max(cache))
+            if _primary_power(at(nxt))[0] >= target:
+                hi = nxt
+        if hi is None:
+            sizes.append({"target": target, "n_per_arm": None, "power": float("nan"),
+                          "mc_se": float("nan"), "searched_max": cap})
+            continue
+        # 1 is a sentinel below every simulable size (arms need >= 2 patients)
+        lo = max([n for n, r in cache.items() if n < hi and _primary_power(r)[0] < target],
+                 default=1)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            g = group_sizes(dm, mid)
+            if mid < 2 or g.min() < 1 or g.sum(axis=0).min() < 2:
+                lo = mid    # too small to analyse: counts as below the target
+                continue
+            if _primary_power(at(mid))[0] >= target:
+                hi = mid
+            else:
+                lo = mid
+        p, se = _primary_power(at(hi))
+        sizes.append({"target": target, "n_per_arm": hi, "power": p, "mc_se": se,
+                      "searched_max": cap})
+    t1 = time.perf_counter()
+    curve = tuple(cache[n] for n in sorted(cache))
+    return DesignRun(dm, design, curve, tuple(sizes), seed, n_trials,
+                     {"total": t1 - t0, "design_points_simulated": float(len(cache))})
+
+
+def write_design_outputs(res: DesignRun, out_dir: str | Path,
+                         command: list[str] | None = None) -> dict[str, Path]:
+    """results.csv, power_curve.png and manifest.json for an extended design (atomic)."""
+    import matplotlib.pyplot as plt
+    from .plots import plot_design_power
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {"results": "results.csv", "power_curve": "power_curve.png",
+             "manifest": "manifest.json"}
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=out_dir.parent) as tmp:
+        stage = Path(tmp)
+        res.to_frame().to_csv(stage / names["results"], index=False, float_format="%.10g")
+        ax = plot_design_power(res)
+        fig = ax.figure
+        try:
+            fig.tight_layout()
+            fig.savefig(stage / names["power_curve"], format="png")
+        finally:
+            plt.close(fig)
+        timings = dict(res.timings)
+        timings["write_outputs"] = time.perf_counter() - t0
+        man = manifest(res.model, seed=res.seed, n_trials=res.n_trials, timings=timings,
+                       files=list(names.values()), command=command)
+        man["design"] = res.dm.describe()
+        write_json(stage / names["manifest"], man)
+        paths = {}
+        for key, name in names.items():
             os.replace(stage / name, out_dir / name)
             paths[key] = out_dir / name
     return paths

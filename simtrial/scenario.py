@@ -69,6 +69,16 @@ __all__ = ["Scenario", "PopulationConfig", "EndpointConfig", "EffectConfig", "De
 
 _REQUIRED = object()
 ANALYSES = ("ancova", "ttest_change")
+CONTINUOUS_ANALYSES = ("ancova", "ttest_change", "mmrm", "mi")
+RESPONDER_ANALYSES = ("chisq", "fisher", "cmh", "logistic")
+ENDPOINT_TYPES = ("continuous", "responder")
+RESPONDER_BOUNDS = ("min", "max", "change_min", "change_max", "pct_change_min", "pct_change_max")
+HYPOTHESES = ("superiority", "noninferiority")
+DROPOUT_MECHANISMS = ("mcar", "mar", "mnar")
+MULTIPLICITY_METHODS = ("none", "bonferroni", "holm", "hochberg", "dunnett", "hierarchical",
+                        "fixed_sequence")
+WITHIN_METHODS = ("bonferroni", "holm", "hochberg", "dunnett")
+SPENDING = ("obf", "pocock", "hsd")
 EFFECT_SOURCES = ("evidence", "fixed")
 EVIDENCE_POPULATIONS = ("all", "T1DM", "T2DM")
 HETEROGENEITY = ("none", "normal", "responders", "modifier")
@@ -90,6 +100,7 @@ class PopulationConfig:
     marginals: dict[str, dict[str, Any]] = field(default_factory=dict)
     criteria: dict[str, tuple[float, float] | None] = field(default_factory=dict)
     correlation: dict[tuple[str, str], float] = field(default_factory=dict)
+    strata: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,93 @@ class EndpointConfig:
     outcome: str
     visit_months: int
     analysis: str = "ancova"
+    type: str = "continuous"
+    scale: str = "natural"
+    hypothesis: str = "superiority"
+    margin: float = 0.0
+    responder: tuple[tuple[str, str, float], ...] = ()
+    combine: str = "all"
+    missing: str = "nonresponder"
+    imputations: int = 20
+    name: str = "primary"
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """Outcomes the endpoint needs (the responder criteria's, or its own)."""
+        if self.type == "responder":
+            return tuple(dict.fromkeys(o for o, _, _ in self.responder))
+        return (self.outcome,)
+
+    @property
+    def is_default(self) -> bool:
+        """True if only the plain (issue-2) keys are used."""
+        return (self.type == "continuous" and self.scale == "natural"
+                and self.hypothesis == "superiority" and self.analysis in ANALYSES)
+
+    def as_toml(self) -> dict[str, Any]:
+        """TOML-shaped dict (non-default keys only beyond outcome, visit, analysis)."""
+        d: dict[str, Any] = {"visit_months": self.visit_months, "analysis": self.analysis}
+        if self.type == "responder":
+            d["type"] = "responder"
+            d["responder"] = [{"outcome": o, b: v} for o, b, v in self.responder]
+            d["combine"] = self.combine
+            d["missing"] = self.missing
+        else:
+            d["outcome"] = self.outcome
+        for k, default in (("scale", "natural"), ("hypothesis", "superiority"), ("margin", 0.0),
+                           ("imputations", 20)):
+            if getattr(self, k) != default:
+                d[k] = getattr(self, k)
+        if self.name != "primary":
+            d["name"] = self.name
+        return d
+
+
+@dataclass(frozen=True)
+class ArmConfig:
+    """``[[arms]]``: one MSC arm (dose or regimen) compared with the shared control arm."""
+
+    name: str
+    ratio: float = 1.0
+    effect_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class DropoutConfig:
+    """``[dropout]``: monotone dropout before each visit, and intermittent missed visits.
+
+    ``per_visit[j]`` is the probability that a patient still in the study drops out before visit
+    j (conditional, i.e. a discrete hazard); ``rate`` instead gives the cumulative probability by
+    the last visit, spread over visits in proportion to elapsed time. MAR and MNAR shift the
+    logit of the hazard by ``strength`` per baseline SD of the driving outcome (worse -> more
+    dropout): MAR uses the last observed value, MNAR the current, unobserved one.
+    """
+
+    rate: float | None = None
+    per_visit: tuple[float, ...] | None = None
+    mechanism: str = "mcar"
+    outcome: str | None = None
+    strength: float = 0.0
+    intermittent: float = 0.0
+
+
+@dataclass(frozen=True)
+class MultiplicityConfig:
+    """``[multiplicity]``: how the family of hypotheses (arms x endpoints) is tested."""
+
+    method: str = "none"
+    within: str = "holm"
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """``[sequential]``: interim looks on the primary hypothesis (Lan-DeMets spending)."""
+
+    fractions: tuple[float, ...]
+    spending: str = "obf"
+    gamma: float | None = None
+    futility: tuple[float, ...] | None = None
+    binding: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +222,7 @@ class EffectConfig:
     components: tuple[tuple[float, float, float], ...] | None = None
     after_last: str = "wane"
     half_life_months: float = 12.0
+    outcomes: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,6 +274,31 @@ class Scenario:
     outcome_model: OutcomeModelConfig
     description: str = ""
     source_path: str | None = None
+    arms: tuple[ArmConfig, ...] = ()
+    endpoints: tuple[EndpointConfig, ...] = ()
+    dropout: DropoutConfig | None = None
+    multiplicity: MultiplicityConfig = field(default_factory=MultiplicityConfig)
+    sequential: SequentialConfig | None = None
+
+    @property
+    def extended(self) -> bool:
+        """True if the scenario needs the full design engine (:mod:`simtrial.trial`): several
+        arms or endpoints, strata, dropout, interim looks, MMRM/MI, responders, log scale or a
+        margin. Otherwise the fast prefix-sum engine (:mod:`simtrial.engine`) is used."""
+        return bool(self.arms or self.endpoints or self.dropout is not None
+                    or self.sequential is not None or self.population.strata
+                    or self.multiplicity.method != "none" or not self.endpoint.is_default
+                    or self.effect.outcomes)
+
+    @property
+    def all_endpoints(self) -> tuple[EndpointConfig, ...]:
+        """Primary endpoint first, then the secondary ones."""
+        return (self.endpoint,) + self.endpoints
+
+    @property
+    def msc_arms(self) -> tuple[ArmConfig, ...]:
+        """The MSC arms (one default arm when ``[[arms]]`` is absent)."""
+        return self.arms or (ArmConfig("MSC", self.design.allocation_ratio, 1.0),)
 
     def replace(self, **changes: Any) -> "Scenario":
         """Copy with top-level or dotted-key changes, re-validated (e.g. ``{"design.n_per_arm": 50}``)."""
@@ -184,7 +308,10 @@ class Scenario:
             node = data
             for p in parts[:-1]:
                 node = node.setdefault(p, {})
-            node[parts[-1]] = value
+            if value is None:       # None removes the key (back to its default)
+                node.pop(parts[-1], None)
+            else:
+                node[parts[-1]] = value
         return parse_scenario(data, origin=self.source_path)
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +332,10 @@ class Scenario:
         defaults = EffectConfig("", "")
         for f in dataclasses.fields(EffectConfig)[4:]:
             v = getattr(self.effect, f.name)
+            if f.name == "outcomes":
+                if v:
+                    eff["outcomes"] = dict(v)
+                continue
             if v != getattr(defaults, f.name):
                 eff[f.name] = ([{"weight": w, "mean": m, "sd": sd} for w, m, sd in v]
                                if f.name == "components" else v)
@@ -228,12 +359,52 @@ class Scenario:
                 om[k] = v
         for outcome, params in self.outcome_model.per_outcome.items():
             om[outcome] = {k: list(v) for k, v in params.items()}
-        return {
+        if self.population.strata:
+            pop["strata"] = dict(self.population.strata)
+        out = {
             "name": self.name, "description": self.description, "seed": self.seed,
             "n_trials": self.n_trials, "population": pop,
-            "endpoint": dataclasses.asdict(self.endpoint), "effect": eff, "design": des,
+            "endpoint": self.endpoint.as_toml(), "effect": eff, "design": des,
             "outcome_model": om,
         }
+        if self.arms:
+            des.pop("allocation_ratio", None)
+            out["arms"] = [dataclasses.asdict(a) for a in self.arms]
+        if self.endpoints:
+            out["endpoints"] = [e.as_toml() for e in self.endpoints]
+        if self.dropout is not None:
+            d = self.dropout
+            dd: dict[str, Any] = {"mechanism": d.mechanism}
+            if d.rate is not None:
+                dd["rate"] = d.rate
+            else:
+                dd["per_visit"] = list(d.per_visit)
+            if d.mechanism != "mcar":
+                dd["outcome"] = d.outcome
+                dd["strength"] = d.strength
+            if d.intermittent:
+                dd["intermittent"] = d.intermittent
+            out["dropout"] = dd
+        if self.multiplicity.method != "none":
+            out["multiplicity"] = {"method": self.multiplicity.method}
+            if self.multiplicity.method == "hierarchical":
+                out["multiplicity"]["within"] = self.multiplicity.within
+        if self.sequential is not None:
+            q = self.sequential
+            sq: dict[str, Any] = {"fractions": list(q.fractions), "spending": q.spending}
+            if q.gamma is not None:
+                sq["gamma"] = q.gamma
+            if q.futility is not None:
+                sq["futility"] = list(q.futility)
+                sq["binding"] = q.binding
+            out["sequential"] = sq
+        return out
+
+    @property
+    def visit_months(self) -> tuple[int, ...]:
+        """Scheduled visits: ``design.visits`` (default 3, 6, 12) plus every endpoint's month."""
+        return tuple(sorted(set(self.design.visits or VISITS)
+                            | {e.visit_months for e in self.all_endpoints}))
 
     def hash(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (identifies the design)."""
@@ -369,7 +540,7 @@ def _float_list(v: Any, path: str, length: int | None, example: str, **bounds: f
 
 def _population(data: dict) -> PopulationConfig:
     t = _table(data, "population", "", required=True)
-    allowed = ("preset", "criteria", "correlation") + tuple(VARIABLES)
+    allowed = ("preset", "criteria", "correlation", "strata") + tuple(VARIABLES)
     _check_keys(t, "population", allowed)
     preset = _choice(t, "preset", "population", tuple(PRESETS))
     marginals: dict[str, dict[str, Any]] = {}
@@ -436,21 +607,243 @@ def _population(data: dict) -> PopulationConfig:
                 f'{", ".join(VARIABLES)} (e.g. "hba1c,fbg" = 0.6)')
         corr[(parts[0], parts[1])] = _float({}, path, "", value=r, gt=-1.0, lt=1.0,
                                             example=f'"{key}" = 0.3')
-    return PopulationConfig(preset, marginals, criteria, corr)
+    strata = None
+    if "strata" in t:
+        st = t["strata"]
+        ex = "strata = { t1d = 0.5, t2d = 0.5 }"
+        if not isinstance(st, dict) or len(st) < 2:
+            raise _err("population.strata", st, "must be a table of at least two presets with "
+                       "their fractions", ex)
+        _check_keys(st, "population.strata", tuple(PRESETS))
+        strata = {k: _float(st, k, "population.strata", gt=0.0, lt=1.0, example=ex) for k in st}
+        total = sum(strata.values())
+        if abs(total - 1.0) > 1e-9:
+            raise _err("population.strata", st, f"fractions must sum to 1 (they sum to {total:g})",
+                       ex)
+        if preset not in strata:
+            raise _err("population.preset", preset, "must be one of the strata "
+                       f"({', '.join(strata)})", f'preset = "{next(iter(strata))}"')
+    return PopulationConfig(preset, marginals, criteria, corr, strata)
 
 
-def _endpoint(data: dict) -> EndpointConfig:
+ENDPOINT_KEYS = ("outcome", "visit_months", "analysis", "type", "scale", "hypothesis", "margin",
+                 "responder", "combine", "missing", "imputations", "name")
+LOG_OUTCOMES = tuple(k for k, o in OUTCOMES.items() if o.scale == "log")
+
+
+def _endpoint_table(t: dict, path: str, sides: int, primary: bool) -> EndpointConfig:
+    allowed = ENDPOINT_KEYS if not primary else tuple(k for k in ENDPOINT_KEYS if k != "name")
+    _check_keys(t, path, allowed)
+    etype = _choice(t, "type", path, ENDPOINT_TYPES, "continuous")
+    visit = _int(t, "visit_months", path, lo=1, hi=MAX_MONTH, example="visit_months = 12")
+    name = "primary"
+    if not primary:
+        name = t.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name) or name == "primary":
+            raise _err(f"{path}.name", name, "must be a short unique name (letters, digits, _ - .;"
+                       ' not "primary")', 'name = "insulin_12m"')
+    responder: tuple[tuple[str, str, float], ...] = ()
+    combine, missing = "all", "nonresponder"
+    if etype == "responder":
+        for key in ("outcome", "scale", "hypothesis", "margin", "imputations"):
+            if key in t:
+                raise _err(f"{path}.{key}", t[key], 'is not used with type = "responder" (the '
+                           "outcomes come from the responder criteria)")
+        ex = 'responder = [{outcome = "hba1c", max = 7.0}, {outcome = "insulin_dose", pct_change_max = -50}]'
+        crit = t.get("responder")
+        if not isinstance(crit, list) or not crit:
+            raise _err(f"{path}.responder", crit, "must be a non-empty list of criteria", ex)
+        parsed = []
+        for i, c in enumerate(crit):
+            cp = f"{path}.responder[{i}]"
+            if not isinstance(c, dict):
+                raise _err(cp, c, "must be a table {outcome, <bound> = value}", ex)
+            _check_keys(c, cp, ("outcome",) + RESPONDER_BOUNDS)
+            oc = _choice(c, "outcome", cp, tuple(OUTCOMES))
+            bounds = [b for b in RESPONDER_BOUNDS if b in c]
+            if not bounds:
+                raise ScenarioError(f"scenario error: {cp} needs a bound: one of "
+                                    f"{', '.join(RESPONDER_BOUNDS)} (e.g. {ex})")
+            for b in bounds:
+                v = _float(c, b, cp, example=f"{b} = 7.0")
+                if math.isinf(v):
+                    raise _err(f"{cp}.{b}", v, "must be finite", f"{b} = 7.0")
+                parsed.append((oc, b, v))
+        responder = tuple(parsed)
+        outcome = responder[0][0]
+        combine = _choice(t, "combine", path, ("all", "any"), "all")
+        missing = _choice(t, "missing", path, ("nonresponder", "complete_case"), "nonresponder")
+        analysis = _choice(t, "analysis", path, RESPONDER_ANALYSES, "chisq")
+        return EndpointConfig(outcome, int(visit), analysis, etype, responder=responder,
+                              combine=combine, missing=missing, name=name)
+    for key in ("responder", "combine", "missing"):
+        if key in t:
+            raise _err(f"{path}.{key}", t[key], 'is only used with type = "responder"',
+                       'type = "responder"')
+    if "outcome" not in t:
+        raise ScenarioError(f"scenario error: {path}.outcome is required (one of "
+                            f"{', '.join(OUTCOMES)})")
+    outcome = _choice(t, "outcome", path, tuple(OUTCOMES))
+    analysis = _choice(t, "analysis", path, CONTINUOUS_ANALYSES, "ancova")
+    scale = _choice(t, "scale", path, ("natural", "log"), "natural")
+    if scale == "log" and outcome not in LOG_OUTCOMES:
+        raise _err(f"{path}.scale", scale, f"is only for outcomes on a ratio scale "
+                   f"({', '.join(LOG_OUTCOMES)}); {outcome} is analysed on its natural scale",
+                   'scale = "natural"')
+    hyp = _choice(t, "hypothesis", path, HYPOTHESES, "superiority")
+    margin = _float(t, "margin", path, 0.0, ge=0.0, le=1e6, example="margin = 0.3")
+    if hyp == "noninferiority":
+        if margin <= 0.0:
+            raise ScenarioError(f"scenario error: {path}.margin is required (> 0) for hypothesis "
+                                '= "noninferiority" (e.g. margin = 0.3)')
+        if sides != 1:
+            raise _err("design.sides", sides, f'must be 1 for {path}.hypothesis = '
+                       '"noninferiority" (a one-sided test, e.g. alpha = 0.025)', "sides = 1")
+    imputations = _int(t, "imputations", path, 20, lo=2, hi=500, example="imputations = 20")
+    if "imputations" in t and analysis != "mi":
+        raise _err(f"{path}.imputations", t["imputations"], 'is only used with analysis = "mi"',
+                   'analysis = "mi"')
+    return EndpointConfig(outcome, int(visit), analysis, etype, scale, hyp, margin,
+                          imputations=imputations, name=name)
+
+
+def _endpoint(data: dict, sides: int = 2) -> EndpointConfig:
     t = _table(data, "endpoint", "", required=True)
-    _check_keys(t, "endpoint", ("outcome", "visit_months", "analysis"))
-    outcome = _choice(t, "outcome", "endpoint", tuple(OUTCOMES))
-    visit = _int(t, "visit_months", "endpoint", lo=1, hi=MAX_MONTH, example="visit_months = 12")
-    analysis = _choice(t, "analysis", "endpoint", ANALYSES, "ancova")
-    return EndpointConfig(outcome, int(visit), analysis)
+    return _endpoint_table(t, "endpoint", sides, primary=True)
+
+
+def _endpoints(data: dict, sides: int) -> tuple[EndpointConfig, ...]:
+    if "endpoints" not in data:
+        return ()
+    v = data["endpoints"]
+    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        raise _err("endpoints", v, "must be an array of tables [[endpoints]]",
+                   '[[endpoints]] name = "insulin_12m", outcome = "insulin_dose", visit_months = 12')
+    out = tuple(_endpoint_table(x, f"endpoints[{i}]", sides, primary=False)
+                for i, x in enumerate(v))
+    names = [e.name for e in out]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise _err(f"endpoints[{i}].name", n, "must be unique")
+    return out
+
+
+def _arms(data: dict, design: "DesignConfig") -> tuple[ArmConfig, ...]:
+    if "arms" not in data:
+        return ()
+    v = data["arms"]
+    ex = '[[arms]] name = "high", ratio = 1.0, effect_scale = 1.0'
+    if not isinstance(v, list) or not v or not all(isinstance(x, dict) for x in v):
+        raise _err("arms", v, "must be an array of tables [[arms]]", ex)
+    if "allocation_ratio" in data.get("design", {}):
+        raise ScenarioError("scenario error: design.allocation_ratio is not used with [[arms]]; "
+                            "give each arm its ratio (e.g. ratio = 1.0)")
+    arms = []
+    for i, a in enumerate(v):
+        path = f"arms[{i}]"
+        _check_keys(a, path, ("name", "ratio", "effect_scale"))
+        name = a.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name) or name.lower() == "control":
+            raise _err(f"{path}.name", name, 'must be a short unique name (not "control")',
+                       'name = "high_dose"')
+        if any(name == b.name for b in arms):
+            raise _err(f"{path}.name", name, "must be unique")
+        ratio = _float(a, "ratio", path, 1.0, gt=0.0, le=10.0, example="ratio = 1.0")
+        if DesignConfig(design.n_per_arm, ratio).n_msc(design.n_per_arm) < 2:
+            raise _err(f"{path}.ratio", ratio, f"gives an arm of fewer than 2 patients at "
+                       f"design.n_per_arm = {design.n_per_arm}")
+        scale = _float(a, "effect_scale", path, 1.0, ge=0.0, le=10.0, example="effect_scale = 0.5")
+        arms.append(ArmConfig(name, ratio, scale))
+    return tuple(arms)
+
+
+def _dropout(data: dict, visits: tuple[int, ...], primary: str) -> DropoutConfig | None:
+    if "dropout" not in data:
+        return None
+    t = _table(data, "dropout", "")
+    _check_keys(t, "dropout", ("rate", "per_visit", "mechanism", "outcome", "strength",
+                               "intermittent"))
+    if ("rate" in t) == ("per_visit" in t):
+        raise ScenarioError("scenario error: [dropout] needs exactly one of rate (cumulative by "
+                            "the last visit) or per_visit (e.g. rate = 0.2)")
+    rate = _float(t, "rate", "dropout", None, ge=0.0, lt=1.0, example="rate = 0.2")
+    per = None
+    if "per_visit" in t:
+        per = _float_list(t["per_visit"], "dropout.per_visit", len(visits),
+                          f"per_visit = [{', '.join(['0.05'] * len(visits))}] for months "
+                          f"{', '.join(map(str, visits))}", ge=0.0, lt=1.0)
+    mech = _choice(t, "mechanism", "dropout", DROPOUT_MECHANISMS, "mcar")
+    outcome = _choice(t, "outcome", "dropout", tuple(OUTCOMES), primary)
+    strength = _float(t, "strength", "dropout", 0.0, ge=-10.0, le=10.0, example="strength = 1.0")
+    if mech == "mcar":
+        for key in ("strength", "outcome"):
+            if key in t:
+                raise _err(f"dropout.{key}", t[key], 'is only used with mechanism = "mar" or '
+                           '"mnar"', 'mechanism = "mar"')
+    elif "strength" not in t:
+        raise ScenarioError(f'scenario error: dropout.strength is required for mechanism = '
+                            f'"{mech}" (log-odds per baseline SD of a worse value, e.g. '
+                            f'strength = 1.0)')
+    inter = _float(t, "intermittent", "dropout", 0.0, ge=0.0, lt=1.0, example="intermittent = 0.05")
+    return DropoutConfig(rate, per, mech, outcome if mech != "mcar" else None, strength, inter)
+
+
+def _multiplicity(data: dict) -> MultiplicityConfig:
+    t = _table(data, "multiplicity", "")
+    _check_keys(t, "multiplicity", ("method", "within"))
+    method = _choice(t, "method", "multiplicity", MULTIPLICITY_METHODS, "none")
+    within = _choice(t, "within", "multiplicity", WITHIN_METHODS, "holm")
+    if "within" in t and method != "hierarchical":
+        raise _err("multiplicity.within", t["within"], 'is only used with method = "hierarchical"',
+                   'method = "hierarchical"')
+    return MultiplicityConfig(method, within)
+
+
+def _sequential(data: dict) -> SequentialConfig | None:
+    if "sequential" not in data:
+        return None
+    t = _table(data, "sequential", "")
+    _check_keys(t, "sequential", ("looks", "fractions", "spending", "gamma", "futility",
+                                  "binding"))
+    if ("looks" in t) == ("fractions" in t):
+        raise ScenarioError("scenario error: [sequential] needs exactly one of looks (equally "
+                            "spaced) or fractions (e.g. looks = 2)")
+    if "looks" in t:
+        k = _int(t, "looks", "sequential", lo=1, hi=10, example="looks = 2")
+        fr = tuple((i + 1) / k for i in range(k))
+    else:
+        ex = "fractions = [0.5, 1.0]"
+        fr = _float_list(t["fractions"], "sequential.fractions", None, ex, gt=0.0, le=1.0)
+        if not fr or any(b <= a for a, b in zip(fr, fr[1:])) or fr[-1] != 1.0:
+            raise _err("sequential.fractions", t["fractions"], "must increase and end at 1.0", ex)
+        if len(fr) > 10:
+            raise _err("sequential.fractions", t["fractions"], "must have at most 10 looks", ex)
+    spending = _choice(t, "spending", "sequential", SPENDING, "obf")
+    gamma = _float(t, "gamma", "sequential", None, ge=-40.0, le=40.0, example="gamma = -4")
+    if spending == "hsd" and gamma is None:
+        raise ScenarioError('scenario error: sequential.gamma is required for spending = "hsd" '
+                            "(e.g. gamma = -4)")
+    if spending != "hsd" and gamma is not None:
+        raise _err("sequential.gamma", gamma, 'is only used with spending = "hsd"',
+                   'spending = "hsd"')
+    fut = None
+    if "futility" in t:
+        ex = f"futility = [{', '.join(['0.0'] * max(len(fr) - 1, 1))}]"
+        if len(fr) < 2:
+            raise _err("sequential.futility", t["futility"], "needs at least two looks")
+        fut = _float_list(t["futility"], "sequential.futility", len(fr) - 1, ex, ge=-10.0,
+                          le=10.0)
+    binding = t.get("binding", False)
+    if not isinstance(binding, bool):
+        raise _err("sequential.binding", binding, "must be true or false", "binding = false")
+    if binding and fut is None:
+        raise _err("sequential.binding", binding, "needs sequential.futility", "futility = [0.0]")
+    return SequentialConfig(fr, spending, gamma, fut, binding)
 
 
 EFFECT_KEYS = ("source", "population", "row", "md", "distribution", "se", "i2", "k", "tau2",
                "predictive_dist", "discount", "sceptical_sd", "family", "mean", "sd", "df",
-               "components", "after_last", "half_life_months")
+               "components", "after_last", "half_life_months", "outcomes")
 
 
 def _effect(data: dict, preset: str) -> EffectConfig:
@@ -539,8 +932,13 @@ def _effect(data: dict, preset: str) -> EffectConfig:
                 raise _err("effect.components", comps_raw,
                            f"weights must sum to 1 (they sum to {total:g})", ex)
             comps = tuple(parsed)
+    outs: dict[str, float] = {}
+    ot = _table(t, "outcomes", "effect")
+    _check_keys(ot, "effect.outcomes", tuple(OUTCOMES))
+    for o, v in ot.items():
+        outs[o] = _float(ot, o, "effect.outcomes", ge=-1e6, le=1e6, example=f"{o} = 0.0")
     return EffectConfig(source, population, row, md, dist, se, i2, k, tau2, pdist, discount,
-                        sceptical, family, mean, sd, df, comps, after, half)
+                        sceptical, family, mean, sd, df, comps, after, half, outs)
 
 
 def _design(data: dict) -> DesignConfig:
@@ -659,7 +1057,8 @@ def _outcome_model(data: dict) -> OutcomeModelConfig:
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TOP_KEYS = ("name", "description", "seed", "n_trials", "population", "endpoint", "effect",
-            "design", "outcome_model")
+            "design", "outcome_model", "arms", "endpoints", "dropout", "multiplicity",
+            "sequential")
 
 
 def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
@@ -693,12 +1092,67 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     seed = _int(data, "seed", "", 20261122, lo=0, hi=2**63 - 1, example="seed = 20261122")
     n_trials = _int(data, "n_trials", "", 10_000, lo=1, hi=100_000_000, example="n_trials = 10000")
     population = _population(data)
-    endpoint = _endpoint(data)
-    effect = _effect(data, population.preset)
     design = _design(data)
+    endpoint = _endpoint(data, design.sides)
+    effect = _effect(data, population.preset)
     om = _outcome_model(data)
+    arms = _arms(data, design)
+    endpoints = _endpoints(data, design.sides)
+    every = (endpoint,) + endpoints
+    visits = tuple(sorted(set(design.visits or VISITS) | {e.visit_months for e in every}))
+    dropout = _dropout(data, visits, endpoint.outcome)
+    mult = _multiplicity(data)
+    seq = _sequential(data)
+    _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq)
     return Scenario(name, seed, n_trials, population, endpoint, effect, design, om, description,
-                    origin)
+                    origin, arms, endpoints, dropout, mult, seq)
+
+
+def _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq) -> None:
+    """Rules linking sections (one-line errors)."""
+    n_arms = max(len(arms), 1)
+    n_hyp = n_arms * (1 + len(endpoints))
+    if mult.method == "dunnett":
+        if n_arms < 2:
+            raise _err("multiplicity.method", "dunnett", "needs at least two [[arms]] (many-to-one "
+                       "comparisons)", 'method = "holm"')
+        if endpoints:
+            raise _err("multiplicity.method", "dunnett", "applies to one endpoint; with several "
+                       'endpoints use method = "hierarchical" with within = "dunnett"',
+                       'method = "hierarchical"')
+    if mult.method == "hierarchical" and mult.within == "dunnett" and n_arms < 2:
+        raise _err("multiplicity.within", "dunnett", "needs at least two [[arms]]",
+                   'within = "holm"')
+    if mult.method != "none" and n_hyp < 2:
+        raise _err("multiplicity.method", mult.method, "needs at least two hypotheses (several "
+                   "[[arms]] or [[endpoints]])", 'method = "none"')
+    if (mult.method == "dunnett" or mult.within == "dunnett") and any(
+            e.type == "responder" for e in (endpoint,) + endpoints):
+        raise _err("multiplicity.method", mult.method, "with Dunnett needs continuous endpoints",
+                   'within = "holm"')
+    if seq is not None:
+        if n_arms > 1:
+            raise _err("sequential", "[sequential]", "tests one hypothesis: it needs a single MSC "
+                       "arm (remove [[arms]] or [sequential])")
+        if seq.futility is not None and design.sides != 1:
+            raise _err("design.sides", design.sides, "must be 1 with sequential.futility (futility "
+                       "bounds are one-sided; e.g. sides = 1, alpha = 0.025)", "sides = 1")
+        if mult.method != "none":
+            raise _err("multiplicity.method", mult.method, "is not used with [sequential] (interim "
+                       "looks test the primary hypothesis only; secondary endpoints are reported "
+                       'at the final look)', 'method = "none"')
+    if population.strata:
+        if effect.distribution != "point":
+            raise _err("effect.distribution", effect.distribution, "must be \"point\" with "
+                       "population.strata (each stratum takes its own evidence effect)",
+                       'distribution = "point"')
+        if effect.row is not None:
+            raise _err("effect.row", effect.row, "is not used with population.strata (each stratum "
+                       "takes its own evidence row)")
+    for o in effect.outcomes:
+        if o == endpoint.outcome and endpoint.type == "continuous":
+            raise _err(f"effect.outcomes.{o}", effect.outcomes[o], "names the primary outcome; "
+                       "set its effect with effect.md")
 
 
 def load_scenario(path: str | Path) -> Scenario:

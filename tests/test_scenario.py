@@ -142,7 +142,8 @@ BAD = [
     ("visit-0", mutate("endpoint.visit_months", 0),
      E("scenario error: endpoint.visit_months = 0 must be >= 1")),
     ("analysis-anova", mutate("endpoint.analysis", "anova"),
-     E('scenario error: endpoint.analysis = "anova" must be one of "ancova" | "ttest_change"; '
+     E('scenario error: endpoint.analysis = "anova" must be one of "ancova" | "ttest_change" | "mmrm" | '
+       '"mi"; '
        'did you mean "ancova"?')),
     ("preset-t3d", mutate("population.preset", "t3d"),
      E('population.preset = "t3d" must be one of "t1d" | "t2d"')),
