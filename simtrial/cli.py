@@ -128,6 +128,29 @@ def _build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--population", metavar="P", help="all, T1DM or T2DM, for --write-row")
     mt.add_argument("--source", metavar="TEXT", help="citation of the pooled data, for --write-row")
     mt.add_argument("--note", metavar="TEXT", help="extra note for --write-row")
+
+    bd = sub.add_parser("boundaries", help="group-sequential efficacy bounds from an "
+                                           "alpha-spending function (Lan-DeMets)")
+    bd.add_argument("--looks", type=_positive_int("--looks"), metavar="K",
+                    help="number of looks including the final analysis (default: the number of "
+                         "--fractions)")
+    bd.add_argument("--fractions", metavar="T1,...,1",
+                    help="information fractions, increasing and ending at 1 (default k/K)")
+    bd.add_argument("--spending", choices=("obf", "pocock", "hsd"), default="obf",
+                    help="O'Brien-Fleming type, Pocock type or Hwang-Shih-DeCani (default obf)")
+    bd.add_argument("--gamma", metavar="G", help="Hwang-Shih-DeCani gamma (required for hsd)")
+    bd.add_argument("--alpha", default="0.025", metavar="A",
+                    help="one-sided level, or total two-sided level with --sides 2 (default 0.025)")
+    bd.add_argument("--sides", type=int, choices=(1, 2), default=1, help="1 or 2 (default 1)")
+    bd.add_argument("--futility", metavar="Z1,...",
+                    help="futility bounds (z scale) at the interim looks; stop if z <= bound")
+    bd.add_argument("--binding", action="store_true",
+                    help="efficacy bounds account for the futility stops (binding futility)")
+    bd.add_argument("--json", action="store_true", help="print JSON")
+    # let values such as "--futility -1,0" or "--gamma -4" through (argparse would take "-1,0"
+    # for an option); every option of this subcommand starts with "--"
+    import re
+    bd._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf)")
     return p
 
 
@@ -188,6 +211,16 @@ def _cmd_power(args) -> int:
         ratio = model.scenario.design.allocation_ratio
         raise SimtrialError(f"usage error: --n-per-arm = {n} gives an MSC arm of 1 patient at "
                             f"design.allocation_ratio = {ratio:g}; the MSC arm needs >= 2")
+    if model.scenario.extended:
+        from .trial import simulate_design
+        res = simulate_design(model.scenario, n, workers=args.workers,
+                              progress=not args.json and sys.stderr.isatty())
+        if args.json:
+            _print_json({"scenario": model.scenario.name, "n_per_arm": n,
+                         "n_trials": res.n_trials, "rows": res.rows()})
+        else:
+            print(res.summary())
+        return 0
     res = power(model, n, workers=args.workers, progress=not args.json and sys.stderr.isatty())
     if args.json:
         _print_json(res.to_dict())
@@ -206,6 +239,30 @@ def _cmd_power(args) -> int:
 def _cmd_sample_size(args) -> int:
     from .power import sample_size
     model = _load(args)
+    if model.scenario.extended:
+        from .runner import run_design
+        if args.target != "power":
+            raise SimtrialError("usage error: --target assurance is not available for designs "
+                                "with several arms/endpoints, strata, dropout or interim looks; "
+                                "use --target power")
+        sc = model.scenario.replace(**{"design.target_power": [args.target_power],
+                                       "design.n_grid": None})
+        r = run_design(sc, workers=args.workers, progress=not args.json and sys.stderr.isatty())
+        s = r.sample_sizes[0]
+        if args.json:
+            _print_json({"scenario": sc.name, "target": "power", "hypothesis":
+                         r.dm.hypotheses[0].label, **s, "n_trials": r.n_trials,
+                         "curve": [{"n_per_arm": c.n_per_arm,
+                                    "power": float(c.trials["point_reject"][:, 0].mean())}
+                                   for c in r.curve]})
+        elif s["n_per_arm"] is None:
+            print(f"{sc.name}: {s['target']:.0%} power not reached by N = {s['searched_max']} "
+                  "per arm (design.max_n_per_arm)")
+        else:
+            print(f"{sc.name}: N = {s['n_per_arm']} control reaches {s['target']:.0%} power for "
+                  f"{r.dm.hypotheses[0].label}: simulated {s['power']:.4f} (MC SE "
+                  f"{s['mc_se']:.4f}, {r.n_trials:,} trials)")
+        return 0
     res = sample_size(model, args.target_power, workers=args.workers, target=args.target,
                       progress=not args.json and sys.stderr.isatty())
     if args.json:
@@ -329,8 +386,63 @@ def _cmd_meta(args) -> int:
     return 0
 
 
+def _number_list(option: str, text: str, example: str) -> list[float]:
+    """Parse a comma-separated list of numbers for a CLI option (one-line usage error)."""
+    items = [x.strip() for x in text.split(",")]
+    try:
+        values = [float(x) for x in items]
+    except ValueError:
+        raise SimtrialError(f"usage error: {option} = {text!r} must be comma-separated numbers "
+                            f"(e.g. {example})") from None
+    return values
+
+
+def _cmd_boundaries(args) -> int:
+    from .gsd import _build
+    try:
+        alpha = float(args.alpha)
+    except ValueError:
+        raise SimtrialError(f"usage error: --alpha = {args.alpha!r} must be a number in (0, 0.5) "
+                            "(e.g. 0.025)") from None
+    gamma = None
+    if args.gamma is not None:
+        try:
+            gamma = float(args.gamma)
+        except ValueError:
+            raise SimtrialError(f"usage error: --gamma = {args.gamma!r} must be a number "
+                                "(e.g. -4)") from None
+    if args.looks is not None and args.looks > 100:
+        raise SimtrialError(f"usage error: --looks = {args.looks} must be <= 100")
+    if args.fractions is not None:
+        fractions = _number_list("--fractions", args.fractions, "0.5,1")
+        if args.looks is not None and len(fractions) != args.looks:
+            raise SimtrialError(f"usage error: --fractions = {args.fractions!r} has "
+                                f"{len(fractions)} values but --looks = {args.looks}; give one "
+                                "fraction per look")
+    elif args.looks is not None:
+        fractions = [k / args.looks for k in range(1, args.looks + 1)]
+    else:
+        raise SimtrialError("usage error: simtrial boundaries needs --looks K or --fractions "
+                            "(e.g. --looks 3)")
+    futility = None
+    if args.futility is not None:
+        futility = _number_list("--futility", args.futility, "0,0.5")
+    names = {"fractions": "--fractions", "alpha": "--alpha", "sides": "--sides",
+             "spending": "--spending", "gamma": "--gamma", "futility": "--futility",
+             "binding": "--binding"}
+    res = _build(fractions, alpha=alpha, sides=args.sides, spending=args.spending, gamma=gamma,
+                 futility=futility, binding=args.binding, names=names)
+    if args.json:
+        _print_json(res.as_dict())
+    else:
+        print(res.describe())
+        print(res.table())
+    return 0
+
+
 _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_size,
-             "validate": _cmd_validate, "evidence": _cmd_evidence, "meta": _cmd_meta}
+             "validate": _cmd_validate, "evidence": _cmd_evidence, "meta": _cmd_meta,
+             "boundaries": _cmd_boundaries}
 
 
 def main(argv: list[str] | None = None) -> int:
