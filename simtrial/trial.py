@@ -460,7 +460,9 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, tr
             y = y_all - y0[..., None]
         cols = [ones] + dummies
         if e.analysis != "ttest_change":
-            cols.append(x - float(np.mean(x)))
+            # centred within each trial (estimates are invariant; keeps every trial's numbers
+            # independent of which chunk it is computed in)
+            cols.append(x - x.mean(axis=1, keepdims=True))
         cols += sdum
         z = np.stack(cols, axis=-1)
         columns = list(range(1, K + 1))

@@ -1,0 +1,898 @@
+"""Mixed model for repeated measures (MMRM), multiple imputation and OLS, vectorised over trials.
+
+Data layout (shared by every function here)
+-------------------------------------------
+``y`` : float, shape (trials, patients, V)
+    Outcome at each post-baseline visit; values at missing cells are ignored (may be NaN).
+``observed`` : bool, shape (trials, patients, V)
+    False at missing cells. A padding patient (to make trials the same size) has all False.
+``z`` : float, shape (trials, patients, q)
+    Patient-level covariates *including* an intercept column, e.g. ``[1, arm, baseline]``.
+    Rows of padding patients are ignored but must be finite.
+
+Model
+-----
+``y_ij = z_i' B_j + e_ij`` with ``B`` of shape (q, V) (every covariate interacts with visit:
+treatment-by-visit means, baseline-by-visit slopes) and ``e_i ~ N(0, Sigma)``, ``Sigma`` an
+unstructured V x V covariance estimated by REML. The estimand is ``B[c, k]`` for the requested
+covariate columns ``c`` at visit ``k``. This is the usual "MMRM" of regulatory trials
+(Mallinckrodt et al. 2008), e.g. R ``mmrm(y ~ (arm + base) * visit + us(visit | id))``.
+
+Sufficient statistics
+---------------------
+Write ``beta = vec(B)`` visit-major (index ``j q + a`` for visit j, covariate a), so patient i
+has design ``X_i`` = the observed rows of ``I_V kron z_i'``. Patients sharing a missingness
+pattern ``p`` (set ``O_p`` of observed visits) share ``W_p = Sigma[O_p, O_p]^{-1}`` (embedded in
+V x V with zeros at missing visits), hence with
+
+``S_zz[p] = sum_i z_i z_i'``, ``S_zr[p] = sum_i z_i r_i'``, ``S_rr[p] = sum_i r_i r_i'``, ``n_p``
+
+(``r_i`` = outcome with missing cells set to 0):
+
+* ``H = X'V^{-1}X = sum_p W_p kron S_zz[p]`` and ``(X'V^{-1}r)_{ja} = sum_p (S_zr[p] W_p)_{aj}``;
+* ``C = H^{-1}``, ``beta_hat = C X'V^{-1}r`` (GLS);
+* ``R_p = sum_i (r_i - B'z_i)(r_i - B'z_i)' = S_rr - B'S_zr - S_zr'B + B'S_zz B``;
+* ``-2 l_R = sum_p n_p log|Sigma_p| + sum_p tr(W_p R_p) + log|H| + (n_obs - Vq) log(2 pi)``.
+
+Everything is a small-matrix numpy operation on arrays of shape (trials, patterns, ...), so a
+fit never loops over patients. Before the sums are formed the outcome is centred per visit by a
+per-trial available-case OLS fit ``B0`` (``r = y - z B0``; the fit is equivariant, so ``B = B0 +
+B_r``), which keeps cancellation in ``S_rr`` small whatever the outcome's mean.
+
+REML optimisation
+-----------------
+The parameters are the ``V(V+1)/2`` distinct elements ``theta`` of ``Sigma`` (``dSigma/dtheta_r
+= E_r``, the symmetric unit matrix). With ``P = V^{-1} - V^{-1}XCX'V^{-1}`` the analytic
+derivatives of ``f = -2 l_R`` are (Harville 1977; Jennrich & Schluchter 1986)::
+
+    df/dtheta_r          = tr(P V_r) - y'P V_r P y
+    expected  d2f         = tr(P V_r P V_s)                       (Fisher information x 2)
+    observed  d2f         = 2 y'P V_r P V_s P y - tr(P V_r P V_s)
+
+and each trace reduces to pattern sums, e.g. ``tr(PV_r) = sum_p tr(E_r W_p (n_p I - (R_p + D_p)
+W_p))`` with ``D_p[j, k] = tr(C_{jk} S_zz[p])``. Iterations are Newton steps with the observed
+Hessian when it is positive definite (Fisher scoring otherwise), with step halving so that ``f``
+decreases and ``Sigma`` stays positive definite, vectorised over the trials still iterating.
+The start is the pairwise available-case moment estimate ``sum r_j r_k / (n_jk - q)`` of the
+per-visit OLS residuals (the diagonal of it if not positive definite); with no missing data it
+is already the REML estimate ``RSS / (n - q)``. A trial has converged when the last step changed
+``l_R`` by less than ``tol (1 + |l_R|)`` *and* the Newton decrement ``g' A^{-1} g`` (a
+scale-free size of the gradient in units of ``-2 l_R``) is below ``tol``.
+
+Standard errors and degrees of freedom
+--------------------------------------
+``se = sqrt(L'CL)`` is the model-based GLS standard error at ``Sigma_hat`` (no Kenward-Roger
+bias correction). ``df="satterthwaite"`` (the default of SAS ``DDFM=SATTERTHWAITE``, R's
+``mmrm`` and lmerTest) is ``df = 2 (L'CL)^2 / (g' A g)``, ``g_r = d(L'CL)/dtheta_r = L'C Q_r
+C L`` with ``Q_r = sum_p W_p E_r W_p kron S_zz[p]``, and ``A = Cov(theta_hat)`` the inverse of the
+*observed* REML information (the Hessian of ``-l_R``; the expected information is used only if
+the Hessian is not positive definite). Because ``theta_hat`` is a stationary point, ``g'Ag`` does
+not depend on the parametrisation of ``Sigma``. With complete data it equals ``n - q`` exactly.
+``df="residual"`` is ``n_k - q`` with ``n_k`` the patients observed at the analysis visit: no
+derivatives, and never larger than the complete-case ANCOVA df (conservative-ish).
+
+Status codes (``MMRMResult.status``)
+------------------------------------
+``0`` converged; ``1`` not converged within ``max_iter`` (or step halving failed); ``2`` not
+estimable: a visit with fewer than ``q + 1`` observed patients or a rank-deficient covariate
+matrix among them, two visits never observed together, non-finite data in used cells, zero
+residual variance, or a singular information matrix. Any status other than 0 gives NaN
+``est``, ``se`` and ``df`` (and ``converged`` False), never an exception or a warning; callers
+count them.
+
+Reproducibility
+---------------
+A trial's numbers are bit-for-bit the same whatever other trials share its call (and however
+the call is chunked internally): sums over missingness patterns are taken one pattern at a time
+in a fixed order (a pattern a trial lacks adds exact zeros), every other contraction is a
+``matmul`` over a fixed-size axis of C-contiguous arrays (inputs are copied to C order, so
+the caller's memory layout does not matter either), and :func:`mi_ancova` draws each trial's
+random numbers from its own stream. The test suite checks this on random subsets.
+
+References
+----------
+Harville DA (1977). Maximum likelihood approaches to variance component estimation. JASA 72.
+Jennrich RI, Schluchter MD (1986). Unbalanced repeated-measures models with structured
+covariance matrices. Biometrics 42, 805-820.
+Mallinckrodt CH et al. (2008). Recommendations for the primary analysis of continuous endpoints
+in longitudinal clinical trials. Drug Inf J 42, 303-319.
+Satterthwaite FE (1946). Biometrics Bulletin 2, 110-114; Kuznetsova A et al. (2017). lmerTest.
+J Stat Softw 82(13).
+Rubin DB (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
+Barnard J, Rubin DB (1999). Small-sample degrees of freedom with multiple imputation.
+Biometrika 86, 948-955.
+Schafer JL (1997). Analysis of Incomplete Multivariate Data. Chapman & Hall, ch. 5-6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["MMRMResult", "MIResult", "mmrm", "mi_ancova", "ols",
+           "STATUS_OK", "STATUS_NOT_CONVERGED", "STATUS_NOT_ESTIMABLE"]
+
+STATUS_OK, STATUS_NOT_CONVERGED, STATUS_NOT_ESTIMABLE = 0, 1, 2
+_RUNNING = -1
+_CHUNK_ELEMS = 3_000_000  # largest per-chunk temporary, in array elements (~24 MB)
+_MAX_HALVINGS = 30
+_RANK_TOL = 1e-10
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MMRMResult:
+    """REML MMRM fit of each trial.
+
+    Attributes
+    ----------
+    est, se, df : ndarray, shape (trials, len(columns))
+        ``B[c, visit]``, its model-based SE ``sqrt(L'CL)`` and the denominator df; NaN unless
+        ``status == 0``.
+    converged : ndarray of bool, shape (trials,)
+        ``status == 0``.
+    status : ndarray of int, shape (trials,)
+        0 ok, 1 not converged, 2 not estimable (see the module docstring).
+    n_iter : ndarray of int, shape (trials,)
+        Newton/scoring iterations used (0 if not estimable before starting).
+    sigma : ndarray, shape (trials, V, V)
+        REML ``Sigma`` (status 0), the last iterate (status 1) or NaN (status 2).
+    coef : ndarray, shape (trials, q, V)
+        All of ``B_hat``; NaN unless ``status == 0``.
+    loglik : ndarray, shape (trials,)
+        REML log-likelihood including its constant ``-(n_obs - Vq)/2 log(2 pi)`` (as R's
+        ``mmrm`` reports it); NaN unless ``status == 0``.
+    """
+
+    est: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    converged: np.ndarray
+    status: np.ndarray
+    n_iter: np.ndarray
+    sigma: np.ndarray
+    coef: np.ndarray
+    loglik: np.ndarray
+
+
+@dataclass(frozen=True)
+class MIResult:
+    """Multiple-imputation ANCOVA of each trial combined by Rubin's rules.
+
+    Attributes
+    ----------
+    est, se, df : ndarray, shape (trials, len(columns))
+        Pooled estimate ``Qbar``, ``sqrt(T)`` with ``T = Ubar + (1 + 1/m) B``, and the
+        Barnard-Rubin (1999) df; NaN unless ``status == 0``.
+    lam : ndarray, shape (trials, len(columns))
+        ``(1 + 1/m) B / T``, the proportion of the variance due to the missing data.
+    converged, status : ndarray, shape (trials,)
+        Of the MMRM fit that the imputations are drawn from (codes as :class:`MMRMResult`).
+    m : int
+        Number of imputations.
+    """
+
+    est: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    lam: np.ndarray
+    converged: np.ndarray
+    status: np.ndarray
+    m: int
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+def _full_rank(s: np.ndarray) -> np.ndarray:
+    """Whether each PSD matrix in ``s`` (..., q, q) has full rank (scale-free eigenvalue test)."""
+    d = np.diagonal(s, axis1=-2, axis2=-1)
+    good = np.all(np.isfinite(s), axis=(-2, -1)) & np.all(d > 0, axis=-1)
+    d = np.where(d > 0, d, 1.0)
+    sc = 1.0 / np.sqrt(d)
+    sn = s * sc[..., :, None] * sc[..., None, :]
+    sn = np.where(good[..., None, None], sn, np.eye(s.shape[-1]))
+    ev = np.linalg.eigvalsh(sn)
+    return good & (ev[..., 0] > _RANK_TOL)
+
+
+def _inv_sym(a: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Inverse of each matrix flagged ``ok``; identity (a placeholder) elsewhere."""
+    eye = np.eye(a.shape[-1])
+    return np.linalg.inv(np.where(ok[..., None, None], a, eye))
+
+
+def _sqrt_psd(a: np.ndarray) -> np.ndarray:
+    """A factor ``F`` with ``F F' = a`` for symmetric PSD ``a`` (negative eigenvalues from
+    rounding clipped to 0; non-finite input gives the identity). Never raises."""
+    fin = np.all(np.isfinite(a), axis=(-2, -1))
+    lam, vec = np.linalg.eigh(np.where(fin[..., None, None], a, np.eye(a.shape[-1])))
+    return vec * np.sqrt(np.maximum(lam, 0.0))[..., None, :]
+
+
+def _c(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a)
+
+
+def _mv(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Batched matrix-vector product ``a @ x`` (..., n, k) x (..., k) -> (..., n)."""
+    return _c((a @ x[..., None])[..., 0])
+
+
+def _psum(x: np.ndarray) -> np.ndarray:
+    """Sum over axis 1 (the patterns), in ascending pattern order, one elementwise add at a
+    time. A pattern a trial does not have contributes exact zeros, so (with every other
+    contraction over a fixed-size axis through ``matmul``) a trial's numbers are bit-for-bit
+    the same whatever other trials share its batch."""
+    acc = x[:, 0].copy()
+    for p in range(1, x.shape[1]):
+        acc += x[:, p]
+    return acc
+
+
+def _kron_psum(a: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``sum_p a[:, p] kron s[:, p]``: a (t, P, *e, V, V), s (t, P, q, q) -> (t, *e, V, q, V, q)."""
+    q = s.shape[-1]
+    ae = a[..., :, None, :, None]
+    se = s.reshape(s.shape[:2] + (1,) * (a.ndim - 4) + (1, q, 1, q))
+    acc = ae[:, 0] * se[:, 0]
+    for p in range(1, a.shape[1]):
+        acc += ae[:, p] * se[:, p]
+    return acc
+
+
+def _as_columns(columns, q: int) -> np.ndarray:
+    cols = np.atleast_1d(np.asarray(columns, dtype=int))
+    if cols.ndim != 1 or cols.size == 0:
+        raise ValueError(f"columns = {columns!r} must be a non-empty sequence of column indices")
+    if np.any(cols < -q) or np.any(cols >= q):
+        raise ValueError(f"columns = {columns!r} out of range for q = {q} covariates")
+    return cols % q
+
+
+class _Par:
+    """Index helpers for the unique elements ``theta`` of a V x V symmetric matrix."""
+
+    def __init__(self, v: int):
+        self.v = v
+        self.iu, self.iv = np.triu_indices(v)
+        self.m = self.iu.size
+        self.c = np.where(self.iu == self.iv, 0.5, 1.0)  # E_r = c_r (e_u e_v' + e_v e_u')
+        self.cc = self.c[:, None] * self.c[None, :]
+
+    def sigma(self, theta: np.ndarray) -> np.ndarray:
+        s = np.zeros(theta.shape[:-1] + (self.v, self.v))
+        s[..., self.iu, self.iv] = theta
+        s[..., self.iv, self.iu] = theta
+        return s
+
+    def theta(self, sigma: np.ndarray) -> np.ndarray:
+        return sigma[..., self.iu, self.iv]
+
+    def tr_aebe(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``M[..., r, s] = tr(A E_r B E_s)`` for symmetric ``A, B`` (..., V, V)."""
+        u, v = self.iu[:, None], self.iv[:, None]
+        k, l = self.iu[None, :], self.iv[None, :]
+        out = (a[..., l, u] * b[..., v, k] + a[..., k, u] * b[..., v, l]
+               + a[..., l, v] * b[..., u, k] + a[..., k, v] * b[..., u, l])
+        return _c(out * self.cc)
+
+    def web(self, w: np.ndarray) -> np.ndarray:
+        """``W E_r W`` for every r: (..., V, V) -> (..., m, V, V)."""
+        wu = _c(np.swapaxes(w[..., :, self.iu], -1, -2))[..., :, :, None]   # (..., m, V, 1)
+        wv = _c(np.swapaxes(w[..., :, self.iv], -1, -2))[..., :, None, :]   # (..., m, 1, V)
+        g = wu * wv                                                         # no sums
+        return _c((g + np.swapaxes(g, -1, -2)) * self.c[:, None, None])
+
+
+# ---------------------------------------------------------------------------------------------
+# sufficient statistics
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Stats:
+    szz: np.ndarray      # (T, P, q, q)
+    szr: np.ndarray      # (T, P, q, V)
+    srr: np.ndarray      # (T, P, V, V)
+    n: np.ndarray        # (T, P)
+    masks: np.ndarray    # (P, V) bool
+    b0: np.ndarray       # (T, q, V)
+    n_visit: np.ndarray  # (T, V)
+    n_obs: np.ndarray    # (T,)
+    sigma0: np.ndarray   # (T, V, V)
+    status: np.ndarray   # (T,) 2 = not estimable, -1 = to fit
+
+    def take(self, idx: np.ndarray) -> "_Stats":
+        return _Stats(self.szz[idx], self.szr[idx], self.srr[idx], self.n[idx], self.masks,
+                      self.b0[idx], self.n_visit[idx], self.n_obs[idx], self.sigma0[idx],
+                      self.status[idx])
+
+
+def _pattern_codes(observed: np.ndarray) -> np.ndarray:
+    v = observed.shape[-1]
+    return (observed.astype(np.int64) << np.arange(v, dtype=np.int64)).sum(-1)
+
+
+def _masks(present: np.ndarray, v: int) -> np.ndarray:
+    return ((present[:, None] >> np.arange(v)) & 1).astype(bool)
+
+
+def _chunk_stats(y, observed, z, codes, present) -> tuple[_Stats, np.ndarray]:
+    """Pattern sums of one chunk of trials. Returns the stats and the per-patient residual
+    ``r = y - z B0`` (zeros at missing cells), which multiple imputation reuses."""
+    t, n, v = y.shape
+    q = z.shape[-1]
+    masks = _masks(present, v)
+    real = codes > 0
+    obs = observed & real[..., None]
+    used_z = np.where(real[..., None], z, 0.0)
+    finite = (np.all(np.isfinite(used_z), axis=(1, 2))
+              & np.all(np.isfinite(np.where(obs, y, 0.0)), axis=(1, 2)))
+    zf = np.where(np.isfinite(used_z), used_z, 0.0)
+    yf = np.where(obs & np.isfinite(y), y, 0.0)
+    of = obs.astype(float)
+    # per-visit available-case OLS -> centring B0 and visit-level estimability
+    zw = _c(np.swapaxes(of.transpose(0, 2, 1)[..., None] * zf[:, None], -1, -2))  # (t, v, q, n)
+    svv = zw @ zf[:, None]                                                  # (t, v, q, q)
+    szy = _mv(zw, _c(yf.transpose(0, 2, 1)))                                # (t, v, q)
+    n_visit = of.sum(1)
+    rank_ok = _full_rank(svv)
+    b0 = np.linalg.solve(np.where(rank_ok[..., None, None], svv, np.eye(q)), szy[..., None])[..., 0]
+    b0 = np.where(rank_ok[..., None], b0, 0.0).transpose(0, 2, 1)          # (t, q, v)
+    b0 = _c(b0)
+    r = np.where(obs, yf - zf @ b0, 0.0)
+    # pattern sums: one (t, 1, n) @ (t, n, k1^2) product per pattern
+    u = np.concatenate([zf, r], axis=-1)                                   # (t, n, q+v)
+    k1 = q + v
+    uu = _c((u[..., :, None] * u[..., None, :]).reshape(t, n, k1 * k1))
+    s = np.empty((t, present.size, k1 * k1))
+    npat = np.empty((t, present.size))
+    for p, code in enumerate(present):
+        sel = (codes == code).astype(float)
+        s[:, p] = (sel[:, None, :] @ uu)[:, 0]
+        npat[:, p] = sel.sum(1)
+    s = s.reshape(t, -1, k1, k1)
+    szz, szr, srr = _c(s[..., :q, :q]), _c(s[..., :q, q:]), _c(s[..., q:, q:])
+    # pairwise start
+    pair_n = np.einsum("tp,pj,pk->tjk", npat, masks.astype(float), masks.astype(float))
+    ssum = _psum(srr)
+    sigma0 = ssum / np.maximum(pair_n - q, 1.0)
+    diag0 = np.diagonal(sigma0, axis1=1, axis2=2)
+    scale = np.max(np.abs(yf), axis=(1, 2)) + 1e-300
+    ok = (finite & np.all(rank_ok, axis=1) & np.all(n_visit > q, axis=1)
+          & np.all(pair_n > 0, axis=(1, 2))
+          & np.all(diag0 > 1e-24 * scale[:, None] ** 2, axis=1))
+    ev = np.linalg.eigvalsh(np.where(ok[:, None, None], sigma0, np.eye(v)))
+    pd = ev[:, 0] > 1e-8 * ev[:, -1]
+    diag = np.eye(v) * np.where(diag0 > 0, diag0, 1.0)[:, :, None]
+    sigma0 = np.where(pd[:, None, None], sigma0, diag)
+    status = np.where(ok, _RUNNING, STATUS_NOT_ESTIMABLE)
+    st = _Stats(szz, szr, srr, npat, masks, b0, n_visit, of.sum((1, 2)), sigma0, status)
+    return st, r
+
+
+# ---------------------------------------------------------------------------------------------
+# REML objective and derivatives
+# ---------------------------------------------------------------------------------------------
+
+def _masked_inverse(sigma: np.ndarray, masks: np.ndarray):
+    """``W_p`` (embedded inverse of ``Sigma[O_p, O_p]``) and ``log|Sigma[O_p, O_p]|``."""
+    v = sigma.shape[-1]
+    mm = masks[:, :, None] & masks[:, None, :]
+    off = np.eye(v) * (~masks)[:, :, None]
+    sp = np.where(mm, sigma[:, None], 0.0) + off
+    _, logdet = np.linalg.slogdet(sp)
+    return np.linalg.inv(sp) - off, logdet
+
+
+def _evaluate(sigma: np.ndarray, st: _Stats, par: _Par, full: bool) -> dict:
+    """``f = -2 l_R`` (constants dropped), GLS ``B`` and ``C``; with ``full`` also the gradient,
+    the expected and observed Hessians of ``f`` and the ``Q_r`` matrices."""
+    t, v = sigma.shape[0], sigma.shape[-1]
+    q = st.szz.shape[-1]
+    npat = st.szz.shape[1]
+    vq = v * q
+    ev = np.linalg.eigvalsh(np.where(np.isfinite(sigma), sigma, 0.0))
+    ok = np.all(np.isfinite(sigma), axis=(1, 2)) & (ev[:, 0] > 1e-12 * np.abs(ev[:, -1]))
+    sig = np.where(ok[:, None, None], sigma, np.eye(v))
+    w, logdet_p = _masked_inverse(sig, st.masks)
+    h = _kron_psum(w, st.szz).reshape(t, vq, vq)
+    sgn, logdet_h = np.linalg.slogdet(h)
+    ok &= (sgn > 0) & np.isfinite(logdet_h)
+    c = _inv_sym(h, ok)
+    xvr = _c(np.swapaxes(_psum(st.szr @ w), 1, 2)).reshape(t, vq)       # X'V^{-1}r
+    beta = _mv(c, xvr)
+    bt = _c(beta.reshape(t, v, q).transpose(0, 2, 1))                   # (t, q, v)
+    quad = (_psum((w * st.srr).reshape(t, npat, v * v).sum(-1))
+            - (beta * xvr).sum(-1))
+    f = _psum(st.n * logdet_p) + quad + logdet_h
+    f = np.where(ok & np.isfinite(f), f, np.inf)
+    out = {"f": f, "c": c, "bt": bt, "ok": ok}
+    if not full:
+        return out
+    btt = _c(bt.transpose(0, 2, 1))[:, None]                            # (t, 1, v, q)
+    btszr = btt @ st.szr                                                # (t, P, v, v)
+    rp = st.srr - btszr - np.swapaxes(btszr, -1, -2) + btt @ st.szz @ bt[:, None]
+    cjk = _c(c.reshape(t, v, q, v, q).transpose(0, 1, 3, 2, 4)).reshape(t, 1, v * v, q * q)
+    d = (cjk @ st.szz.reshape(t, npat, q * q, 1)).reshape(t, npat, v, v)
+    wrw = w @ rp @ w
+    wdw = w @ d @ w
+    nn = st.n[..., None, None]
+    gmat = _psum(nn * w - wrw - wdw)
+    grad = _c(2.0 * par.c * gmat[:, par.iu, par.iv])
+    t1 = _psum(nn * par.tr_aebe(w, w))
+    t2 = _psum(par.tr_aebe(wdw, w))
+    g = par.web(w)                                                      # (t, P, m, v, v)
+    m = par.m
+    qr = _kron_psum(g, st.szz).reshape(t, m, vq, vq)
+    cq = c[:, None] @ qr
+    t3 = cq.reshape(t, m, vq * vq) @ np.swapaxes(
+        _c(np.swapaxes(cq, -1, -2)).reshape(t, m, vq * vq), -1, -2)     # tr(CQ_r CQ_s)
+    fisher = t1 - 2.0 * t2 + t3
+    o1 = _psum(par.tr_aebe(wrw, w))
+    szr_res = st.szr - st.szz @ bt[:, None]                             # (t, P, q, v)
+    a = _psum(szr_res[:, :, None] @ g)                                  # (t, m, q, v)
+    a = _c(np.swapaxes(a, -1, -2)).reshape(t, m, vq)
+    o2 = a @ c @ np.swapaxes(a, -1, -2)
+    hess = 2.0 * (o1 - o2) - fisher
+    out.update(grad=grad, fisher=_c(0.5 * (fisher + np.swapaxes(fisher, 1, 2))),
+               hess=_c(0.5 * (hess + np.swapaxes(hess, 1, 2))), qr=qr)
+    return out
+
+
+def _pd_inverse(a: np.ndarray):
+    """Inverse of each symmetric matrix and whether it is (numerically) positive definite."""
+    fin = np.all(np.isfinite(a), axis=(-2, -1))
+    lam, vec = np.linalg.eigh(np.where(fin[..., None, None], a, np.eye(a.shape[-1])))
+    pd = fin & (lam[..., 0] > 1e-10 * np.abs(lam[..., -1])) & (lam[..., -1] > 0)
+    inv = (vec * (1.0 / np.where(pd[..., None], lam, 1.0))[..., None, :]) @ np.swapaxes(vec, -1, -2)
+    return inv, pd
+
+
+@dataclass
+class _Fit:
+    status: np.ndarray   # (T,)
+    n_iter: np.ndarray   # (T,)
+    sigma: np.ndarray    # (T, V, V)
+    bt: np.ndarray       # (T, q, V) residual-scale B (add st.b0)
+    c: np.ndarray        # (T, Vq, Vq)
+    ainv: np.ndarray     # (T, m, m) inverse of the d2f matrix used (observed if PD)
+    qr: np.ndarray       # (T, m, Vq, Vq)
+    f: np.ndarray        # (T,)
+
+
+def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
+    """Newton / Fisher-scoring REML with step halving, vectorised over the trials of ``st``."""
+    t, v = st.sigma0.shape[:2]
+    q = st.szz.shape[-1]
+    vq, m = v * q, par.m
+    status = st.status.copy()
+    theta = _c(par.theta(st.sigma0))
+    n_iter = np.zeros(t, dtype=int)
+    f_prev = np.full(t, np.inf)
+    res = _Fit(status, n_iter, np.full((t, v, v), np.nan), np.full((t, q, v), np.nan),
+               np.full((t, vq, vq), np.nan), np.full((t, m, m), np.nan),
+               np.full((t, m, vq, vq), np.nan), np.full(t, np.nan))
+    act = np.flatnonzero(status == _RUNNING)
+    for it in range(1, max_iter + 1):
+        if act.size == 0:
+            break
+        sub = st.take(act)
+        e = _evaluate(par.sigma(theta[act]), sub, par, full=True)
+        hinv, hpd = _pd_inverse(e["hess"])
+        finv, fpd = _pd_inverse(e["fisher"])
+        ainv = np.where(hpd[:, None, None], hinv, finv)
+        usable = np.isfinite(e["f"]) & (hpd | fpd) & np.all(np.isfinite(e["grad"]), axis=1)
+        step = -_mv(ainv, e["grad"])
+        dec = -(e["grad"] * step).sum(-1)
+        f = e["f"]
+        conv = usable & (np.abs(f_prev[act] - f) <= tol * (1.0 + np.abs(f))) & (dec <= tol)
+        n_iter[act] = it
+        bad = act[~usable]
+        status[bad] = STATUS_NOT_ESTIMABLE
+        done = np.flatnonzero(conv)
+        if done.size:
+            ia = act[done]
+            status[ia] = STATUS_OK
+            res.sigma[ia] = par.sigma(theta[ia])
+            res.bt[ia] = e["bt"][done]
+            res.c[ia] = e["c"][done]
+            res.ainv[ia] = ainv[done]
+            res.qr[ia] = e["qr"][done]
+            res.f[ia] = f[done]
+        go = usable & ~conv
+        act, step, f = act[go], step[go], f[go]
+        if act.size == 0 or it == max_iter:
+            break
+        # step halving until f decreases (and Sigma stays PD, else f = inf)
+        lam = np.ones(act.size)
+        accepted = np.zeros(act.size, dtype=bool)
+        slack = 1e-11 * (1.0 + np.abs(f))
+        for _ in range(_MAX_HALVINGS):
+            todo = np.flatnonzero(~accepted)
+            if todo.size == 0:
+                break
+            cand = theta[act[todo]] + lam[todo, None] * step[todo]
+            fc = _evaluate(par.sigma(cand), st.take(act[todo]), par, full=False)["f"]
+            good = fc <= f[todo] + slack[todo]
+            gi = todo[good]
+            theta[act[gi]] = cand[good]
+            accepted[gi] = True
+            lam[todo[~good]] *= 0.5
+        f_prev[act] = f
+        stuck = act[~accepted]
+        status[stuck] = STATUS_NOT_CONVERGED
+        res.sigma[stuck] = par.sigma(theta[stuck])
+        act = act[accepted]
+    status[act] = STATUS_NOT_CONVERGED
+    res.sigma[act] = par.sigma(theta[act])
+    res.status = status
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks and chunking
+# ---------------------------------------------------------------------------------------------
+
+def _check(y, observed, z, visit):
+    # C order: results must not depend on the caller's memory layout (see Reproducibility)
+    y = np.ascontiguousarray(y, dtype=float)
+    observed = np.ascontiguousarray(observed, dtype=bool)
+    z = np.ascontiguousarray(z, dtype=float)
+    if y.ndim != 3 or observed.shape != y.shape:
+        raise ValueError(f"y {y.shape} and observed {observed.shape} must both be "
+                         "(trials, patients, visits)")
+    if z.ndim != 3 or z.shape[:2] != y.shape[:2]:
+        raise ValueError(f"z {z.shape} must be (trials, patients, q) matching y {y.shape}")
+    v = y.shape[-1]
+    if v > 16:
+        raise ValueError(f"{v} visits: at most 16 are supported")
+    if not -v <= int(visit) < v:
+        raise ValueError(f"visit = {visit} out of range for {v} visits")
+    return y, observed, z, int(visit) % v
+
+
+def _chunks(t: int, per_trial: int):
+    size = int(max(1, min(t, _CHUNK_ELEMS // max(per_trial, 1))))
+    for start in range(0, t, size):
+        yield slice(start, min(t, start + size))
+
+
+def _per_trial_elems(n, v, q, npat, m_imp=1):
+    k1 = q + v
+    mp = v * (v + 1) // 2
+    return max(n * k1 * k1, npat * mp * v * v, mp * (v * q) ** 2, npat * mp * mp,
+               m_imp * (n * v + npat * v * v + (v * q) ** 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------------
+
+def mmrm(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Sequence[int],
+         visit: int = -1, df: str = "satterthwaite", max_iter: int = 50,
+         tol: float = 1e-8) -> MMRMResult:
+    """REML MMRM with unstructured covariance, every trial fitted separately (vectorised).
+
+    Parameters
+    ----------
+    y : ndarray, shape (trials, patients, V)
+        Outcomes at the post-baseline visits (missing cells ignored, may be NaN).
+    observed : ndarray of bool, shape (trials, patients, V)
+        Observed cells; all-False rows are padding.
+    z : ndarray, shape (trials, patients, q)
+        Covariates including an intercept column.
+    columns : sequence of int
+        Columns ``c`` of ``z`` whose visit-specific coefficient ``B[c, visit]`` is reported.
+    visit : int, default -1
+        Analysis visit index (negative counts from the last visit).
+    df : {"satterthwaite", "residual"}
+        Denominator degrees of freedom (see Notes).
+    max_iter : int
+        Newton/scoring iterations before a trial is declared not converged (status 1).
+    tol : float
+        Convergence tolerance (change in ``l_R`` relative to ``1 + |l_R|`` and Newton
+        decrement).
+
+    Returns
+    -------
+    MMRMResult
+        ``est, se, df`` of shape (trials, len(columns)); per-trial ``status``, ``converged``,
+        ``n_iter``, ``sigma`` (trials, V, V), ``coef`` (trials, q, V), ``loglik``.
+
+    Notes
+    -----
+    Model, sufficient statistics, optimiser and df are described in the module docstring.
+    ``se`` is the model-based ``sqrt(L'CL)`` at the REML ``Sigma`` without the Kenward-Roger
+    adjustment; ``df="satterthwaite"`` (default, as SAS PROC MIXED ``DDFM=SATTERTHWAITE`` and
+    the R ``mmrm`` package) uses the observed REML information; ``df="residual"`` is
+    ``n_k - q`` with ``n_k`` the patients observed at ``visit``. Trials that cannot be fitted
+    get NaN and a non-zero ``status``; no exception or warning is raised for them.
+    """
+    if df not in ("satterthwaite", "residual"):
+        raise ValueError(f'df = "{df}" must be "satterthwaite" or "residual"')
+    y, observed, z, k = _check(y, observed, z, visit)
+    t, n, v = y.shape
+    q = z.shape[-1]
+    cols = _as_columns(columns, q)
+    par = _Par(v)
+    codes = _pattern_codes(observed)
+    present = np.unique(codes[codes > 0])
+    est = np.full((t, cols.size), np.nan)
+    se = np.full_like(est, np.nan)
+    dfo = np.full_like(est, np.nan)
+    status = np.full(t, STATUS_NOT_ESTIMABLE, dtype=int)
+    n_iter = np.zeros(t, dtype=int)
+    sigma = np.full((t, v, v), np.nan)
+    coef = np.full((t, q, v), np.nan)
+    loglik = np.full(t, np.nan)
+    if present.size == 0:
+        return MMRMResult(est, se, dfo, status == STATUS_OK, status, n_iter, sigma, coef, loglik)
+    with np.errstate(all="ignore"):
+        for sl in _chunks(t, _per_trial_elems(n, v, q, present.size)):
+            st, _ = _chunk_stats(y[sl], observed[sl], z[sl], codes[sl], present)
+            fit = _fit(st, par, max_iter, tol)
+            e, s, d, b = _summarise(fit, st, par, cols, k, df)
+            est[sl], se[sl], dfo[sl], coef[sl] = e, s, d, b
+            status[sl], n_iter[sl], sigma[sl] = fit.status, fit.n_iter, fit.sigma
+            loglik[sl] = -0.5 * (fit.f + (st.n_obs - v * q) * np.log(2 * np.pi))
+    return MMRMResult(est, se, dfo, status == STATUS_OK, status, n_iter, sigma, coef, loglik)
+
+
+def _summarise(fit: _Fit, st: _Stats, par: _Par, cols: np.ndarray, k: int, df: str):
+    q = st.szz.shape[-1]
+    ok = fit.status == STATUS_OK
+    x = k * q + cols                                     # positions of B[c, k] in beta
+    coef = np.where(ok[:, None, None], fit.bt + st.b0, np.nan)
+    est = coef[:, cols, k]
+    var = fit.c[:, x, x]
+    se = np.where(ok[:, None], np.sqrt(var), np.nan)
+    if df == "residual":
+        d = np.broadcast_to((st.n_visit[:, k] - q)[:, None], est.shape).astype(float)
+    else:
+        cx = _c(fit.c[:, :, x])                          # (t, vq, c)
+        qc = _c((fit.qr @ cx[:, None]).transpose(0, 3, 1, 2))          # (t, c, m, vq)
+        g = (qc * _c(cx.transpose(0, 2, 1))[:, :, None, :]).sum(-1)   # (t, c, m) = L'CQ_rCL
+        d = var ** 2 / ((g @ fit.ainv) * g).sum(-1)
+    d = np.where(ok[:, None], d, np.nan)
+    fit.sigma[fit.status == STATUS_NOT_ESTIMABLE] = np.nan
+    return est, se, d, coef
+
+
+def _ols_shared(ys: np.ndarray, mask: np.ndarray, z: np.ndarray, cols: np.ndarray):
+    """OLS of each ``ys[:, j]`` (trials, M, patients) on the shared design ``z[mask]``."""
+    q = z.shape[-1]
+    zm = np.where(mask[..., None], z, 0.0)
+    zm = np.where(np.isfinite(zm), zm, np.nan)
+    ym = np.where(mask[:, None, :], ys, 0.0)
+    zt = _c(np.swapaxes(zm, 1, 2))                                      # (t, q, n)
+    s = zt @ zm
+    n = mask.sum(1).astype(float)
+    ok = _full_rank(s) & (n > q)
+    sinv = _inv_sym(s, ok)
+    b = sinv @ (zt @ _c(np.swapaxes(ym, 1, 2)))                         # (t, q, M)
+    resid = np.where(mask[:, None, :], ym - _c(np.swapaxes(zm @ b, 1, 2)), 0.0)
+    dfr = n - q
+    s2 = (resid * resid).sum(-1) / np.where(ok, dfr, 1.0)[:, None]
+    diag = _c(np.diagonal(sinv, axis1=1, axis2=2)[:, cols])             # (t, c)
+    est = _c(np.swapaxes(b, 1, 2)[..., cols])                           # (t, M, c)
+    se = np.sqrt(s2[..., None] * diag[:, None, :])
+    bad = ~ok | ~np.all(np.isfinite(est), axis=(1, 2)) | ~np.all(np.isfinite(se), axis=(1, 2))
+    est = np.where(bad[:, None, None], np.nan, est)
+    se = np.where(bad[:, None, None], np.nan, se)
+    dfo = np.where(bad, np.nan, dfr)
+    return est, se, dfo
+
+
+def ols(y: np.ndarray, mask: np.ndarray, z: np.ndarray, columns: Sequence[int]
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Complete-case OLS (e.g. ANCOVA ``y ~ arm + baseline``) of every trial.
+
+    Parameters
+    ----------
+    y : ndarray, shape (trials, patients)
+    mask : ndarray of bool, shape (trials, patients)
+        Patients used (values of ``y`` and ``z`` elsewhere are ignored).
+    z : ndarray, shape (trials, patients, q)
+        Design including the intercept column.
+    columns : sequence of int
+        Coefficients reported.
+
+    Returns
+    -------
+    est, se, df : ndarray, shape (trials, len(columns))
+        ``b = (Z'Z)^{-1} Z'y``, ``se = sqrt(s^2 [(Z'Z)^{-1}]_cc)`` with
+        ``s^2 = RSS / (n - q)``, ``df = n - q``. NaN (never an exception) where ``Z'Z`` is
+        singular, ``n <= q`` or a used value is not finite.
+    """
+    y = np.ascontiguousarray(y, dtype=float)
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    z = np.ascontiguousarray(z, dtype=float)
+    if y.ndim != 2 or mask.shape != y.shape or z.ndim != 3 or z.shape[:2] != y.shape:
+        raise ValueError(f"ols needs y (trials, patients) {y.shape}, mask of the same shape "
+                         f"{mask.shape} and z (trials, patients, q) {z.shape}")
+    cols = _as_columns(columns, z.shape[-1])
+    with np.errstate(all="ignore"):
+        y = np.where(mask, y, 0.0)
+        est, se, dfo = _ols_shared(y[:, None, :], mask, z, cols)
+    return est[:, 0], se[:, 0], np.broadcast_to(dfo[:, None], est[:, 0].shape).copy()
+
+
+def _trial_draws(seeds: np.ndarray, nu: np.ndarray, m: int, n: int, vq: int, v: int):
+    """Every random number of one chunk, trial i from its own ``PCG64(seeds[i])`` stream:
+    imputation normals (m, n), coefficient normals (m, vq), Bartlett normals (m, v, v) and
+    Bartlett chi-squares (m, v) with df ``nu_i - j``."""
+    tc = seeds.size
+    e_imp = np.empty((tc, m, n))
+    e_b = np.empty((tc, m, vq))
+    e_w = np.empty((tc, m, v, v))
+    chi = np.empty((tc, m, v))
+    size = m * (n + vq + v * v)
+    for i in range(tc):
+        g = np.random.Generator(np.random.PCG64(int(seeds[i])))
+        e = g.standard_normal(size)
+        e_imp[i] = e[:m * n].reshape(m, n)
+        e_b[i] = e[m * n:m * (n + vq)].reshape(m, vq)
+        e_w[i] = e[m * (n + vq):].reshape(m, v, v)
+        chi[i] = g.chisquare(nu[i] - np.arange(v), size=(m, v))
+    return e_imp, e_b, e_w, chi
+
+
+def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Sequence[int],
+              visit: int = -1, m: int = 20, rng: np.random.Generator,
+              population: np.ndarray | None = None, max_iter: int = 50,
+              tol: float = 1e-8) -> MIResult:
+    """Multiple imputation under MAR from the MMRM, ANCOVA at ``visit``, Rubin's rules.
+
+    Parameters
+    ----------
+    y, observed, z : ndarray
+        As :func:`mmrm`.
+    columns : sequence of int
+        Coefficients of the ANCOVA ``y[:, :, visit] ~ z`` that are reported.
+    visit : int, default -1
+        Analysis visit.
+    m : int, default 20
+        Number of imputations (>= 2).
+    rng : numpy.random.Generator
+        Source of the random draws. ``trials`` 64-bit seeds are drawn from it, and trial i
+        draws everything from its own ``PCG64(seed_i)`` stream, so a trial's result depends
+        only on its own data, the generator's state and its index i (not on the other trials
+        in the batch, nor on the internal chunking).
+    population : ndarray of bool, shape (trials, patients), optional
+        Patients analysed (imputed where missing at ``visit``). Default: patients with at least
+        one observed visit (all-missing rows are taken to be padding).
+    max_iter, tol : as :func:`mmrm`.
+
+    Returns
+    -------
+    MIResult
+        ``est, se, df, lam`` (trials, len(columns)); ``status``/``converged`` of the MMRM fit.
+
+    Notes
+    -----
+    Per trial, after the REML fit (``Sigma_hat``, ``B_hat``), each imputation ``l``:
+
+    1. draws ``Sigma* ~ InvWishart(nu, nu Sigma_hat)``. With complete data the posterior under
+       the Jeffreys prior is exactly ``InvWishart(n - q, RSS)`` (Schafer 1997, 5.2) and
+       ``RSS = (n - q) Sigma_hat``. With missing data ``nu`` is *information matched*:
+       ``nu = 2 Sigma_hat_kk^2 / Var(Sigma_hat_kk)`` with ``Var`` from the inverse observed
+       REML information (``= n - q`` with complete data), clipped below at V. This is an
+       approximation: one df for the whole matrix, matched at the analysis visit;
+    2. draws ``vec(B*) ~ N(B_hat(Sigma*), C(Sigma*))``, the exact conditional posterior of
+       ``B`` given ``Sigma*`` under a flat prior (GLS at ``Sigma*``);
+    3. imputes each missing ``y_ik`` (k = ``visit``) from its conditional normal given the
+       patient's observed visits, ``N(z_i'B*_k + Sigma*_kO Sigma*_OO^{-1}(y_O - B*_O'z_i),
+       Sigma*_kk - Sigma*_kO Sigma*_OO^{-1} Sigma*_Ok)``, vectorised by missingness pattern.
+
+    Each completed data set is analysed by OLS of ``y_k`` on ``z`` (the complete-data ANCOVA,
+    ``nu_com = n - q``) and the results are combined with Rubin's rules: ``Qbar``, ``Ubar``,
+    ``B`` (between-imputation variance), ``T = Ubar + (1 + 1/m) B``, ``lam = (1 + 1/m) B/T``,
+    and the Barnard-Rubin df ``1 / (lam^2/(m-1) + 1/nu_obs)`` with
+    ``nu_obs = (nu_com + 1)/(nu_com + 3) nu_com (1 - lam)``.
+    """
+    if int(m) < 2:
+        raise ValueError(f"m = {m} imputations: need at least 2")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator")
+    m = int(m)
+    y, observed, z, k = _check(y, observed, z, visit)
+    t, n, v = y.shape
+    q = z.shape[-1]
+    cols = _as_columns(columns, q)
+    if population is None:
+        population = observed.any(-1)
+    population = np.ascontiguousarray(population, dtype=bool)
+    if population.shape != (t, n):
+        raise ValueError(f"population {population.shape} must be (trials, patients) {(t, n)}")
+    par = _Par(v)
+    codes = _pattern_codes(observed)
+    present = np.unique(codes[codes > 0])
+    est = np.full((t, cols.size), np.nan)
+    se, dfo, lam = (np.full_like(est, np.nan) for _ in range(3))
+    status = np.full(t, STATUS_NOT_ESTIMABLE, dtype=int)
+    if present.size == 0:
+        return MIResult(est, se, dfo, lam, status == STATUS_OK, status, m)
+    all_pat = np.concatenate([[0], present])           # pattern 0: no observed visit
+    masks_all = _masks(all_pat, v)
+    pat_index = np.searchsorted(all_pat, codes)         # (t, n) index into all_pat
+    vq = v * q
+    ikk = int(np.flatnonzero((par.iu == k) & (par.iv == k))[0])
+    seeds = rng.integers(0, 2 ** 64, size=t, dtype=np.uint64)   # one stream per trial
+    with np.errstate(all="ignore"):
+        for sl in _chunks(t, _per_trial_elems(n, v, q, all_pat.size, m)):
+            st, r = _chunk_stats(y[sl], observed[sl], z[sl], codes[sl], present)
+            fit = _fit(st, par, max_iter, tol)
+            tc = r.shape[0]
+            ok = fit.status == STATUS_OK
+            status[sl] = fit.status
+            sig_hat = np.where(ok[:, None, None], fit.sigma, np.eye(v))
+            nu = sig_hat[:, k, k] ** 2 / fit.ainv[:, ikk, ikk]
+            nu = np.where(ok & np.isfinite(nu), np.maximum(nu, v), v + 10.0)
+            e_imp, e_b, e_w, chi = _trial_draws(seeds[sl], nu, m, n, vq, v)
+            # --- Sigma* ~ IW(nu, nu Sigma_hat) by the Bartlett decomposition: with A A' ~
+            # Wishart(nu, I) and any K K' = nu Sigma_hat, K (A A')^{-1} K' ~ IW(nu, nu Sigma_hat)
+            bart = np.tril(e_w, -1) + np.sqrt(chi)[..., None] * np.eye(v)
+            kchol = _sqrt_psd(nu[:, None, None] * sig_hat)                 # (tc, v, v)
+            aat_inv = np.linalg.inv(bart @ np.swapaxes(bart, -1, -2))
+            sig_star = kchol[:, None] @ aat_inv @ np.swapaxes(kchol, -1, -2)[:, None]
+            sig_star = 0.5 * (sig_star + np.swapaxes(sig_star, -1, -2))
+            # --- B* | Sigma* ~ N(B_hat(Sigma*), C(Sigma*)) ---
+            rep = np.repeat(np.arange(tc), m)
+            sub = st.take(rep)
+            e = _evaluate(sig_star.reshape(tc * m, v, v), sub, par, full=False)
+            cstar = np.where(e["ok"][:, None, None], e["c"], np.eye(vq))
+            lc = _sqrt_psd(0.5 * (cstar + np.swapaxes(cstar, -1, -2)))
+            beta = e["bt"].transpose(0, 2, 1).reshape(tc * m, vq) \
+                + _mv(lc, e_b.reshape(tc * m, vq))
+            bstar = beta.reshape(tc, m, v, q).transpose(0, 1, 3, 2)         # (tc, m, q, v)
+            ok &= e["ok"].reshape(tc, m).all(1)
+            # --- conditional normal of visit k given each pattern's observed visits ---
+            sig_star = np.where(e["ok"].reshape(tc, m)[..., None, None], sig_star, np.eye(v))
+            w, _ = _masked_inverse(sig_star.reshape(tc * m, v, v), masks_all)
+            w = w.reshape(tc, m, all_pat.size, v, v)
+            sk = sig_star[..., :, k]                                        # (tc, m, v)
+            sk = _c(sk)
+            coef = _mv(w, sk[:, :, None, :])                                # (tc, m, P, v)
+            cvar = sig_star[..., k, k][..., None] - (coef * sk[:, :, None, :]).sum(-1)
+            pi = pat_index[sl]
+            gather = np.broadcast_to(pi[:, None, :], (tc, m, n))
+            coef_i = _c(np.take_along_axis(coef, gather[..., None], axis=2))  # (tc, m, n, v)
+            cvar_i = np.take_along_axis(cvar, gather, axis=2)               # (tc, m, n)
+            zf = np.where(np.isfinite(z[sl]), z[sl], 0.0)
+            mu = zf[:, None] @ _c(bstar)                                    # (tc, m, n, v)
+            obs = observed[sl]
+            resid = np.where(obs[:, None], r[:, None] - mu, 0.0)
+            mean_k = mu[..., k] + (coef_i * resid).sum(-1)
+            draw = mean_k + np.sqrt(np.maximum(cvar_i, 0.0)) * e_imp
+            yk = np.where(obs[:, None, :, k], r[:, None, :, k], draw)
+            # --- ANCOVA per imputation and Rubin's rules ---
+            pop = population[sl]
+            qhat, uhat, dcom = _ols_shared(yk, pop, z[sl], cols)            # (tc, m, c)
+            qhat = _c(qhat.transpose(0, 2, 1))                              # (tc, c, m)
+            uhat = _c(uhat.transpose(0, 2, 1))
+            qbar = qhat.sum(-1) / m
+            ubar = (uhat * uhat).sum(-1) / m
+            dev = qhat - qbar[..., None]
+            bvar = (dev * dev).sum(-1) / (m - 1)
+            tvar = ubar + (1.0 + 1.0 / m) * bvar
+            lm = (1.0 + 1.0 / m) * bvar / tvar
+            nu_com = dcom[:, None]
+            nu_obs = (nu_com + 1.0) / (nu_com + 3.0) * nu_com * (1.0 - lm)
+            dbr = 1.0 / (lm ** 2 / (m - 1) + 1.0 / nu_obs)
+            ok &= np.all(np.isfinite(qbar) & np.isfinite(tvar), axis=1)
+            good = ok[:, None]
+            est[sl] = np.where(good, qbar + st.b0[:, cols, k], np.nan)
+            se[sl] = np.where(good, np.sqrt(tvar), np.nan)
+            dfo[sl] = np.where(good, dbr, np.nan)
+            lam[sl] = np.where(good, lm, np.nan)
+            st_sl = status[sl]
+            st_sl[(st_sl == STATUS_OK) & ~ok] = STATUS_NOT_ESTIMABLE
+            status[sl] = st_sl
+    return MIResult(est, se, dfo, lam, status == STATUS_OK, status, m)
