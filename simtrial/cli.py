@@ -283,6 +283,8 @@ def _cmd_validate(args) -> int:
     from .model import build_model
     from .scenario import load_scenario
     sc = load_scenario(args.scenario)
+    if sc.extended:
+        return _validate_design(args, sc)
     model = build_model(sc)
     if args.json:
         _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "model": model.describe()})
@@ -296,6 +298,43 @@ def _cmd_validate(args) -> int:
     print(f"  endpoint {od.name} at {sc.endpoint.visit_months} months ({sc.endpoint.analysis}); "
           f"MD by visit " + ", ".join(f"{m} mo {v:+.4g}" for m, v in zip(model.visits, model.md[od.name])))
     print(f"  effect source: {model.md_source[od.name][model.k_end]}")
+    return 0
+
+
+def _validate_design(args, sc) -> int:
+    """validate for scenarios with arms, strata, endpoints, dropout, multiplicity or looks."""
+    from .trial import build_design, group_sizes
+    dm = build_design(sc)
+    d = dm.describe()
+    if args.json:
+        _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "design": d})
+        return 0
+    print(f"{args.scenario}: valid")
+    print(f"  scenario {sc.name} (hash {sc.hash()[:12]}), seed {sc.seed}, {sc.n_trials:,} trials")
+    for s, f, m in zip(dm.strata, dm.fractions, dm.models):
+        crit = ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in m.population.criteria.items())
+        print(f"  stratum {s} {f:.0%}: criteria {crit or 'none'}; screen failures "
+              f"{m.screen_fail_prob:.1%}")
+    sizes = group_sizes(dm, sc.design.n_per_arm).sum(axis=0)
+    print("  arms " + ", ".join(f"{a['name']} (ratio {a['ratio']:g}, effect x{a['effect_scale']:g}) "
+                                f"{int(n)}" for a, n in zip(d["arms"], sizes)) + " patients")
+    for h in dm.hypotheses:
+        e = h.endpoint
+        what = e.outcome if e.type == "continuous" else "responder(" + ", ".join(e.outcomes) + ")"
+        truth = "" if h.truth != h.truth else f"; truth {h.truth:+.4g}"
+        margin = f", margin {e.margin:g}" if e.hypothesis == "noninferiority" else ""
+        scale = f" ({e.scale} scale)" if e.type == "continuous" else f" (missing: {e.missing})"
+        print(f"  hypothesis {h.label}: {what} at {e.visit_months} mo, {e.analysis}{scale}, "
+              f"{e.hypothesis}{margin}{truth}")
+    if d["dropout"] is not None:
+        dd = d["dropout"]
+        print(f"  dropout {dd['mechanism']}: hazard per visit "
+              + ", ".join(f"{x:.3f}" for x in dd["hazard_per_visit"])
+              + f" (cumulative {dd['cumulative_mcar']:.1%} before MAR/MNAR shifts)")
+    m = d["multiplicity"]
+    print(f"  multiplicity {m['method']}" + (f" (within {m['within']})" if m["within"] else ""))
+    if dm.boundaries is not None:
+        print(f"  sequential {dm.boundaries.describe()}")
     return 0
 
 

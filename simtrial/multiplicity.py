@@ -45,7 +45,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 __all__ = ["METHODS", "adjusted_p", "adjust", "dunnett_corr", "dunnett_critical", "dunnett",
            "dunnett_stepdown", "hierarchical", "fixed_sequence", "summarise"]
@@ -184,8 +184,72 @@ def dunnett_corr(n_control, n_arms) -> np.ndarray:
     return corr
 
 
+def _one_factor(corr: np.ndarray) -> np.ndarray | None:
+    """``lam`` with ``corr_ij = lam_i lam_j`` (i != j), 0 <= lam_i < 1, or None if none exists."""
+    h = corr.shape[0]
+    if h < 2 or np.any(corr[~np.eye(h, dtype=bool)] < 0):
+        return None
+    if h == 2:
+        lam = np.full(2, math.sqrt(corr[0, 1]))
+    else:
+        lam = np.empty(h)
+        for i in range(h):
+            j, k = [x for x in range(h) if x != i][:2]
+            if corr[j, k] <= 0:
+                return None
+            lam[i] = math.sqrt(corr[i, j] * corr[i, k] / corr[j, k])
+    rebuilt = np.outer(lam, lam)
+    np.fill_diagonal(rebuilt, 1.0)
+    if np.any(lam >= 1.0) or not np.allclose(rebuilt, corr, rtol=0.0, atol=1e-12):
+        return None
+    return lam
+
+
+GH_NODES = 80        # Gauss-Hermite nodes over the common factor
+GL_NODES = 60        # generalised Gauss-Laguerre nodes over chi-square / 2 (df <= 250)
+GLEG_NODES = 2000    # Gauss-Legendre nodes over chi-square quantiles (df > 250)
+
+
+def _box_prob_factor(c: float, lam: np.ndarray, df: float, sides: int) -> float:
+    """:func:`_box_prob` for one-factor correlation by product quadrature (deterministic).
+
+    With ``Z_i = lam_i Z_0 + sqrt(1 - lam_i^2) E_i`` and ``T_i = Z_i / S``,
+    ``S = sqrt(chi2_df / df)``, ``P(all |T_i| < c) = E_{S, Z_0} prod_i [Phi((cS - lam_i Z_0) / r_i)
+    - Phi((-cS - lam_i Z_0) / r_i)]`` (Dunnett 1955, eq. 2.2; the one-sided case drops the
+    second term). Z_0 is integrated by Gauss-Hermite, chi2/2 ~ Gamma(df/2) by generalised
+    Gauss-Laguerre quadrature (whose weight is exactly that density), which converges to machine
+    precision for the smooth integrand; very large df use Gauss-Legendre over the quantiles.
+    """
+    z, wz = special.roots_hermitenorm(GH_NODES)
+    wz = wz / math.sqrt(2.0 * math.pi)
+    if math.isinf(df):
+        s, ws = np.ones(1), np.ones(1)
+    elif df <= 250:
+        a = df / 2.0 - 1.0
+        x, wx = special.roots_genlaguerre(GL_NODES, a)
+        s, ws = np.sqrt(2.0 * x / df), wx / wx.sum()
+    else:
+        u, wu = special.roots_legendre(GLEG_NODES)
+        s, ws = np.sqrt(stats.chi2.ppf((u + 1.0) / 2.0, df) / df), wu / 2.0
+    r = np.sqrt(1.0 - lam ** 2)
+    cs = c * s[:, None, None]
+    lz = lam[None, None, :] * z[None, :, None]
+    pr = special.ndtr((cs - lz) / r)
+    if sides == 2:
+        pr = pr - special.ndtr((-cs - lz) / r)
+    return float(ws @ pr.prod(axis=-1) @ wz)
+
+
 def _box_prob(c: float, corr: np.ndarray, df: float, sides: int) -> float:
-    """P(all T_i < c) (sides = 1) or P(all |T_i| < c) (sides = 2), T ~ MVT(df, corr)."""
+    """P(all T_i < c) (sides = 1) or P(all |T_i| < c) (sides = 2), T ~ MVT(df, corr).
+
+    Many-to-one correlations are one-factor (``corr_ij = lam_i lam_j``): these use deterministic
+    quadrature (:func:`_box_prob_factor`); any other correlation uses scipy's quasi-Monte Carlo
+    multivariate normal / t integration (Genz & Bretz) with a fixed seed.
+    """
+    lam = _one_factor(corr)
+    if lam is not None:
+        return _box_prob_factor(c, lam, df, sides)
     h = corr.shape[0]
     upper = np.full(h, c)
     lower = -upper if sides == 2 else np.full(h, -np.inf)

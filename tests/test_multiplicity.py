@@ -427,3 +427,39 @@ def test_summarise_rates_and_standard_errors():
     assert summarise(rej, np.zeros(3, bool))["fwer"] == 0.0
     with pytest.raises(ValueError):
         summarise(rej, np.array([True, False]))
+
+
+# ----------------------------------------------------------------------------------------------
+# independent_test: the one-factor quadrature against scipy's quasi-Monte Carlo integration
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("df", [4.0, 17.0, 90.0, 400.0, math.inf])
+@pytest.mark.parametrize("sides", [1, 2])
+def test_one_factor_quadrature_matches_scipy_multivariate_t(df, sides):
+    from scipy import stats
+    from simtrial.multiplicity import _box_prob_factor, _one_factor
+    corr = dunnett_corr(20, [20, 30, 40])
+    lam = _one_factor(corr)
+    assert lam is not None
+    c = 2.3
+    upper = np.full(3, c)
+    lower = -upper if sides == 2 else np.full(3, -np.inf)
+    if math.isinf(df):
+        ref = stats.multivariate_normal.cdf(upper, mean=np.zeros(3), cov=corr, lower_limit=lower,
+                                            maxpts=2_000_000, abseps=1e-8, releps=0, rng=1)
+    else:
+        ref = stats.multivariate_t.cdf(upper, loc=np.zeros(3), shape=corr, df=df,
+                                       lower_limit=lower, maxpts=2_000_000, random_state=1)
+    # scipy's QMC error at 2e6 points is ~1e-6
+    assert _box_prob_factor(c, lam, df, sides) == pytest.approx(ref, abs=2e-5)
+
+
+def test_one_factor_detection_refuses_other_correlations():
+    from simtrial.multiplicity import _one_factor
+    assert _one_factor(np.array([[1, 0.5, 0.1], [0.5, 1, 0.5], [0.1, 0.5, 1]])) is None
+    assert _one_factor(np.array([[1, -0.3], [-0.3, 1]])) is None
+    lam = _one_factor(dunnett_corr(10, [10, 20, 40]))
+    np.testing.assert_allclose(lam, np.sqrt([10 / 20, 20 / 30, 40 / 50]))
+    # two statistics: any non-negative correlation is one-factor (lam_1 = lam_2 = sqrt(rho))
+    np.testing.assert_allclose(_one_factor(dunnett_corr(10, [10, 20])) ** 2,
+                               np.sqrt(10 / 20 * 20 / 30))
