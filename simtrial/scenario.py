@@ -45,6 +45,41 @@ Keys (defaults in brackets)::
     control_change = [0, 0.1, 0.2]
     sd_change = [0.6, 0.7, 0.8]
     rho = [0.85, 0.78, 0.7]
+
+Design keys (any of them makes the scenario "extended": it runs through :mod:`simtrial.trial`)::
+
+    [[arms]]                     # MSC arms against one control (replaces design.allocation_ratio)
+    name = "high_dose"; ratio = 1.0; effect_scale = 1.0   # patients per control patient; x effect
+    [population.strata]          # stratified randomisation by type: t1d = 0.5, t2d = 0.5 (sum 1)
+    [endpoint]                   # or [[endpoints]] (first = primary), each with a unique name
+    type = "continuous"          # continuous | responder
+    analysis = "ancova"          # continuous: ancova | ttest_change | mmrm | mi
+                                 # responder: chisq | fisher | cmh | logistic
+    scale = "natural"            # natural | log (fasting_cpeptide, insulin_dose: ratio of means)
+    hypothesis = "superiority"   # superiority | noninferiority (margin > 0, design.sides = 1)
+    margin = 0.3                 # natural units (log scale: log ratio)
+    responder = [{outcome = "hba1c", max = 7.0}, {outcome = "insulin_dose", pct_change_max = -50}]
+                                 # bounds: min | max | change_min | change_max | pct_change_min | max
+    combine = "all"              # all | any (composite)
+    missing = "nonresponder"     # nonresponder | complete_case
+    imputations = 20             # analysis = "mi"
+    [dropout]
+    rate = 0.2                   # cumulative by the last visit, or per_visit = [p3, p6, p12]
+    mechanism = "mar"            # mcar | mar (observed value) | mnar (unseen value)
+    outcome = "hba1c"            # drives MAR/MNAR [primary outcome]
+    strength = 0.5               # log-odds per baseline SD of a worse value (mar/mnar)
+    intermittent = 0.05          # probability of missing one visit without dropping out
+    [multiplicity]
+    method = "holm"              # none | bonferroni | holm | hochberg | dunnett | hierarchical
+                                 # | fixed_sequence
+    within = "holm"              # hierarchical: test within each endpoint family
+    [sequential]
+    looks = 2                    # or fractions = [0.5, 1.0] (information fractions)
+    spending = "obf"             # obf | pocock | hsd (gamma)
+    futility = [0.0]             # z bounds at looks 1..K-1 (design.sides = 1)
+    binding = false
+    [effect.outcomes]            # fixed MD of non-primary outcomes at the endpoint month
+    insulin_dose = -10.0
 """
 
 from __future__ import annotations
