@@ -1,4 +1,5 @@
-"""Command line: ``simtrial run | power | sample-size | validate | evidence | meta``.
+"""Command line: ``simtrial run | batch | report | power | sample-size | validate | evidence | meta
+| lesson``.
 
 Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
 argument error) is printed as one line on stderr with exit code 2, before any output file is
@@ -77,6 +78,35 @@ def _build_parser() -> argparse.ArgumentParser:
     common(r, json_flag=False)
     r.add_argument("--out", metavar="DIR", help="output root (default: outputs); files go to DIR/<name>/")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--report", action="store_true",
+                   help="also write a self-contained report.html (and figures/) into the run folder")
+
+    rp = sub.add_parser("report", help="self-contained HTML report of a run folder",
+                        description="Write OUTPUT_DIR/report.html (figures embedded, opens offline) "
+                                    "and OUTPUT_DIR/figures/*.png|svg from the results.csv and "
+                                    "manifest.json that `simtrial run` wrote there.")
+    rp.add_argument("output_dir", metavar="OUTPUT_DIR", help="a folder written by `simtrial run`")
+
+    bt = sub.add_parser("batch", help="run many scenarios and sweeps; one tidy table",
+                        description="Run every design point of the scenario/sweep files (folders: "
+                                    "every *.toml inside) and write OUT/batch_results.csv. Exit "
+                                    "code 3 if some design points failed (the others are "
+                                    "written), 2 for bad input.")
+    bt.add_argument("paths", nargs="+", metavar="PATH", help="scenario or sweep files, or folders")
+    bt.add_argument("--out", metavar="DIR", default="outputs/batch",
+                    help="batch folder (default: outputs/batch)")
+    bt.add_argument("--workers", type=_positive_int("--workers"), default=None, metavar="N",
+                    help="local processes (default 1; results do not depend on it)")
+    bt.add_argument("--scheduler", metavar="ADDRESS",
+                    help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786")
+    bt.add_argument("--resume", action="store_true",
+                    help="keep finished design points whose manifest matches; redo the rest")
+    bt.add_argument("--n-trials", type=_positive_int("--n-trials"), dest="n_trials",
+                    metavar="N", help="override every scenario's number of replicate trials")
+    bt.add_argument("--seed", type=_seed, metavar="S", help="override every scenario's seed")
+    bt.add_argument("--quiet", action="store_true", help="no progress bar, no per-point lines")
+    bt.add_argument("--progress", action="store_true",
+                    help="show the progress bar even when stderr is not a terminal")
 
     pw = sub.add_parser("power", help="simulated power at one N per arm")
     common(pw)
@@ -96,6 +126,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evidence", help="print the evidence table")
     e.add_argument("--json", action="store_true")
+
+    ls = sub.add_parser("lesson", help="teaching demonstrations: list them, run one, or all",
+                        description="Without NAME, list the lessons. With NAME (or all), run it on "
+                                    "the simulation engine and write DIR/NAME/report.html, "
+                                    "figures/ and lesson.json (the numbers behind the text).")
+    ls.add_argument("name", nargs="?", metavar="NAME", help="a lesson name, or all")
+    ls.add_argument("--out", metavar="DIR",
+                    help="output root (default: outputs/lessons); files go to DIR/NAME/")
+    ls.add_argument("--seed", type=_seed, help="seed (default: the lessons' fixed seed)")
+    ls.add_argument("--n-trials", type=_positive_int("--n-trials"), dest="n_trials",
+                    help="replicate trials per design point (default: the lesson's)")
 
     def _meta_level(text: str) -> float:
         try:
@@ -154,10 +195,28 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _load_scenario(path: str):
+    """load_scenario, pointing sweep files to `simtrial batch`."""
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+    try:
+        return load_scenario(path)
+    except ScenarioError:
+        from .sweep import load_points
+        try:
+            points = load_points(path)
+        except SimtrialError:
+            points = ()
+        if len(points) > 1 or (points and points[0].values):
+            raise ScenarioError(f"scenario error: {path} is a sweep of {len(points)} design "
+                                f"point{'s' * (len(points) != 1)}; run it with: simtrial batch "
+                                f"{path}") from None
+        raise
+
+
 def _load(args):
     from .model import build_model
-    from .scenario import load_scenario
-    sc = load_scenario(args.scenario)
+    sc = _load_scenario(args.scenario)
     changes = {}
     if getattr(args, "seed", None) is not None:
         changes["seed"] = args.seed
@@ -198,6 +257,16 @@ def _cmd_run(args) -> int:
     paths = write_outputs(res, root / model.scenario.name, command=["simtrial"] + args.argv)
     print(res.summary())
     print("wrote     " + ", ".join(str(p) for p in paths.values()))
+    if args.report:
+        from .report import write_report
+        built = getattr(res, "dm", None) or res.model     # skip rebuilding the model
+        print(f"report    {write_report(root / model.scenario.name, prebuilt=built)}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import write_report
+    print(f"wrote     {write_report(args.output_dir)}")
     return 0
 
 
@@ -281,8 +350,7 @@ def _cmd_sample_size(args) -> int:
 
 def _cmd_validate(args) -> int:
     from .model import build_model
-    from .scenario import load_scenario
-    sc = load_scenario(args.scenario)
+    sc = _load_scenario(args.scenario)
     if sc.extended:
         return _validate_design(args, sc)
     model = build_model(sc)
@@ -479,9 +547,57 @@ def _cmd_boundaries(args) -> int:
     return 0
 
 
+def _cmd_batch(args) -> int:
+    from .batch import EXIT_POINT_FAILED, collect_points, run_batch
+    if args.scheduler is not None and args.workers is not None:
+        raise SimtrialError("usage error: --workers is not used with --scheduler (the Dask "
+                            "cluster's workers run the design points); drop --workers")
+    points = collect_points(args.paths, n_trials=args.n_trials, seed=args.seed)
+    show = args.progress or (not args.quiet and sys.stderr.isatty())
+    res = run_batch(points, Path(args.out), workers=args.workers or 1, scheduler=args.scheduler,
+                    resume=args.resume, progress=show, command=["simtrial"] + args.argv)
+    print(res.summary(failures_only=args.quiet))
+    print("wrote     " + ", ".join(str(p) for p in res.files.values()))
+    return EXIT_POINT_FAILED if res.n_failed else 0
+
+
+def _cmd_lesson(args) -> int:
+    from .lessons import LESSONS, MIN_TRIALS, get_lesson, run_lesson
+    if args.name is None:
+        given = [o for o, v in (("--out", args.out), ("--seed", args.seed),
+                                ("--n-trials", args.n_trials)) if v is not None]
+        if given:
+            raise SimtrialError(f"usage error: {given[0]} needs a lesson NAME (e.g. simtrial "
+                                f"lesson {next(iter(LESSONS))} {given[0]} ...)")
+        width = max(len(n) for n in LESSONS)
+        for les in LESSONS.values():
+            print(f"{les.name:<{width}}  {les.summary}")
+        print("run one with: simtrial lesson NAME [--out DIR] [--seed S]; all: simtrial lesson all")
+        return 0
+    names = list(LESSONS) if args.name == "all" else [get_lesson(args.name).name]
+    if args.n_trials is not None and args.n_trials < MIN_TRIALS:
+        raise SimtrialError(f"usage error: --n-trials = {args.n_trials} must be >= {MIN_TRIALS} "
+                            "for a lesson (e.g. --n-trials 5000)")
+    root = Path(args.out) if args.out else Path("outputs") / "lessons"
+    for n in names:
+        _check_out_dir(root, root / n)
+    for n in names:
+        run = run_lesson(n, root, seed=args.seed, n_trials=args.n_trials)
+        res = run.result
+        print(f"lesson    {n}: {run.lesson.title} (seed {res.seed}, {res.n_trials:,} trials per "
+              f"design point, {run.timings['compute_s']:.1f} s)")
+        for line in res.headline():
+            print(f"          {line}")
+        print(f"wrote     {run.report} (figures/, lesson.json beside it)")
+    return 0
+
+
 _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_size,
              "validate": _cmd_validate, "evidence": _cmd_evidence, "meta": _cmd_meta,
-             "boundaries": _cmd_boundaries}
+             "boundaries": _cmd_boundaries, "batch": _cmd_batch, "report": _cmd_report}
+
+
+_COMMANDS["lesson"] = _cmd_lesson
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -249,7 +249,8 @@ class DesignRun:
             c = r.to_frame()
             c = c[c["metric"].isin(["power", "success", "assurance", "any_success",
                                     "all_success", "disjunctive_power", "conjunctive_power",
-                                    "fwer", "expected_patients"])]
+                                    "fwer", "expected_patients", "duration_days",
+                                    "mean_duration_days"])]
             c.insert(0, "table", "power_curve")
             parts.append(c)
         h0 = self.dm.hypotheses[0]
@@ -344,9 +345,10 @@ def run_design(scenario: Scenario | TrialModel, *, n_trials: int | None = None,
 
 def write_design_outputs(res: DesignRun, out_dir: str | Path,
                          command: list[str] | None = None) -> dict[str, Path]:
-    """results.csv, power_curve.png and manifest.json for an extended design (atomic)."""
+    """results.csv, power_curve.png and manifest.json for an extended design (atomic); with
+    ``[conduct]`` also conduct.png (enrolment curve) and the conduct in the manifest."""
     import matplotlib.pyplot as plt
-    from .plots import plot_design_power
+    from .plots import plot_conduct, plot_design_power
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -356,18 +358,26 @@ def write_design_outputs(res: DesignRun, out_dir: str | Path,
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=out_dir.parent) as tmp:
         stage = Path(tmp)
         res.to_frame().to_csv(stage / names["results"], index=False, float_format="%.10g")
-        ax = plot_design_power(res)
-        fig = ax.figure
-        try:
-            fig.tight_layout()
-            fig.savefig(stage / names["power_curve"], format="png")
-        finally:
-            plt.close(fig)
+        conduct = res.design.conduct
+        if conduct is not None:
+            names["conduct"] = "conduct.png"
+        for key, plot in (("power_curve", plot_design_power), ("conduct", plot_conduct)):
+            if key not in names:
+                continue
+            ax = plot(res)
+            fig = ax.figure
+            try:
+                fig.tight_layout()
+                fig.savefig(stage / names[key], format="png")
+            finally:
+                plt.close(fig)
         timings = dict(res.timings)
         timings["write_outputs"] = time.perf_counter() - t0
         man = manifest(res.model, seed=res.seed, n_trials=res.n_trials, timings=timings,
                        files=list(names.values()), command=command)
         man["design"] = res.dm.describe()
+        if conduct is not None:
+            man["conduct"] = conduct.describe()
         write_json(stage / names["manifest"], man)
         paths = {}
         for key, name in names.items():

@@ -78,6 +78,14 @@ Design keys (any of them makes the scenario "extended": it runs through :mod:`si
     spending = "obf"             # obf | pocock | hsd (gamma)
     futility = [0.0]             # z bounds at looks 1..K-1 (design.sides = 1)
     binding = false
+    [conduct]                    # trial conduct, simulated (simtrial.conduct): calendar and capacity
+    sites = 10                   # required; plus ramp_months = 6 or activation_months = [...]
+    rate_per_site_month = 0.8    # required: candidates screened per open site per month (inf)
+    chairs = 2                   # infusion chairs and 24-h beds (beds = 2) per site [inf]
+    [conduct.manufacturing]      # batch_capacity, batch_interval_days, batch_day,
+                                 # release_delay_days, doses_per_patient
+    [conduct.regimen]            # infusions, interval_days, infusion_hours, observation_hours,
+                                 # placebo (full list: simtrial/conduct.py)
     [effect.outcomes]            # fixed MD of non-primary outcomes at the endpoint month
     insulin_dose = -10.0
 """
@@ -314,6 +322,7 @@ class Scenario:
     dropout: DropoutConfig | None = None
     multiplicity: MultiplicityConfig = field(default_factory=MultiplicityConfig)
     sequential: SequentialConfig | None = None
+    conduct: Any = None          # simtrial.conduct.ConductConfig
 
     @property
     def extended(self) -> bool:
@@ -323,7 +332,7 @@ class Scenario:
         return bool(self.arms or self.endpoints or self.dropout is not None
                     or self.sequential is not None or self.population.strata
                     or self.multiplicity.method != "none" or not self.endpoint.is_default
-                    or self.effect.outcomes)
+                    or self.effect.outcomes or self.conduct is not None)
 
     @property
     def all_endpoints(self) -> tuple[EndpointConfig, ...]:
@@ -433,6 +442,8 @@ class Scenario:
                 sq["futility"] = list(q.futility)
                 sq["binding"] = q.binding
             out["sequential"] = sq
+        if self.conduct is not None:
+            out["conduct"] = self.conduct.to_toml()
         return out
 
     @property
@@ -1093,7 +1104,7 @@ def _outcome_model(data: dict) -> OutcomeModelConfig:
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TOP_KEYS = ("name", "description", "seed", "n_trials", "population", "endpoint", "effect",
             "design", "outcome_model", "arms", "endpoints", "dropout", "multiplicity",
-            "sequential")
+            "sequential", "conduct")
 
 
 def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
@@ -1138,9 +1149,11 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     dropout = _dropout(data, visits, endpoint.outcome)
     mult = _multiplicity(data)
     seq = _sequential(data)
+    from .conduct import parse_conduct
+    conduct = parse_conduct(data, visits)
     _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq)
     return Scenario(name, seed, n_trials, population, endpoint, effect, design, om, description,
-                    origin, arms, endpoints, dropout, mult, seq)
+                    origin, arms, endpoints, dropout, mult, seq, conduct)
 
 
 def _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq) -> None:

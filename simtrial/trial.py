@@ -32,8 +32,10 @@ visits)`` for a chunk of :data:`~simtrial.engine.CHUNK_TRIALS` trials:
    is ``m0 = +M`` in the benefit direction (superiority by M) or ``-M`` (non-inferiority);
    t = (est - m0) / se. Multiplicity (:mod:`simtrial.multiplicity`) acts on the family;
    interim looks (:mod:`simtrial.gsd`) on the primary hypothesis: look ``l`` analyses the first
-   ``ceil(t_l n_g)`` patients of each group (enrolment order, complete follow-up; calendar
-   time and overrunning patients belong to the conduct model).
+   ``ceil(t_l n_g)`` patients of each group (enrolment order, complete follow-up). With
+   ``[conduct]`` (:mod:`simtrial.conduct`) each trial takes its calendar from a conduct
+   replicate instead: look ``l`` is a calendar day and analyses the visits done by then, and
+   conduct withdrawal removes later visits; see that module for the mapping.
 
 Random streams: chunk ``c`` of group (stratum s, arm a) draws baselines from
 ``SeedSequence(seed, spawn_key=(c, 1000 + 100 s + 10 a))``, outcomes from ``... + 1`` and dropout
@@ -435,8 +437,10 @@ def _subset(data: _Data, groups, frac: float) -> np.ndarray:
 
 
 def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, trials: int,
-                      rng_code: tuple[int, int, int]) -> dict[str, np.ndarray]:
-    """est, se, df, status for each MSC arm (trials, K) on patients ``idx``."""
+                      rng_code: tuple[int, int, int], due: np.ndarray | None = None
+                      ) -> dict[str, np.ndarray]:
+    """est, se, df, status for each MSC arm (trials, K) on patients ``idx``; ``due`` (trials,
+    P, V) masks the visits whose day has come (conduct interim looks)."""
     sc = dm.scenario
     e = sc.all_endpoints[ei]
     k = dm.visit_index(e)
@@ -445,6 +449,9 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, tr
     arm = data.arm[idx]
     strat = data.stratum[idx]
     obs = data.obs[:trials][:, idx]
+    if due is not None:
+        due = due[:trials][:, idx]
+        obs = obs & due
     P = idx.size
     dummies = [np.broadcast_to((arm == a).astype(float), (trials, P)) for a in range(1, K + 1)]
     sdum = [np.broadcast_to((strat == s).astype(float), (trials, P)) for s in range(1, S)]
@@ -490,7 +497,7 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, tr
     valid = obs[..., k]
     if e.missing == "nonresponder":
         resp = resp & valid
-        incl = np.ones_like(valid)
+        incl = np.ones_like(valid) if due is None else due[..., k]   # not yet due: not counted
     else:
         incl = valid
     resp = resp & incl
@@ -621,9 +628,13 @@ def _gate_dunnett(fams, t, df, corr, alpha, sides, p):
     return reject, tested
 
 
-def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int
-               ) -> dict[str, Any]:
+def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int,
+               conduct=None) -> dict[str, Any]:
     sc = dm.scenario
+    link = None
+    if conduct is not None:     # calendar from the conduct replicates (simtrial.conduct)
+        from .conduct import link_chunk
+        link = link_chunk(conduct, chunk, CHUNK_TRIALS)
     trials = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
     sizes = group_sizes(dm, n)
     groups = [_draw_group(dm, seed, chunk, s, a, int(sizes[s, a]))
@@ -644,6 +655,8 @@ def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int
         pv = [_values(dm, g, ts) for g in groups]
         po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
         data = _concat(dm, groups, pv, po)
+        if link is not None:
+            data.obs = data.obs & link.observed        # conduct withdrawal
         full = np.arange(data.arm.size)
         res = [_analyse_endpoint(dm, ei, data, full, trials, (seed, chunk, 5000 + ei))
                for ei in range(len(sc.all_endpoints))]
@@ -666,8 +679,11 @@ def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int
         if dm.boundaries is not None:
             zs = [_t_to_z(t[:, 0], df[:, 0])]
             for li, fr in enumerate(sc.sequential.fractions[:-1]):
-                sub = _subset(data, groups, fr)
-                r = _analyse_endpoint(dm, 0, data, sub, trials, (seed, chunk, 5000 + 100 * (li + 1)))
+                code = (seed, chunk, 5000 + 100 * (li + 1))
+                if link is None:
+                    r = _analyse_endpoint(dm, 0, data, _subset(data, groups, fr), trials, code)
+                else:   # everyone randomised, with the visits done by the look's day
+                    r = _analyse_endpoint(dm, 0, data, full, trials, code, due=link.due(li))
                 tl, _, _, dfl, _ = _test(dm.hypotheses[0], r, sc.design.sides)
                 zs.insert(li, _t_to_z(tl, dfl))
             zmat = np.column_stack(zs)
@@ -680,6 +696,11 @@ def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int
             out[f"{vname}_gsd_look"] = look
             out[f"{vname}_gsd_why"] = why
             out[f"{vname}_gsd_n"] = n_at[look]
+            if link is not None:
+                cal = link.outcomes(data.obs, trials, look)
+                out[f"{vname}_gsd_n"] = cal["conduct_randomised_stop"]
+                if vname == "point":
+                    out.update(cal)
             out[f"{vname}_gsd_z"] = zmat
         else:
             reject, tested = _family(dm, t, p, df, arm_sizes)
@@ -696,6 +717,8 @@ def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int
         for ei, r in enumerate(res):
             if "rates" in r:
                 out[f"{vname}_rates_{ei}"] = r["rates"]
+        if vname == "point" and link is not None and dm.boundaries is None:
+            out.update(link.outcomes(data.obs, trials))
         if vname == "point":
             a_of = data.arm
             out["observed"] = np.stack(
@@ -752,6 +775,7 @@ class DesignResult:
     seed: int
     trials: dict[str, np.ndarray]
     elapsed_s: float
+    conduct: Any = None     # simtrial.conduct.ConductResult when the scenario has [conduct]
 
     def rows(self) -> list[dict[str, Any]]:
         """Tidy rows: hypothesis metrics, family metrics, interim looks, dropout."""
@@ -826,6 +850,9 @@ class DesignResult:
                 add("", "", nm, month, "observed_fraction", *_mean(obs[:, a, j] / arm_n[a]))
         for s, m in zip(self.dm.strata, self.dm.models):
             add("", "", "", "", f"screen_fail_{s}", m.screen_fail_prob, m.screen_fail_mc_se)
+        if self.conduct is not None:
+            from .conduct import design_rows
+            rows.extend(design_rows(self, base))
         return rows
 
     def to_frame(self) -> pd.DataFrame:
@@ -884,6 +911,9 @@ class DesignResult:
                              f"{np.mean((look == li) & (why == 2)):.4f}")
             lines.append(f"expected  patients {np.mean(self.trials['point_gsd_n']):.1f} of "
                          f"{int(self.sizes.sum())}")
+        if self.conduct is not None:
+            from .conduct import design_summary_lines
+            lines.extend(design_summary_lines(self))
         lines.append(f"time      {self.elapsed_s:.2f} s")
         return "\n".join(lines)
 
@@ -920,7 +950,12 @@ def simulate_design(dm: DesignModel | Scenario, n_per_arm: int | None = None, *,
     if sorted(order) != list(range(n_chunks)):
         raise ValueError("chunks must be a permutation of range(n_chunks)")
     t0 = time.perf_counter()
-    args = [(seed, c, n_trials, n) for c in order]
+    conduct = None
+    if sc.conduct is not None:    # trial i takes the calendar of conduct replicate i mod R
+        from .conduct import conduct_design
+        conduct = conduct_design(dm, n, seed=seed,
+                                 replicates=min(sc.conduct.replicates, n_trials))
+    args = [(seed, c, n_trials, n, conduct) for c in order]
     outs: dict[int, dict] = {}
     bar = None
     if progress:
@@ -947,4 +982,4 @@ def simulate_design(dm: DesignModel | Scenario, n_per_arm: int | None = None, *,
     keys = [k for k in outs[0] if k not in ("chunk", "trials", "screened")]
     trials = {k: np.concatenate([outs[c][k] for c in range(n_chunks)]) for k in keys}
     return DesignResult(dm, n, group_sizes(dm, n), n_trials, seed, trials,
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, conduct)

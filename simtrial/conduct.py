@@ -1,0 +1,1027 @@
+"""Trial conduct: sites, recruitment, screening, randomisation, cell manufacturing, infusions,
+visits and withdrawal as a discrete-event simulation (SimPy), and its link to the analysis.
+
+Time is in **days** from day 0 (the trial's calendar origin, when the first site may open); one
+month is :data:`MONTH_DAYS` = 30.4375 days (365.25 / 12). Every replicate conduct is one SimPy
+environment with tiny processes:
+
+1. **Sites.** Site ``s`` opens on its activation day (``activation_months`` or evenly over
+   ``ramp_months``: site k at ``k ramp / (sites - 1)`` months), then sends candidates to
+   screening as a Poisson process of ``rate_per_site_month`` (``arrivals = "regular"``: one
+   every ``1 / rate`` months, a deterministic check; ``rate = inf``: all at once, round-robin
+   over the open sites).
+2. **Screening.** A candidate fails with the population model's screen-failure probability for
+   the inclusion criteria (:attr:`simtrial.model.TrialModel.screen_fail_prob`; with strata the
+   mix ``1 - 1 / sum_s f_s / (1 - p_s)`` that yields the strata fractions among those
+   randomised) or ``screen_fail``. Passing candidates are randomised ``screening_days`` later;
+   screening stops when the design's N have passed (no over-recruitment).
+3. **Randomisation.** The allocation list is a random permutation of the design's exact group
+   sizes (:func:`simtrial.trial.group_sizes`: stratum x arm), i.e. a single randomisation list
+   with fixed totals; the k-th patient randomised takes entry k.
+4. **Manufacturing** (MSC arms; placebo too with ``placebo_doses = true``, a blinded supply).
+   At randomisation the patient's ``doses_per_patient`` doses are booked first-come first-served
+   into GMP batches that start every ``batch_interval_days`` from ``batch_day`` with
+   ``batch_capacity`` doses each: a dose booked on day t takes the first batch starting on or
+   after t with a free slot and is released ``release_delay_days`` (manufacture + QC) after the
+   batch starts. The batch calendar is a ledger, not a process, because booking is all it does
+   (no events needed).
+5. **Infusions.** ``infusions`` infusions, the first as soon as the dose is released, each later
+   one ``interval_days`` after the previous one started (and not before its dose). An infusion
+   takes an infusion chair for ``infusion_hours``, then a bed for ``observation_hours``; the
+   patient keeps the chair until a bed is free (blocking), so a full ward backs up the chairs.
+   Chairs and beds are per site (``infusion_unit = "site"``) or one shared unit (``"central"``);
+   ``inf`` skips the resource request entirely. Placebo patients (``placebo = true``) use the
+   chairs and beds but not manufacturing.
+6. **Visits** at the scenario's visit months after the first infusion (after randomisation for
+   patients without one), each on a day uniform within ``+/- visit_window_days`` of its target.
+   Visits hold no resource, so they are computed as arrays after the event run.
+7. **Withdrawal** (extra conduct dropout): exponential with hazard ``withdrawal_per_month``
+   from randomisation; a withdrawn patient gets no further infusion or visit.
+
+Random streams: replicate ``r`` draws process ``p`` from
+``SeedSequence(seed, spawn_key=(0xC0D0, r, p))``: ``p = 0`` randomisation, 1 screening,
+2 visit windows, 3 withdrawal, ``100 + s`` the arrivals of site ``s``. A replicate depends only
+on (seed, r), so results are identical serial or parallel, and the first R replicates are the
+same whatever the number of replicates. Streams are consumed in fixed-size blocks, so the
+numbers do not depend on how many are used.
+
+**Link to power** (:mod:`simtrial.trial`): when the scenario has ``[conduct]``, replicate trial
+``i`` takes its calendar from conduct replicate ``i mod R`` (``R = min(replicates, n_trials)``;
+the pool is re-simulated for each design N). The engine's patient ``i`` of group (stratum, arm)
+is the group's i-th patient randomised. A visit is observed if the design engine's dropout
+model keeps it (``[dropout]``: its draws are unchanged) *and* the conduct has the patient in the
+study on that day (not withdrawn). The final analysis is at the last visit actually done
+(LPLV). Interim look ``l`` (``[sequential]`` fraction ``t_l < 1``) happens on the day of the
+``ceil(t_l C)``-th endpoint visit, where ``C`` is the number of patients of that conduct who
+complete the endpoint visit (not withdrawn), i.e. when ``t_l`` of the final endpoint data is in;
+it analyses every patient with the visits done by that day (MMRM uses partial follow-up;
+responders count only patients whose endpoint visit is due; GSD boundaries stay at the planned
+fractions). With unlimited capacity, instant recruitment, no windows and no withdrawal the conduct
+path reproduces the plain path bit for bit (a test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from .errors import ScenarioError
+from .scenario import _check_keys, _choice, _err, _float, _int, _table
+
+__all__ = ["MONTH_DAYS", "ConductConfig", "ManufacturingConfig", "RegimenConfig",
+           "ConductResult", "parse_conduct", "simulate_conduct", "conduct_design",
+           "median_mc_se"]
+
+MONTH_DAYS = 365.25 / 12
+"""Days per month (30.4375)."""
+STREAM_KEY = 0xC0D0
+"""First spawn-key word of every conduct stream."""
+STREAM_RANDOMISATION, STREAM_SCREENING, STREAM_VISITS, STREAM_WITHDRAWAL = 0, 1, 2, 3
+STREAM_SITE0 = 100
+_BLOCK = 64
+INF = math.inf
+
+CONDUCT_KEYS = ("sites", "activation_months", "ramp_months", "rate_per_site_month", "arrivals",
+                "screen_fail", "screening_days", "withdrawal_per_month", "visit_window_days",
+                "chairs", "beds", "infusion_unit", "replicates", "manufacturing", "regimen")
+MANUFACTURING_KEYS = ("batch_capacity", "batch_interval_days", "batch_day", "release_delay_days",
+                      "doses_per_patient", "placebo_doses")
+REGIMEN_KEYS = ("infusions", "interval_days", "infusion_hours", "observation_hours", "placebo")
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ManufacturingConfig:
+    """``[conduct.manufacturing]``: GMP batches (doses per batch, calendar, release delay)."""
+
+    batch_capacity: float = INF
+    batch_interval_days: float = 7.0
+    batch_day: float = 0.0
+    release_delay_days: float = 0.0
+    doses_per_patient: int = 1
+    placebo_doses: bool = False
+
+
+@dataclass(frozen=True)
+class RegimenConfig:
+    """``[conduct.regimen]``: infusions per patient, spacing, chair and bed times."""
+
+    infusions: int = 1
+    interval_days: float = 28.0
+    infusion_hours: float = 2.0
+    observation_hours: float = 24.0
+    placebo: bool = True
+
+
+@dataclass(frozen=True)
+class ConductConfig:
+    """``[conduct]``: validated conduct settings (see the module docstring for the model).
+
+    ``activation_days`` is resolved per site from ``activation_months`` or ``ramp_months``.
+    """
+
+    sites: int
+    rate_per_site_month: float
+    activation_days: tuple[float, ...]
+    activation_months: tuple[float, ...] | None = None
+    ramp_months: float | None = None
+    arrivals: str = "poisson"
+    screen_fail: float | None = None
+    screening_days: float = 0.0
+    withdrawal_per_month: float = 0.0
+    visit_window_days: float = 0.0
+    chairs: float = INF
+    beds: float = INF
+    infusion_unit: str = "site"
+    replicates: int = 200
+    manufacturing: ManufacturingConfig = field(default_factory=ManufacturingConfig)
+    regimen: RegimenConfig = field(default_factory=RegimenConfig)
+
+    def to_toml(self) -> dict[str, Any]:
+        """TOML-shaped dict (round-trips through :func:`parse_conduct`)."""
+        d: dict[str, Any] = {"sites": self.sites, "rate_per_site_month": self.rate_per_site_month}
+        if self.activation_months is not None:
+            d["activation_months"] = list(self.activation_months)
+        if self.ramp_months is not None:
+            d["ramp_months"] = self.ramp_months
+        for k, default in (("arrivals", "poisson"), ("screen_fail", None), ("screening_days", 0.0),
+                           ("withdrawal_per_month", 0.0), ("visit_window_days", 0.0),
+                           ("chairs", INF), ("beds", INF), ("infusion_unit", "site"),
+                           ("replicates", 200)):
+            v = getattr(self, k)
+            if v != default:
+                d[k] = v
+        m = self.manufacturing
+        d["manufacturing"] = {"batch_capacity": m.batch_capacity,
+                              "batch_interval_days": m.batch_interval_days,
+                              "batch_day": m.batch_day, "release_delay_days": m.release_delay_days,
+                              "doses_per_patient": m.doses_per_patient,
+                              "placebo_doses": m.placebo_doses}
+        g = self.regimen
+        d["regimen"] = {"infusions": g.infusions, "interval_days": g.interval_days,
+                        "infusion_hours": g.infusion_hours,
+                        "observation_hours": g.observation_hours, "placebo": g.placebo}
+        return d
+
+
+def _capacity(t: dict, key: str, path: str, default: float, example: str) -> float:
+    """A positive integer count or inf (unlimited)."""
+    if key not in t:
+        return default
+    v = t[key]
+    if v == "inf" or (isinstance(v, float) and math.isinf(v) and v > 0):   # "inf": manifests
+        return INF
+    n = _int(t, key, path, lo=1, hi=1_000_000, example=example)
+    return float(n)
+
+
+def _rate(t: dict, key: str, path: str) -> float:
+    ex = f"{key} = 0.8"
+    if key not in t:
+        raise ScenarioError(f"scenario error: {path}.{key} is required (candidates screened per "
+                            f"site per month; inf = all at once) (e.g. {ex})")
+    v = t[key]
+    if v == "inf" or (isinstance(v, float) and math.isinf(v) and v > 0):
+        return INF
+    return _float(t, key, path, gt=0.0, le=1e6, example=ex)
+
+
+def parse_conduct(data: dict, visits: tuple[int, ...]) -> ConductConfig | None:
+    """Validate the ``[conduct]`` table (``None`` if absent).
+
+    Parameters
+    ----------
+    data : dict
+        The whole scenario (TOML-shaped).
+    visits : tuple of int
+        The scenario's visit months (for the window check).
+
+    Raises
+    ------
+    ScenarioError
+        One line: key path, value, rule, example; unknown keys with a "did you mean" hint.
+    """
+    if "conduct" not in data:
+        return None
+    p = "conduct"
+    t = _table(data, "conduct", "")
+    _check_keys(t, p, CONDUCT_KEYS)
+    if "sites" not in t:
+        raise ScenarioError("scenario error: conduct.sites is required (number of sites, "
+                            "e.g. sites = 10)")
+    sites = _int(t, "sites", p, lo=1, hi=10_000, example="sites = 10")
+    rate = _rate(t, "rate_per_site_month", p)
+    arrivals = _choice(t, "arrivals", p, ("poisson", "regular"), "poisson")
+    act_m = ramp = None
+    if "activation_months" in t and "ramp_months" in t:
+        raise _err("conduct.ramp_months", t["ramp_months"], "cannot be combined with "
+                   "activation_months (give one: a month per site, or a ramp)", "ramp_months = 6")
+    if "activation_months" in t:
+        v = t["activation_months"]
+        ex = f"activation_months = [{', '.join(str(i) for i in range(min(sites, 4)))}"\
+             f"{', ...' if sites > 4 else ''}] (one per site)"
+        if not isinstance(v, list) or len(v) != sites:
+            raise _err("conduct.activation_months", v, f"must list one month per site "
+                       f"({sites} numbers for sites = {sites})", ex)
+        act_m = tuple(_float({}, f"conduct.activation_months[{i}]", "", value=x, ge=0.0,
+                             le=240.0, example=ex) for i, x in enumerate(v))
+        act = tuple(m * MONTH_DAYS for m in act_m)
+    else:
+        ramp = _float(t, "ramp_months", p, None, ge=0.0, le=240.0, example="ramp_months = 6")
+        r = 0.0 if ramp is None else ramp
+        act = tuple(r * k / (sites - 1) * MONTH_DAYS if sites > 1 else 0.0 for k in range(sites))
+    sf = _float(t, "screen_fail", p, None, ge=0.0, lt=1.0, example="screen_fail = 0.2")
+    sdays = _float(t, "screening_days", p, 0.0, ge=0.0, le=365.0, example="screening_days = 14")
+    wd = _float(t, "withdrawal_per_month", p, 0.0, ge=0.0, le=10.0,
+                example="withdrawal_per_month = 0.01")
+    win = _float(t, "visit_window_days", p, 0.0, ge=0.0, le=180.0,
+                 example="visit_window_days = 14")
+    if win > 0:
+        m = (0,) + tuple(visits)
+        gap = min(b - a for a, b in zip(m, m[1:])) * MONTH_DAYS
+        if win >= gap / 2:
+            raise _err("conduct.visit_window_days", win, f"must be < {gap / 2:g} (half the "
+                       f"shortest gap between visits at months {', '.join(map(str, visits))}, so "
+                       "visits keep their order)", "visit_window_days = 14")
+    chairs = _capacity(t, "chairs", p, INF, "chairs = 2 (or inf)")
+    beds = _capacity(t, "beds", p, INF, "beds = 2 (or inf)")
+    unit = _choice(t, "infusion_unit", p, ("site", "central"), "site")
+    reps = _int(t, "replicates", p, 200, lo=1, hi=1_000_000, example="replicates = 200")
+
+    rp = "conduct.regimen"
+    rg = _table(t, "regimen", p)
+    _check_keys(rg, rp, REGIMEN_KEYS)
+    infusions = _int(rg, "infusions", rp, 1, lo=1, hi=52, example="infusions = 3")
+    interval = _float(rg, "interval_days", rp, 28.0, gt=0.0, le=365.0,
+                      example="interval_days = 28")
+    ih = _float(rg, "infusion_hours", rp, 2.0, gt=0.0, le=72.0, example="infusion_hours = 2")
+    oh = _float(rg, "observation_hours", rp, 24.0, ge=0.0, le=720.0,
+                example="observation_hours = 24")
+    if (ih + oh) / 24.0 > interval:
+        raise _err("conduct.regimen.interval_days", interval, f"must be >= the chair + bed time "
+                   f"of one infusion ({(ih + oh) / 24.0:g} days)", "interval_days = 28")
+    placebo = rg.get("placebo", True)
+    if not isinstance(placebo, bool):
+        raise _err("conduct.regimen.placebo", placebo, "must be true or false", "placebo = true")
+
+    mp = "conduct.manufacturing"
+    mt = _table(t, "manufacturing", p)
+    _check_keys(mt, mp, MANUFACTURING_KEYS)
+    cap = _capacity(mt, "batch_capacity", mp, INF, "batch_capacity = 4 (or inf)")
+    bint = _float(mt, "batch_interval_days", mp, 7.0, gt=0.0, le=365.0,
+                  example="batch_interval_days = 7")
+    bday = _float(mt, "batch_day", mp, 0.0, ge=0.0, le=365.0, example="batch_day = 0")
+    if bday >= bint:
+        raise _err("conduct.manufacturing.batch_day", bday, f"must be < batch_interval_days = "
+                   f"{bint:g} (day of the first batch)", "batch_day = 0")
+    rel = _float(mt, "release_delay_days", mp, 0.0, ge=0.0, le=365.0,
+                 example="release_delay_days = 21")
+    dpp = _int(mt, "doses_per_patient", mp, infusions, lo=1, hi=52,
+               example=f"doses_per_patient = {infusions}")
+    if dpp not in (1, infusions):
+        raise _err("conduct.manufacturing.doses_per_patient", dpp, f"must be 1 (one lot for the "
+                   f"whole regimen) or {infusions} (a fresh dose per infusion, "
+                   f"conduct.regimen.infusions = {infusions})", f"doses_per_patient = {infusions}")
+    if cap != INF and dpp > cap:
+        raise _err("conduct.manufacturing.batch_capacity", int(cap), f"must be >= "
+                   f"doses_per_patient = {dpp}", f"batch_capacity = {dpp}")
+    pdoses = mt.get("placebo_doses", False)
+    if not isinstance(pdoses, bool):
+        raise _err("conduct.manufacturing.placebo_doses", pdoses, "must be true or false",
+                   "placebo_doses = false")
+    if pdoses and not placebo:
+        raise _err("conduct.manufacturing.placebo_doses", pdoses, "needs conduct.regimen.placebo "
+                   "= true (placebo infusions)", "placebo_doses = false")
+    return ConductConfig(sites, rate, act, act_m, ramp, arrivals, sf, sdays, wd, win, chairs, beds,
+                         unit, reps, ManufacturingConfig(cap, bint, bday, rel, dpp, pdoses),
+                         RegimenConfig(infusions, interval, ih, oh, placebo))
+
+
+# ---------------------------------------------------------------------------------------------
+# one replicate
+# ---------------------------------------------------------------------------------------------
+
+def _gen(seed: int, rep: int, proc: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(seed, spawn_key=(STREAM_KEY, rep, proc))))
+
+
+class _Out:
+    """Per-replicate output views (rows of the result arrays)."""
+
+    __slots__ = ("site", "screen", "rand", "inf", "w_dose", "w_chair", "w_bed", "withdraw",
+                 "screened", "chair_busy", "bed_busy", "doses", "batches", "first_inf",
+                 "last_end")
+
+
+def _replicate(cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
+               product: np.ndarray, p_fail: float, o: _Out, trace: list | None) -> None:
+    """Run one conduct replicate (SimPy), writing into ``o``'s arrays."""
+    N = group_seq.size
+    env = simpy.Environment()
+    timeout = env.timeout
+    process = env.process
+    reg, man = cfg.regimen, cfg.manufacturing
+    I = reg.infusions
+    interval = reg.interval_days
+    t_inf = reg.infusion_hours / 24.0
+    t_obs = reg.observation_hours / 24.0
+    placebo = reg.placebo
+    sdays = cfg.screening_days
+    units = cfg.sites if cfg.infusion_unit == "site" else 1
+    chairs = ([simpy.Resource(env, capacity=int(cfg.chairs)) for _ in range(units)]
+              if cfg.chairs != INF else None)
+    beds = ([simpy.Resource(env, capacity=int(cfg.beds)) for _ in range(units)]
+            if cfg.beds != INF else None)
+    timed = chairs is not None or beds is not None
+    cap = man.batch_capacity
+    b_int, b_day, b_rel = man.batch_interval_days, man.batch_day, man.release_delay_days
+    per_inf = man.doses_per_patient > 1
+    n_doses = man.doses_per_patient
+    ledger = [-1, 0]                 # current batch index, doses in it
+    used = [math.inf, -math.inf, 0]  # first batch, last batch, doses
+    if cfg.withdrawal_per_month > 0:
+        wdraw = (_gen(seed, rep, STREAM_WITHDRAWAL).standard_exponential(N)
+                 * (MONTH_DAYS / cfg.withdrawal_per_month)).tolist()
+    else:
+        wdraw = None
+    rate = cfg.rate_per_site_month
+    state = {"count": 0, "screened": 0, "stopped": False, "chair": 0.0, "bed": 0.0,
+             "first": math.inf, "last": -math.inf}
+    g_screen = _gen(seed, rep, STREAM_SCREENING) if p_fail > 0 else None
+    scr = {"buf": [], "i": 0}
+    site_of, screen_day, rand_day = o.site, o.screen, o.rand
+    inf_day, w_dose, w_chair, w_bed, wday = o.inf, o.w_dose, o.w_chair, o.w_bed, o.withdraw
+
+    def book(t: float) -> float:
+        """Book one dose on day t; return its release day (FIFO batch ledger)."""
+        w0 = max(0, math.ceil((t - b_day) / b_int - 1e-9))
+        if w0 > ledger[0]:
+            ledger[0], ledger[1] = w0, 0
+        elif ledger[1] >= cap:
+            ledger[0], ledger[1] = ledger[0] + 1, 0
+        ledger[1] += 1
+        w = ledger[0]
+        used[0] = min(used[0], w)
+        used[1] = max(used[1], w)
+        used[2] += 1
+        return b_day + w * b_int + b_rel
+
+    def patient(k: int, s: int):
+        if sdays > 0:
+            yield timeout(sdays)
+        t0 = env.now
+        rand_day[k] = t0
+        site_of[k] = s
+        W = t0 + wdraw[k] if wdraw is not None else INF
+        wday[k] = W
+        prod = product[group_seq[k]]
+        if trace is not None:
+            trace.append((t0, k, "randomised", int(group_seq[k])))
+        if not (prod or placebo):
+            return
+        rel = None
+        if prod:
+            rel = [book(t0) for _ in range(n_doses)]
+            if trace is not None:
+                for d, r_ in enumerate(rel):
+                    trace.append((t0, k, "dose_booked", r_))
+        u = s if units > 1 else 0
+        target = t0
+        for j in range(I):
+            ready = target
+            if rel is not None:
+                r_ = rel[j] if per_inf else rel[0]
+                if r_ > ready:
+                    ready = r_
+            if ready > env.now:
+                yield timeout(ready - env.now)
+            if env.now >= W:
+                if trace is not None:
+                    trace.append((env.now, k, "withdrawn", j))
+                return
+            w_dose[k, j] = ready - target
+            tq = env.now
+            if chairs is not None:
+                req = chairs[u].request()
+                yield req
+            start = env.now
+            inf_day[k, j] = start
+            w_chair[k, j] = start - tq
+            if trace is not None:
+                trace.append((start, k, "infusion_start", j))
+            if timed:
+                yield timeout(t_inf)
+            if beds is not None:
+                breq = beds[u].request()
+                yield breq
+                t_bed = env.now
+            else:
+                t_bed = start + t_inf
+            w_bed[k, j] = t_bed - (start + t_inf)
+            if chairs is not None:
+                chairs[u].release(req)
+            state["chair"] += t_bed - start
+            if trace is not None:
+                trace.append((t_bed, k, "bed_start", j))
+            end = t_bed + t_obs
+            if beds is not None:
+                yield timeout(t_obs)
+                beds[u].release(breq)
+                if trace is not None:
+                    trace.append((end, k, "bed_end", j))
+            state["bed"] += t_obs
+            if start < state["first"]:
+                state["first"] = start
+            if end > state["last"]:
+                state["last"] = end
+            target = start + interval
+
+    def next_fail() -> bool:
+        if g_screen is None:
+            return False
+        if scr["i"] == len(scr["buf"]):
+            scr["buf"] = g_screen.random(_BLOCK).tolist()
+            scr["i"] = 0
+        u_ = scr["buf"][scr["i"]]
+        scr["i"] += 1
+        return u_ < p_fail
+
+    def site(s: int, act: float):
+        if act > 0:
+            yield timeout(act)
+        if rate == INF:
+            gaps = None
+        elif cfg.arrivals == "regular":
+            gaps = None
+            gap = MONTH_DAYS / rate
+        else:
+            g = _gen(seed, rep, STREAM_SITE0 + s)
+            scale = MONTH_DAYS / rate
+            gaps, gi = [], 0
+        while True:
+            if rate == INF:
+                yield timeout(0.0)
+            elif gaps is None:
+                yield timeout(gap)
+            else:
+                if gi == len(gaps):
+                    gaps = (g.standard_exponential(_BLOCK) * scale).tolist()
+                    gi = 0
+                yield timeout(gaps[gi])
+                gi += 1
+            if state["stopped"]:
+                return
+            state["screened"] += 1
+            if next_fail():
+                if trace is not None:
+                    trace.append((env.now, -1, "screen_fail", s))
+                continue
+            k = state["count"]
+            state["count"] = k + 1
+            screen_day[k] = env.now
+            if trace is not None:
+                trace.append((env.now, k, "screen_pass", s))
+            process(patient(k, s))
+            if k + 1 == N:
+                state["stopped"] = True
+                return
+
+    for s, act in enumerate(cfg.activation_days):
+        process(site(s, act))
+    env.run()
+    o.screened = state["screened"]
+    o.chair_busy = state["chair"]
+    o.bed_busy = state["bed"]
+    o.doses = used[2]
+    o.batches = (used[1] - used[0] + 1) if used[2] else 0
+    o.first_inf = state["first"]
+    o.last_end = state["last"]
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+
+def median_mc_se(x: np.ndarray, z: float = 1.959963984540054) -> float:
+    """Monte Carlo SE of a sample median from the distribution-free order-statistic interval.
+
+    Notes
+    -----
+    The ranks ``l = floor(n/2 - z sqrt(n)/2)`` and ``u = ceil(n/2 + z sqrt(n)/2)`` bound a
+    95% confidence interval for the median (binomial(n, 1/2) ranks; Conover, *Practical
+    Nonparametric Statistics*, 3rd ed., 1999, sec. 3.2); SE = (x_(u) - x_(l)) / (2 z). NaN for
+    fewer than 10 finite values.
+    """
+    x = np.sort(np.asarray(x, dtype=float)[np.isfinite(x)])
+    n = x.size
+    if n < 10:
+        return float("nan")
+    h = z * math.sqrt(n) / 2.0
+    lo = max(int(math.floor(n / 2.0 - h)), 1)
+    hi = min(int(math.ceil(n / 2.0 + h)), n)
+    return float((x[hi - 1] - x[lo - 1]) / (2.0 * z))
+
+
+def _quantiles(x: np.ndarray) -> tuple[float, float, float]:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (float("nan"),) * 3
+    q = np.quantile(x, [0.5, 0.1, 0.9])
+    return float(q[0]), float(q[1]), float(q[2])
+
+
+def _row_mean(a: np.ndarray, axis=None) -> np.ndarray:
+    """Mean over finite entries along axis (NaN where none)."""
+    fin = np.isfinite(a)
+    n = fin.sum(axis=axis)
+    s = np.where(fin, a, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class ConductResult:
+    """Replicate conducts of one design point.
+
+    Patients are indexed in randomisation order ``k`` (0 .. N-1). Arrays (days from day 0; NaN
+    = did not happen; ``withdraw_day`` inf = never):
+
+    ``site, group`` (R, N) int: site and design group ``stratum * (arms + 1) + arm``
+    (arm 0 = control); ``screen_day, rand_day`` (R, N); ``infusion_day, wait_dose,
+    wait_chair, wait_bed`` (R, N, infusions): start of each infusion and the days it waited for
+    its dose (beyond its target day), a chair and a bed; ``visit_day`` (R, N, V): day of each
+    scheduled visit (also for withdrawn patients); ``observed`` (R, N, V): visit done (before
+    withdrawal); ``withdraw_day`` (R, N) (the day the patient would withdraw; it matters only
+    before the last visit); ``screened`` (R,) candidates screened;
+    ``chair_busy, bed_busy`` (R,) occupied days; ``doses, batches`` (R,) doses made and batch
+    slots spanned; ``treat_first, treat_last`` (R,) first infusion start and last bed release;
+    ``look_day`` (R, L) calendar day of each look.
+    """
+
+    config: ConductConfig
+    scenario: str
+    design_point: int
+    sizes: np.ndarray
+    visits: tuple[int, ...]
+    endpoint_visit: int
+    fractions: tuple[float, ...]
+    screen_fail: float
+    seed: int
+    site: np.ndarray
+    group: np.ndarray
+    screen_day: np.ndarray
+    rand_day: np.ndarray
+    infusion_day: np.ndarray
+    wait_dose: np.ndarray
+    wait_chair: np.ndarray
+    wait_bed: np.ndarray
+    withdraw_day: np.ndarray
+    visit_day: np.ndarray
+    observed: np.ndarray
+    screened: np.ndarray
+    chair_busy: np.ndarray
+    bed_busy: np.ndarray
+    doses: np.ndarray
+    batches: np.ndarray
+    treat_first: np.ndarray
+    treat_last: np.ndarray
+    look_day: np.ndarray
+    elapsed_s: float = 0.0
+    trace: tuple | None = None
+
+    @property
+    def replicates(self) -> int:
+        return int(self.rand_day.shape[0])
+
+    @property
+    def n_patients(self) -> int:
+        return int(self.rand_day.shape[1])
+
+    @property
+    def arm(self) -> np.ndarray:
+        """Arm of each patient (R, N); 0 = control."""
+        return self.group % self.sizes.shape[1]
+
+    def last_randomisation(self) -> np.ndarray:
+        """Day of the last randomisation, (R,)."""
+        return self.rand_day.max(axis=1)
+
+    def lplv(self) -> np.ndarray:
+        """Last patient last visit: day of the last visit done, (R,)."""
+        v = np.where(self.observed, self.visit_day, -np.inf).max(axis=(1, 2))
+        return np.where(np.isfinite(v), v, self.last_randomisation())
+
+    def endpoint_done(self) -> np.ndarray:
+        """Day of each patient's endpoint visit, inf if withdrawn before it, (R, N)."""
+        k = self.endpoint_visit
+        return np.where(self.observed[..., k], self.visit_day[..., k], np.inf)
+
+    def look_counts(self) -> dict[str, np.ndarray]:
+        """Per look (R, L): patients randomised, with any visit done, with the endpoint visit
+        done, by the look's day."""
+        ld = self.look_day[:, None, :]                                 # (R, 1, L)
+        done = self.observed[..., None] & (self.visit_day[..., None] <= ld[:, :, None, :])
+        return {"randomised": (self.rand_day[..., None] <= ld).sum(axis=1),
+                "with_data": done.any(axis=2).sum(axis=1),
+                "with_endpoint": done[:, :, self.endpoint_visit].sum(axis=1)}
+
+    def per_replicate(self) -> dict[str, np.ndarray]:
+        """Scalar metrics per replicate, each (R,) (names as in :meth:`rows`)."""
+        cfg = self.config
+        given = np.isfinite(self.infusion_day)
+        first = self.infusion_day[..., 0] - self.rand_day
+        span = self.treat_last - self.treat_first
+        span = np.where(np.isfinite(span) & (span > 0), span, np.nan)     # nan: no infusion
+        units = cfg.sites if cfg.infusion_unit == "site" else 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            chair_u = (self.chair_busy / (cfg.chairs * units * span) if cfg.chairs != INF
+                       else np.full(self.replicates, np.nan))
+            bed_u = (self.bed_busy / (cfg.beds * units * span) if cfg.beds != INF
+                     else np.full(self.replicates, np.nan))
+            cap = cfg.manufacturing.batch_capacity
+            man_u = (self.doses / (cap * self.batches) if cap != INF
+                     else np.full(self.replicates, np.nan))
+        prod = self.arm > 0
+        first = np.where(prod, first, np.nan)          # MSC patients: the wait for cells
+        wd = np.where(given & prod[..., None], self.wait_dose, np.nan)
+        return {
+            "screened": self.screened.astype(float),
+            "last_randomisation_day": self.last_randomisation(),
+            "lplv_day": self.lplv(),
+            "first_infusion_delay_days": _row_mean(first, axis=1),
+            "dose_wait_days": _row_mean(wd.reshape(self.replicates, -1), axis=1),
+            "chair_wait_days": _row_mean(self.wait_chair.reshape(self.replicates, -1), axis=1),
+            "bed_wait_days": _row_mean(self.wait_bed.reshape(self.replicates, -1), axis=1),
+            "max_chair_wait_days": np.where(given.any(axis=(1, 2)), np.where(
+                given, self.wait_chair, -np.inf).max(axis=(1, 2)), np.nan),
+            "chair_utilisation": chair_u,
+            "bed_utilisation": bed_u,
+            "manufacturing_utilisation": man_u,
+            "infusions_given": given.sum(axis=(1, 2)).astype(float),
+            "withdrawn": (self.withdraw_day < self.visit_day[..., -1]).mean(axis=1),
+        }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Tidy rows: ``scenario, design_point, metric, visit, estimate`` (median over
+        replicates), ``q10, q90``, ``mc_se`` (Monte Carlo SE of the median,
+        :func:`median_mc_se`), ``replicates``."""
+        base = {"scenario": self.scenario, "design_point": self.design_point}
+        out = []
+
+        def add(metric, visit, x):
+            m, q10, q90 = _quantiles(x)
+            out.append({**base, "metric": metric, "visit": visit, "estimate": m, "q10": q10,
+                        "q90": q90, "mc_se": median_mc_se(x), "replicates": self.replicates})
+
+        for k, v in self.per_replicate().items():
+            add(k, "", v)
+        lc = self.look_counts()
+        for li, f in enumerate(self.fractions):
+            lab = f"look {li + 1} ({f:g})"
+            add("look_day", lab, self.look_day[:, li])
+            add("randomised_at_look", lab, lc["randomised"][:, li])
+            add("with_data_at_look", lab, lc["with_data"][:, li])
+            add("with_endpoint_at_look", lab, lc["with_endpoint"][:, li])
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """:meth:`rows` as a DataFrame."""
+        return pd.DataFrame(self.rows())
+
+    def enrolment_curve(self, points: int = 201) -> pd.DataFrame:
+        """Patients randomised, and with the endpoint visit done, by calendar day.
+
+        Returns
+        -------
+        DataFrame
+            ``day, month, randomised_median, randomised_q10, randomised_q90,
+            endpoint_median, endpoint_q10, endpoint_q90`` (quantiles over replicates).
+        """
+        ep = np.where(self.observed[..., self.endpoint_visit],
+                      self.visit_day[..., self.endpoint_visit], np.inf)
+        hi = float(np.max(self.lplv())) if self.replicates else 1.0
+        days = np.linspace(0.0, max(hi, 1.0), points)
+        d = {"day": days, "month": days / MONTH_DAYS}
+        for name, x in (("randomised", self.rand_day), ("endpoint", ep)):
+            xs = np.sort(x, axis=1)
+            cnt = np.stack([np.searchsorted(row, days, side="right") for row in xs])   # (R, G)
+            q = np.quantile(cnt, [0.5, 0.1, 0.9], axis=0)
+            d[f"{name}_median"], d[f"{name}_q10"], d[f"{name}_q90"] = q
+        return pd.DataFrame(d)
+
+    def describe(self) -> dict[str, Any]:
+        """Resolved conduct as plain data, for the manifest."""
+        return {"config": self.config.to_toml(),
+                "activation_days": list(self.config.activation_days),
+                "screen_fail_prob": self.screen_fail, "replicates": self.replicates,
+                "patients": self.n_patients, "month_days": MONTH_DAYS,
+                "rng": f"replicate r, process p: SeedSequence(seed, spawn_key=({STREAM_KEY}, r, "
+                       "p)); p = 0 randomisation, 1 screening, 2 visit windows, 3 withdrawal, "
+                       "100 + s arrivals at site s",
+                "link": "trial i uses conduct replicate i mod replicates"}
+
+    def summary(self) -> str:
+        """Readable multi-line summary (medians with 10-90% bands, in months)."""
+        pr = self.per_replicate()
+        lines = [f"conduct   {self.config.sites} sites, {self.n_patients} patients, "
+                 f"{self.replicates} replicates, screen fail {self.screen_fail:.1%}"]
+
+        def mo(x):
+            m, a, b = _quantiles(np.asarray(x) / MONTH_DAYS)
+            return f"{m:.1f} months (10-90%: {a:.1f}-{b:.1f})"
+
+        lines.append(f"          last randomisation {mo(pr['last_randomisation_day'])}")
+        lines.append(f"          last patient last visit {mo(pr['lplv_day'])}")
+        m, a, b = _quantiles(pr["first_infusion_delay_days"])
+        if math.isfinite(m):
+            lines.append(f"          MSC randomisation to first infusion {m:.1f} days "
+                         f"(10-90%: {a:.1f}-{b:.1f})")
+        for key, lab in (("manufacturing_utilisation", "manufacturing"),
+                         ("chair_utilisation", "chairs"), ("bed_utilisation", "beds")):
+            m, a, b = _quantiles(pr[key])
+            if math.isfinite(m):
+                lines.append(f"          {lab} utilisation {m:.1%} (10-90%: {a:.1%}-{b:.1%})")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------------------------
+
+def simulate_conduct(cfg: ConductConfig, sizes, *, visits=(3, 6, 12), endpoint_month: int = 12,
+                     fractions=(1.0,), screen_fail: float = 0.0, replicates: int | None = None,
+                     seed: int = 0, name: str = "", design_point: int | None = None,
+                     trace: bool = False) -> ConductResult:
+    """Simulate replicate conducts of a trial with the given group sizes.
+
+    Parameters
+    ----------
+    cfg : ConductConfig
+    sizes : array_like of int, shape (strata, arms + 1)
+        Patients per group; column 0 is the control (placebo) arm.
+    visits : sequence of int
+        Visit months.
+    endpoint_month : int
+        The primary endpoint's visit (one of ``visits``); defines the information fraction.
+    fractions : sequence of float
+        Information fractions of the looks (the last is 1.0 = final analysis at LPLV).
+    screen_fail : float
+        Screen-failure probability (``cfg.screen_fail`` overrides it).
+    replicates : int, optional
+        Default ``cfg.replicates``.
+    seed : int
+    trace : bool
+        Record the event trace of replicate 0: ``(day, patient k, event, detail)`` tuples.
+
+    Returns
+    -------
+    ConductResult
+    """
+    t0 = time.perf_counter()
+    sizes = np.atleast_2d(np.asarray(sizes, dtype=np.int64))
+    R = cfg.replicates if replicates is None else int(replicates)
+    N = int(sizes.sum())
+    if N < 1:
+        raise ValueError("sizes must contain at least one patient")
+    visits = tuple(int(v) for v in visits)
+    k_end = visits.index(int(endpoint_month))
+    p_fail = cfg.screen_fail if cfg.screen_fail is not None else float(screen_fail)
+    labels = np.repeat(np.arange(sizes.size), sizes.ravel())
+    product = ((np.arange(sizes.size) % sizes.shape[1]) != 0) | cfg.manufacturing.placebo_doses
+    I = cfg.regimen.infusions
+    V = len(visits)
+    nan = np.nan
+    site = np.zeros((R, N), dtype=np.int32)
+    group = np.zeros((R, N), dtype=np.int64)
+    screen = np.full((R, N), nan)
+    rand = np.full((R, N), nan)
+    inf = np.full((R, N, I), nan)
+    w_dose, w_chair, w_bed = (np.full((R, N, I), nan) for _ in range(3))
+    withdraw = np.full((R, N), np.inf)
+    visit_day = np.empty((R, N, V))
+    scalars = {k: np.zeros(R) for k in ("screened", "chair_busy", "bed_busy", "doses",
+                                        "batches", "first_inf", "last_end")}
+    vdays = np.asarray(visits, dtype=float) * MONTH_DAYS
+    win = cfg.visit_window_days
+    tr: list | None = [] if trace else None
+    for r in range(R):
+        seq = _gen(seed, r, STREAM_RANDOMISATION).permutation(labels)
+        group[r] = seq
+        o = _Out()
+        o.site, o.screen, o.rand, o.inf = site[r], screen[r], rand[r], inf[r]
+        o.w_dose, o.w_chair, o.w_bed, o.withdraw = w_dose[r], w_chair[r], w_bed[r], withdraw[r]
+        _replicate(cfg, seed, r, seq, product, p_fail, o, tr if r == 0 else None)
+        for k in scalars:
+            scalars[k][r] = getattr(o, k)
+        anchor = np.where(np.isnan(inf[r, :, 0]), rand[r], inf[r, :, 0])
+        vd = anchor[:, None] + vdays[None, :]
+        if win > 0:
+            vd = vd + _gen(seed, r, STREAM_VISITS).uniform(-win, win, (N, V))
+        visit_day[r] = vd
+    observed = visit_day < withdraw[..., None]
+    res = ConductResult(cfg, name, int(sizes[:, 0].sum() if design_point is None else design_point),
+                        sizes, visits, k_end, tuple(float(f) for f in fractions), p_fail, seed,
+                        site, group, screen, rand, inf, w_dose, w_chair, w_bed, withdraw,
+                        visit_day, observed, scalars["screened"].astype(np.int64),
+                        scalars["chair_busy"], scalars["bed_busy"], scalars["doses"],
+                        scalars["batches"], scalars["first_inf"], scalars["last_end"],
+                        np.zeros((R, len(fractions))), 0.0,
+                        tuple(tr) if tr is not None else None)
+    return dataclasses.replace(res, look_day=_look_days(res), elapsed_s=time.perf_counter() - t0)
+
+
+def _look_days(res: ConductResult) -> np.ndarray:
+    """Look l: day of the ceil(t_l C)-th endpoint visit, C = endpoint visits done in the
+    replicate (t_l of the final endpoint data); the final look (t = 1) is at LPLV."""
+    R, N = res.rand_day.shape
+    lplv = res.lplv()
+    done = np.sort(res.endpoint_done(), axis=1)
+    C = np.isfinite(done).sum(axis=1)
+    out = np.empty((R, len(res.fractions)))
+    for li, f in enumerate(res.fractions):
+        if f >= 1.0:
+            out[:, li] = lplv
+        else:
+            m = np.maximum(1, np.ceil(f * C - 1e-9).astype(np.int64))
+            day = done[np.arange(R), np.minimum(m, N) - 1]
+            out[:, li] = np.where(C > 0, np.minimum(day, lplv), lplv)
+    return out
+
+
+def conduct_design(dm, n_per_arm: int | None = None, *, replicates: int | None = None,
+                   seed: int | None = None, trace: bool = False) -> ConductResult:
+    """Replicate conducts of an extended design (:class:`simtrial.trial.DesignModel`) with
+    ``[conduct]`` at control-arm size ``n_per_arm`` (default the design N).
+
+    The screen-failure probability comes from the population model of each stratum; the
+    randomisation list holds :func:`simtrial.trial.group_sizes`.
+    """
+    from .trial import group_sizes
+    sc = dm.scenario
+    cfg = sc.conduct
+    if cfg is None:
+        raise ValueError(f"scenario {sc.name!r} has no [conduct] section")
+    n = sc.design.n_per_arm if n_per_arm is None else int(n_per_arm)
+    sizes = group_sizes(dm, n)
+    pf = np.array([m.screen_fail_prob for m in dm.models])
+    fr = np.asarray(dm.fractions)
+    p_fail = 1.0 - 1.0 / float(np.sum(fr / (1.0 - pf)))
+    fractions = sc.sequential.fractions if sc.sequential is not None else (1.0,)
+    return simulate_conduct(cfg, sizes, visits=dm.visits, endpoint_month=sc.endpoint.visit_months,
+                            fractions=fractions, screen_fail=p_fail,
+                            replicates=cfg.replicates if replicates is None else replicates,
+                            seed=sc.seed if seed is None else seed, name=sc.name,
+                            design_point=n, trace=trace)
+
+
+# ---------------------------------------------------------------------------------------------
+# link to the design engine
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ChunkLink:
+    """Conduct data of one engine chunk, in the engine's patient order (group-major, enrolment
+    order within group): ``rep`` (T,), ``visit_day``, ``observed`` (T, P, V), ``rand_day``
+    (T, P), ``look_day`` (T, L) with T = trials per chunk."""
+
+    rep: np.ndarray
+    visit_day: np.ndarray
+    observed: np.ndarray
+    rand_day: np.ndarray
+    look_day: np.ndarray
+    endpoint_visit: int
+    replicates: int
+
+    def due(self, look: int) -> np.ndarray:
+        """Visits done by interim look ``look`` (T, P, V) (their day has come)."""
+        return self.visit_day <= self.look_day[:, look, None, None]
+
+    def outcomes(self, obs: np.ndarray, trials: int, look: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
+        """Per-trial calendar outcomes given the engine's final observed mask (T, P, V).
+
+        ``conduct_duration``: day of the analysis at which the trial ends (the stopping look, or
+        the last visit done); with looks, per look (trials, L): ``conduct_look_day``,
+        ``conduct_look_randomised``, ``conduct_look_patients`` (any visit done),
+        ``conduct_look_endpoint`` (endpoint visit done), and ``conduct_randomised_stop``.
+        """
+        vd = self.visit_day[:trials]
+        ob = obs[:trials]
+        last = np.where(ob, vd, -np.inf).max(axis=(1, 2))
+        last = np.where(np.isfinite(last), last, self.rand_day[:trials].max(axis=1))
+        out = {"conduct_rep": self.rep[:trials].copy()}
+        if look is None:
+            out["conduct_duration"] = last
+            return out
+        L = self.look_day.shape[1]
+        ld = np.concatenate([self.look_day[:trials, :L - 1], last[:, None]], axis=1)
+        done = ob[..., None] & (vd[..., None] <= ld[:, None, None, :])       # (T, P, V, L)
+        rnd = (self.rand_day[:trials, :, None] <= ld[:, None, :]).sum(axis=1)
+        out["conduct_look_day"] = ld
+        out["conduct_look_randomised"] = rnd
+        out["conduct_look_patients"] = done.any(axis=2).sum(axis=1)
+        out["conduct_look_endpoint"] = done[:, :, self.endpoint_visit].sum(axis=1)
+        idx = np.arange(trials)
+        out["conduct_duration"] = ld[idx, look[:trials]]
+        out["conduct_randomised_stop"] = rnd[idx, look[:trials]]
+        return out
+
+
+def link_chunk(cres: ConductResult, chunk: int, chunk_trials: int) -> ChunkLink:
+    """Conduct arrays for the trials of engine chunk ``chunk``: trial i = chunk * chunk_trials
+    + t uses replicate ``i mod R``; patients reordered to the engine's group-major order."""
+    R = cres.replicates
+    rep = (chunk * chunk_trials + np.arange(chunk_trials)) % R
+    order = np.argsort(cres.group, axis=1, kind="stable")          # (R, N): engine -> k
+    vd = np.take_along_axis(cres.visit_day, order[..., None], axis=1)
+    ob = np.take_along_axis(cres.observed, order[..., None], axis=1)
+    rd = np.take_along_axis(cres.rand_day, order, axis=1)
+    return ChunkLink(rep, vd[rep], ob[rep], rd[rep], cres.look_day[rep], cres.endpoint_visit, R)
+
+
+def _trial_row(base: dict, metric: str, visit, x: np.ndarray, n_eff: int,
+               mean: bool = False) -> dict[str, Any]:
+    """Summary row of a per-trial calendar metric; MC SE with ``n_eff`` independent conducts."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    m, q10, q90 = _quantiles(x)
+    scale = math.sqrt(x.size / n_eff) if n_eff and x.size else float("nan")
+    if mean:
+        est = float(np.mean(x)) if x.size else float("nan")
+        se = float(np.std(x, ddof=1) / math.sqrt(n_eff)) if x.size > 1 and n_eff > 1 else \
+            float("nan")
+    else:
+        est, se = m, median_mc_se(x) * scale
+    return {**base, "hypothesis": "conduct", "endpoint": "", "arm": "", "visit": visit,
+            "metric": metric, "estimate": est, "mc_se": se, "q10": q10, "q90": q90}
+
+
+def design_rows(res, base: dict) -> list[dict[str, Any]]:
+    """Conduct rows of a :class:`simtrial.trial.DesignResult` (hypothesis = "conduct").
+
+    Logistics (from the conduct replicates): median over replicates with the 10/90% quantiles
+    and the MC SE of the median. Calendar outcomes per trial (after dropout and early
+    stopping): ``duration_days`` (median), ``mean_duration_days``; with looks, per look
+    ``look_day``, ``randomised_at_look``, ``patients_with_data``, ``patients_with_endpoint``,
+    and ``mean_randomised_at_stop``. Their MC SE counts the distinct conduct replicates used
+    (``min(replicates, n_trials)``), not the trials: trials that share a conduct share its
+    calendar, so this is the conservative choice.
+    """
+    c = res.conduct
+    rows = []
+    for r in c.rows():
+        if r["metric"] in ("look_day", "randomised_at_look", "with_data_at_look",
+                           "with_endpoint_at_look", "lplv_day"):
+            continue
+        rows.append({**base, "hypothesis": "conduct", "endpoint": "", "arm": "",
+                     "visit": r["visit"], "metric": r["metric"], "estimate": r["estimate"],
+                     "mc_se": r["mc_se"], "q10": r["q10"], "q90": r["q90"]})
+    tr = res.trials
+    n_eff = min(c.replicates, res.n_trials)
+    rows.append(_trial_row(base, "duration_days", "", tr["conduct_duration"], n_eff))
+    rows.append(_trial_row(base, "mean_duration_days", "", tr["conduct_duration"], n_eff, True))
+    if "conduct_look_day" in tr:
+        for li, f in enumerate(c.fractions):
+            lab = f"look {li + 1} ({f:g})"
+            rows.append(_trial_row(base, "look_day", lab, tr["conduct_look_day"][:, li], n_eff))
+            for key, name in (("conduct_look_randomised", "randomised_at_look"),
+                              ("conduct_look_patients", "patients_with_data"),
+                              ("conduct_look_endpoint", "patients_with_endpoint")):
+                rows.append(_trial_row(base, name, lab, tr[key][:, li], n_eff))
+        rows.append(_trial_row(base, "mean_randomised_at_stop", "",
+                               tr["conduct_randomised_stop"], n_eff, True))
+    return rows
+
+
+def design_summary_lines(res) -> list[str]:
+    """Summary lines of the conduct part of a DesignResult: power and duration together."""
+    c = res.conduct
+    lines = c.summary().splitlines()
+    d = res.trials["conduct_duration"] / MONTH_DAYS
+    m, a, b = _quantiles(d)
+    lines.append(f"duration  {m:.1f} months to the deciding analysis (10-90%: {a:.1f}-{b:.1f}; "
+                 f"mean {np.mean(d):.1f})")
+    if "conduct_look_day" in res.trials:
+        ld = res.trials["conduct_look_day"] / MONTH_DAYS
+        pat = res.trials["conduct_look_patients"]
+        rnd = res.trials["conduct_look_randomised"]
+        end = res.trials["conduct_look_endpoint"]
+        for li, f in enumerate(c.fractions):
+            m, a, b = _quantiles(ld[:, li])
+            lines.append(f"look {li + 1}    at {m:.1f} months (10-90%: {a:.1f}-{b:.1f}); of "
+                         f"{c.n_patients}: randomised {np.median(rnd[:, li]):.0f}, with data "
+                         f"{np.median(pat[:, li]):.0f}, with the endpoint "
+                         f"{np.median(end[:, li]):.0f} (medians)")
+    return lines
