@@ -342,9 +342,10 @@ def _cmd_sample_size(args) -> int:
                   f"{res.target_power:.0%} {res.target}: simulated {res.power:.4f} (MC SE {res.mc_se:.4f}, "
                   f"{res.n_trials:,} trials); closed form N = {res.analytic_n_per_arm}")
         else:
+            an = (res.analytic_n_per_arm if res.analytic_n_per_arm is not None
+                  else f"> {model.scenario.design.max_n_per_arm}")
             print(f"{res.scenario}: {res.target_power:.0%} {res.target} not reached by N = "
-                  f"{res.searched_max} per arm (design.max_n_per_arm); closed form N = "
-                  f"{res.analytic_n_per_arm}")
+                  f"{res.searched_max} per arm (simulated); closed form N = {an}")
     return 0
 
 
@@ -403,7 +404,14 @@ def _validate_design(args, sc) -> int:
     print(f"  multiplicity {m['method']}" + (f" (within {m['within']})" if m["within"] else ""))
     if dm.boundaries is not None:
         print(f"  sequential {dm.boundaries.describe()}")
+    if getattr(sc, "conduct", None) is not None:
+        print("  conduct " + json.dumps(_plain_json(sc.conduct.to_toml()), separators=(", ", ": ")))
     return 0
+
+
+def _plain_json(obj):
+    from .outputs import to_jsonable
+    return to_jsonable(obj)
 
 
 def _cmd_evidence(args) -> int:

@@ -752,7 +752,7 @@ class ConductResult:
                          ("chair_utilisation", "chairs"), ("bed_utilisation", "beds")):
             m, a, b = _quantiles(pr[key])
             if math.isfinite(m):
-                lines.append(f"          {lab} utilisation {m:.1%} (10-90%: {a:.1%}-{b:.1%})")
+                lines.append(f"          {lab} utilisation {m:.2%} (10-90%: {a:.2%}-{b:.2%})")
         return "\n".join(lines)
 
 

@@ -334,7 +334,8 @@ def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, wor
     The bound starts at 1.25 x the largest closed-form N over the targets and ``kinds``
     (power, assurance) (+5) and doubles, up to ``design.max_n_per_arm``, until the simulated
     curves reach every target whose closed form says it is reachable (assurance can plateau
-    below a target: then it is reported as not reached without simulating to the cap).
+    below a target: then it is reported as not reached without simulating to the cap). A power
+    target that the closed form does not reach by the cap is simulated up to the cap.
     """
     sc = model.scenario
     cap = sc.design.max_n_per_arm
@@ -345,6 +346,9 @@ def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, wor
                   else _analytic_assurance_n(model, t, cap))
             if an is not None:
                 need.append((kind, t, an))
+            elif kind == "power":
+                # power -> 1 with N, so "not reached" must mean "not by the cap": simulate there
+                need.append((kind, t, cap))
     guess = max([a for _, _, a in need] or [20])
     hi = int(min(cap, max(20, math.ceil(1.25 * guess) + 5, *extra)))
     while True:

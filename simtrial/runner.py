@@ -116,7 +116,8 @@ class RunResult:
                        f"MC SE {ss.mc_se:.4f})")
             else:
                 sim = f"not reached by N = {ss.searched_max} (design.max_n_per_arm)"
-            an = ss.analytic_n_per_arm if ss.analytic_n_per_arm is not None else f"> {ss.searched_max}"
+            an = (ss.analytic_n_per_arm if ss.analytic_n_per_arm is not None
+                  else f"> {sc.design.max_n_per_arm}")
             lines.append(f"{ss.target_power:.0%} {ss.target} {sim}; closed form N = {an}")
         lines.append(f"time      {self.timings.get('total', float('nan')):.2f} s")
         return "\n".join(lines)

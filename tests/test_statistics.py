@@ -16,7 +16,7 @@ from simtrial.analytic import power_ancova, power_ttest
 from simtrial.engine import simulate
 from simtrial.power import power, sample_size
 
-from .helpers import binom_tol, model
+from .helpers import binom_tol, model, scenario
 
 NO_CRITERIA = {"population.criteria": {"hba1c": "none", "fasting_cpeptide": "none"}}
 
@@ -338,3 +338,15 @@ def test_engine_matches_full_trajectory_model():
         1 / math.sqrt(2 * c.size))
     assert abs(r.mean_estimate - (t.mean() - c.mean())) <= 3 * math.hypot(
         r.mean_estimate_mc_se, math.sqrt(c.var() / c.size + t.var() / t.size))
+
+
+def test_unreachable_power_is_searched_up_to_the_cap():
+    # T2D FBG at 12 months (MD -1.51 mg/dL): the closed form does not reach 80% by the cap, so
+    # "not reached" must be a statement about N = max_n_per_arm, not about the design N
+    from simtrial.power import sample_size
+    sc = scenario(**{"population.preset": "t2d", "endpoint.outcome": "fbg",
+                     "effect.source": "evidence", "effect.md": None, "effect.population": "T2DM",
+                     "design.max_n_per_arm": 150, "n_trials": 400})
+    res = sample_size(sc, 0.8)
+    assert not res.reached and res.analytic_n_per_arm is None
+    assert res.searched_max == 150
