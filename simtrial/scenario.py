@@ -1211,6 +1211,11 @@ def load_scenario(path: str | Path) -> Scenario:
     ScenarioError
         If the file is missing, is not valid TOML, or fails validation.
     """
+    return parse_scenario(read_toml(path), origin=str(Path(path)))
+
+
+def read_toml(path: str | Path) -> dict:
+    """The raw table of a scenario file; a one-line ScenarioError if it cannot be read."""
     p = Path(path)
     if p.is_dir():
         raise ScenarioError(f"scenario error: {str(p)!r} is a folder, not a scenario file "
@@ -1224,4 +1229,4 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"scenario error: {p.name} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"scenario error: cannot read {str(p)!r}: {exc}") from None
-    return parse_scenario(data, origin=str(p))
+    return data

@@ -47,7 +47,6 @@ import itertools
 import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -372,17 +371,5 @@ def load_points(path: str | Path) -> tuple[DesignPoint, ...]:
     ScenarioError
         Missing or unreadable file, invalid TOML, malformed sweep, invalid design point.
     """
-    p = Path(path)
-    if p.is_dir():
-        raise ScenarioError(f"scenario error: {str(p)!r} is a folder, not a scenario file "
-                            "(e.g. scenarios/t1d_hba1c_12m.toml)")
-    if not p.is_file():
-        raise ScenarioError(f"scenario error: file {str(p)!r} does not exist")
-    try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"scenario error: {p.name} is not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"scenario error: cannot read {str(p)!r}: {exc}") from None
-    return expand(data, origin=str(p))
+    from .scenario import read_toml
+    return expand(read_toml(path), origin=str(Path(path)))
