@@ -203,7 +203,8 @@ def _full_rank(s: np.ndarray) -> np.ndarray:
 
 
 def _inv_sym(a: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Inverse of each matrix flagged ``ok``; identity (a placeholder) elsewhere."""
+    """Inverse of each matrix flagged ``ok``; the identity where not ``ok`` (those trials are
+    already flagged not estimable, and the identity keeps ``inv`` from failing on them)."""
     eye = np.eye(a.shape[-1])
     return np.linalg.inv(np.where(ok[..., None, None], a, eye))
 

@@ -120,13 +120,8 @@ def plot_design_power(run, ax=None):
     ax.set_xlabel("patients in the control arm (MSC arms = ratio x control)")
     ax.set_ylabel("power (primary analysis, after multiplicity)")
     sc = run.dm.scenario
-    extra = []
-    if sc.dropout is not None:
-        extra.append(f"{sc.dropout.mechanism.upper()} dropout")
-    if sc.sequential is not None:
-        extra.append(f"{len(sc.sequential.fractions)} looks ({sc.sequential.spending})")
-    if sc.multiplicity.method != "none":
-        extra.append(sc.multiplicity.method)
+    from .trial import design_features
+    extra = design_features(sc)
     ax.set_title(f"{sc.name}" + (f": {', '.join(extra)}" if extra else "")
                  + f"; {run.n_trials:,} trials per N", fontsize=10)
     ax.grid(alpha=0.3)

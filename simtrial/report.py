@@ -903,13 +903,8 @@ def _design_curves(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
         if tgt not in done:
             table.append({"target": f"{tgt:.0%} power ({h0.label})", "N control": None,
                           "simulated power at N": "not in design.target_power of this run"})
-    extra = []
-    if sc.dropout is not None:
-        extra.append(f"{sc.dropout.mechanism.upper()} dropout")
-    if sc.sequential is not None:
-        extra.append(f"{len(sc.sequential.fractions)} looks ({sc.sequential.spending})")
-    if sc.multiplicity.method != "none":
-        extra.append(sc.multiplicity.method)
+    from .trial import design_features
+    extra = design_features(sc)
     obj = PowerCurves(
         title=f"{sc.name}" + (f": {', '.join(extra)}" if extra else ""),
         ylabel="power (after multiplicity / interim looks)", series=tuple(curves),

@@ -65,7 +65,7 @@ from .presets import PRESET_POPULATION
 from .scenario import ArmConfig, EndpointConfig, Scenario
 
 __all__ = ["DesignModel", "Hypothesis", "DesignResult", "build_design", "simulate_design",
-           "group_sizes", "dropout_hazards"]
+           "group_sizes", "dropout_hazards", "design_features"]
 
 MAX_ARMS = 8
 
@@ -167,6 +167,18 @@ class DesignModel:
             "stratum_models": {s: m.describe() for s, m in zip(self.strata, self.models)},
         }
         return d
+
+
+def design_features(sc: Scenario) -> list[str]:
+    """Short labels of what makes a design differ from the plain two-arm trial (for titles)."""
+    extra = []
+    if sc.dropout is not None:
+        extra.append(f"{sc.dropout.mechanism.upper()} dropout")
+    if sc.sequential is not None:
+        extra.append(f"{len(sc.sequential.fractions)} looks ({sc.sequential.spending})")
+    if sc.multiplicity.method != "none":
+        extra.append(sc.multiplicity.method)
+    return extra
 
 
 def dropout_hazards(sc: Scenario, visits: tuple[int, ...]) -> np.ndarray:
