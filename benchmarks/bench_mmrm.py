@@ -20,7 +20,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from simtrial.mmrm import mi_ancova, mmrm, ols  # noqa: E402
+from simtrial.stats.mmrm import mi_ancova, mmrm, ols  # noqa: E402
 
 SIGMA = np.array([[1.0, 0.6, 0.45], [0.6, 1.2, 0.75], [0.45, 0.75, 1.5]])
 

@@ -432,7 +432,7 @@ def _cmd_evidence(args) -> int:
 
 
 def _cmd_meta(args) -> int:
-    from .meta import METHOD_LABELS, check_row_request, evidence_row, evidence_row_csv, pool, \
+    from .stats.meta import METHOD_LABELS, check_row_request, evidence_row, evidence_row_csv, pool, \
         read_studies
     from .outputs import atomic_write_text
     row_opts = {"--id": args.row_id, "--outcome": args.outcome, "--time-months": args.time_months,
@@ -513,7 +513,7 @@ def _number_list(option: str, text: str, example: str) -> list[float]:
 
 
 def _cmd_boundaries(args) -> int:
-    from .gsd import _build
+    from .stats.gsd import _build
     try:
         alpha = float(args.alpha)
     except ValueError:

@@ -72,6 +72,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from ._rng import generator
 from .errors import ScenarioError
 from .scenario import _check_keys, _choice, _err, _float, _int, _table
 
@@ -312,8 +313,7 @@ def parse_conduct(data: dict, visits: tuple[int, ...]) -> ConductConfig | None:
 # ---------------------------------------------------------------------------------------------
 
 def _gen(seed: int, rep: int, proc: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(
-        np.random.SeedSequence(seed, spawn_key=(STREAM_KEY, rep, proc))))
+    return generator(seed, STREAM_KEY, rep, proc)
 
 
 class _Out:

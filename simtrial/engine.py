@@ -34,7 +34,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from .analysis import analyse_sums, reject
+from ._rng import CHUNK_TRIALS, EFFECT, chunk_count, chunk_generator, group_codes
+from .stats.sums import analyse_sums, reject
 from .outcomes import latent_at, to_model, to_natural
 from .population import accept_mask, transform
 from .presets import VARIABLES
@@ -42,25 +43,18 @@ from .presets import VARIABLES
 __all__ = ["CHUNK_TRIALS", "SCREEN_BLOCK", "STREAMS", "SimOutput", "simulate", "stream",
            "chunk_count"]
 
-CHUNK_TRIALS = 1000
-"""Replicate trials per chunk (fixed: part of the definition of a seed's numbers)."""
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
-STREAMS = {"control_baseline": 0, "control_outcome": 1, "msc_baseline": 2, "msc_outcome": 3,
-           "effect": 4}
-"""Random streams within a chunk; later processes (effects, dropout, conduct) take new numbers."""
+STREAMS = {"control_baseline": group_codes(0, 0)[0], "control_outcome": group_codes(0, 0)[1],
+           "msc_baseline": group_codes(0, 1)[0], "msc_outcome": group_codes(0, 1)[1],
+           "effect": EFFECT}
+"""Random streams within a chunk (:mod:`simtrial._rng`): the full kernel uses the same codes."""
 _GRID_BATCH = 64
 
 
 def stream(seed: int, chunk: int, name: str) -> np.random.Generator:
     """Generator for one process of one chunk: ``SeedSequence(seed, spawn_key=(chunk, id))``."""
-    return np.random.Generator(np.random.PCG64(
-        np.random.SeedSequence(seed, spawn_key=(chunk, STREAMS[name]))))
-
-
-def chunk_count(n_trials: int) -> int:
-    """Number of chunks covering ``n_trials`` trials."""
-    return -(-n_trials // CHUNK_TRIALS)
+    return chunk_generator(seed, chunk, STREAMS[name])
 
 
 N_STATS = 7

@@ -37,7 +37,8 @@ import numpy as np
 from scipy import stats
 
 from . import evidence as ev
-from .analytic import analytic_assurance, power_ancova, smallest_n
+from .oc.closed_form import analytic_assurance
+from .stats.closed_form import power_ancova, smallest_n
 from .engine import simulate
 from .errors import SimtrialError
 from .model import build_model

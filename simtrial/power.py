@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analytic import analytic_assurance, analytic_power, analytic_sample_size, smallest_n
+from .oc.closed_form import analytic_assurance, analytic_assurance_n, analytic_power, analytic_sample_size
 from .engine import SimOutput, simulate
 from .model import TrialModel, build_model
 from .scenario import Scenario
@@ -343,7 +343,7 @@ def search_grid(model: TrialModel, targets, n_trials: int | None, seed: int, wor
     for kind in kinds:
         for t in targets:
             an = (analytic_sample_size(model, t, n_max=cap) if kind == "power"
-                  else _analytic_assurance_n(model, t, cap))
+                  else analytic_assurance_n(model, t, cap))
             if an is not None:
                 need.append((kind, t, an))
             elif kind == "power":
@@ -373,7 +373,7 @@ def sample_size_from(model: TrialModel, out: SimOutput, target: float, seed: int
     if kind == "power":
         an = analytic_sample_size(model, target, n_max=sc.design.max_n_per_arm)
     else:
-        an = _analytic_assurance_n(model, target, sc.design.max_n_per_arm)
+        an = analytic_assurance_n(model, target, sc.design.max_n_per_arm)
     if n is None:
         pw, se = float("nan"), float("nan")
     else:
@@ -386,12 +386,6 @@ def sample_size_from(model: TrialModel, out: SimOutput, target: float, seed: int
         n_msc=sc.design.n_msc(n) if n is not None else None, power=pw, mc_se=se,
         analytic_n_per_arm=an, reached=n is not None, searched_max=hi, n_trials=out.n_trials,
         seed=seed, elapsed_s=out.elapsed_s)
-
-
-def _analytic_assurance_n(model: TrialModel, target: float, cap: int) -> int | None:
-    """Smallest N whose closed-form assurance reaches ``target`` (None if not by ``cap``)."""
-    n_msc = model.scenario.design.n_msc
-    return smallest_n(lambda n: analytic_assurance(model, n, n_msc(n)), target, cap)
 
 
 def sample_size(scenario: Scenario | TrialModel, target_power: float = 0.8, *,

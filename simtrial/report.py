@@ -722,7 +722,7 @@ def _dense_ns(hi: int, extra=()) -> np.ndarray:
 
 
 def _plain_curves(run: RunFolder, model) -> tuple[PowerCurves, pd.DataFrame]:
-    from .analytic import analytic_assurance, analytic_power, analytic_sample_size
+    from .oc.closed_form import analytic_assurance, analytic_power, analytic_sample_size
     sc = model.scenario
     res = run.results
     pc = res[res["table"] == "power_curve"]
@@ -831,7 +831,7 @@ def _plain_trajectories(run: RunFolder, model) -> Trajectories:
 # ---------------------------------------------------------------------------------------------
 
 def _design_curves(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
-    from .analytic import power_ancova, power_ttest
+    from .stats.closed_form import power_ancova, power_ttest
     from .outcomes import OUTCOMES
     from .trial import group_sizes
     sc = dm.scenario

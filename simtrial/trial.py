@@ -23,15 +23,15 @@ visits)`` for a chunk of :data:`~simtrial.engine.CHUNK_TRIALS` trials:
    ``intermittent`` misses a visit independently while in the study.
 4. **Analyses** per endpoint and MSC arm (one model with every arm, so variance is pooled):
    complete-case ANCOVA or t-test on change, MMRM over all visits, or multiple imputation under
-   MAR then ANCOVA (:mod:`simtrial.mmrm`); responder endpoints by chi-square, Fisher, CMH
-   stratified by type or logistic regression (:mod:`simtrial.binary`). Stratified designs add the
+   MAR then ANCOVA (:mod:`simtrial.stats.mmrm`); responder endpoints by chi-square, Fisher, CMH
+   stratified by type or logistic regression (:mod:`simtrial.stats.binary`). Stratified designs add the
    stratum to every model. ``scale = "log"`` analyses log(value) - log(baseline) adjusted for
    log(baseline): the estimate is a log ratio (the field's ratio-to-baseline analysis of
    C-peptide).
 5. **Hypotheses** are arm x endpoint (endpoint-major order). With a margin M >= 0 the null value
    is ``m0 = +M`` in the benefit direction (superiority by M) or ``-M`` (non-inferiority);
-   t = (est - m0) / se. Multiplicity (:mod:`simtrial.multiplicity`) acts on the family;
-   interim looks (:mod:`simtrial.gsd`) on the primary hypothesis: look ``l`` analyses the first
+   t = (est - m0) / se. Multiplicity (:mod:`simtrial.stats.multiplicity`) acts on the family;
+   interim looks (:mod:`simtrial.stats.gsd`) on the primary hypothesis: look ``l`` analyses the first
    ``ceil(t_l n_g)`` patients of each group (enrolment order, complete follow-up). With
    ``[conduct]`` (:mod:`simtrial.conduct`) each trial takes its calendar from a conduct
    replicate instead: look ``l`` is a calendar day and analyses the visits done by then, and
@@ -57,8 +57,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from . import gsd, mmrm
-from .engine import CHUNK_TRIALS, chunk_count, draw_baselines, stream
+from .stats import gsd, mmrm
+from ._rng import CHUNK_TRIALS, chunk_count, chunk_generator, group_codes, imputation_code
+from .engine import draw_baselines, stream
 from .model import TrialModel, build_model
 from .outcomes import OUTCOMES, latent, to_model, to_natural
 from .presets import PRESET_POPULATION
@@ -68,10 +69,6 @@ __all__ = ["DesignModel", "Hypothesis", "DesignResult", "build_design", "simulat
            "group_sizes", "dropout_hazards", "design_features"]
 
 MAX_ARMS = 8
-
-
-def _gen(seed: int, chunk: int, code: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(chunk, code))))
 
 
 @dataclass(frozen=True)
@@ -290,7 +287,7 @@ class _Group:
 
 def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) -> _Group:
     model = dm.models[s]
-    code = 1000 + 100 * s + 10 * a
+    c_base, c_out, c_drop = group_codes(s, a)
     pop = model.population
     het = model.heterogeneity
     mod_var = het.modifier if het.mode == "modifier" else None
@@ -299,12 +296,12 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
     if n == 0:
         vals = {v: np.empty((0, t)) for v in extra}
     else:
-        vals, _, _ = draw_baselines(pop, _gen(seed, chunk, code), t, n, extra, pop.chol)
+        vals, _, _ = draw_baselines(pop, chunk_generator(seed, chunk, c_base), t, n, extra, pop.chol)
     v = len(dm.visits)
     n_out = len(dm.outcomes)
     from .trajectories import residual_cholesky
     L = residual_cholesky(model, dm.outcomes)
-    raw = _gen(seed, chunk, code + 1).standard_normal((n, t, n_out * v + 1))
+    raw = chunk_generator(seed, chunk, c_out).standard_normal((n, t, n_out * v + 1))
     eps = raw[..., :n_out * v] @ L.T
     primary = dm.scenario.endpoint.outcome
     mult = None
@@ -321,7 +318,7 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
                    np.zeros(v)).transpose(1, 0, 2))
     u_drop = u_miss = None
     if dm.scenario.dropout is not None:
-        g = _gen(seed, chunk, code + 2)
+        g = chunk_generator(seed, chunk, c_drop)
         u_drop = g.random((n, t, v)).transpose(1, 0, 2)
         u_miss = g.random((n, t, v)).transpose(1, 0, 2)
     del primary
@@ -493,7 +490,7 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, tr
             est, se, df = r.est, r.se, r.df
             status = np.broadcast_to(np.asarray(r.status)[:, None], (trials, K)).copy()
         else:
-            gen = _gen(*rng_code)
+            gen = chunk_generator(*rng_code)
             r = mmrm.mi_ancova(y, obs, z, columns=columns, visit=k, m=e.imputations, rng=gen)
             est, se, df = r.est, r.se, r.df
             status = np.broadcast_to((~np.asarray(r.converged)).astype(np.int64)[:, None],
@@ -503,7 +500,7 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, tr
         return {"est": est, "se": se, "df": np.broadcast_to(df, est.shape).astype(float),
                 "status": status}
     # responder endpoint
-    from . import binary
+    from .stats import binary
     resp = _responder(e, {o: data.vals[o][:trials][:, idx] for o in e.outcomes},
                       {o: data.base[o][:trials][:, idx] for o in e.outcomes}, k)
     valid = obs[..., k]
@@ -589,7 +586,7 @@ def _family(dm: DesignModel, t, p, df, sizes) -> tuple[np.ndarray, np.ndarray]:
     tested = np.ones(p.shape, dtype=bool)
     if m.method == "none":
         return p <= alpha, tested
-    from . import multiplicity
+    from .stats import multiplicity
     if m.method in ("bonferroni", "holm", "hochberg"):
         return multiplicity.adjust(p, m.method, alpha), tested
     corr = multiplicity.dunnett_corr(int(sizes[0]), [int(x) for x in sizes[1:]])
@@ -613,7 +610,7 @@ _DUNNETT_CACHE: dict = {}
 
 def _dunnett(t, df, corr, alpha, sides) -> np.ndarray:
     """Single-step Dunnett, critical value per distinct df (cached)."""
-    from . import multiplicity
+    from .stats import multiplicity
     out = np.zeros(t.shape, dtype=bool)
     dfr = np.where(np.isfinite(df[:, 0]), np.round(df[:, 0]), np.inf)
     for d in np.unique(dfr):
@@ -670,7 +667,7 @@ def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int,
         if link is not None:
             data.obs = data.obs & link.observed        # conduct withdrawal
         full = np.arange(data.arm.size)
-        res = [_analyse_endpoint(dm, ei, data, full, trials, (seed, chunk, 5000 + ei))
+        res = [_analyse_endpoint(dm, ei, data, full, trials, (seed, chunk, imputation_code(ei)))
                for ei in range(len(sc.all_endpoints))]
         t = np.empty((trials, H))
         p1 = np.empty((trials, H))
@@ -691,7 +688,7 @@ def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int,
         if dm.boundaries is not None:
             zs = [_t_to_z(t[:, 0], df[:, 0])]
             for li, fr in enumerate(sc.sequential.fractions[:-1]):
-                code = (seed, chunk, 5000 + 100 * (li + 1))
+                code = (seed, chunk, imputation_code(0, li + 1))
                 if link is None:
                     r = _analyse_endpoint(dm, 0, data, _subset(data, groups, fr), trials, code)
                 else:   # everyone randomised, with the visits done by the look's day

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import optimize, special, stats
 
-from simtrial.binary import (STATUS_OK, STATUS_SEPARATION, STATUS_SINGULAR, chisq_test,
+from simtrial.stats.binary import (STATUS_OK, STATUS_SEPARATION, STATUS_SINGULAR, chisq_test,
                              cmh_test, fisher_test, logistic_test, risk_difference)
 
 from .helpers import binom_tol

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simtrial.analytic import analytic_assurance, ohagan_assurance
+from simtrial.oc.closed_form import analytic_assurance
+from simtrial.stats.closed_form import ohagan_assurance
 from simtrial.effects import EffectDistribution, tau2_from_i2, time_profile
 from simtrial.errors import ScenarioError
 from simtrial.evidence import select_row

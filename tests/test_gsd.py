@@ -1,4 +1,4 @@
-"""Tests of simtrial.gsd (group-sequential bounds, Lan-DeMets spending) and ``simtrial boundaries``.
+"""Tests of simtrial.stats.gsd (group-sequential bounds, Lan-DeMets spending) and ``simtrial boundaries``.
 
 Reference values
 ----------------
@@ -63,7 +63,7 @@ from scipy import integrate, optimize, stats
 
 from simtrial.cli import main
 from simtrial.errors import SimtrialError
-from simtrial.gsd import (SPENDING_KINDS, Boundaries, GsdError, apply_boundaries, boundaries,
+from simtrial.stats.gsd import (SPENDING_KINDS, Boundaries, GsdError, apply_boundaries, boundaries,
                           crossing_probabilities, drift_for_power, exit_probabilities,
                           expected_fraction, inflation_factor, spending)
 

@@ -1,4 +1,4 @@
-"""Tests for simtrial.meta (pooling, input files, evidence rows) and ``simtrial meta``.
+"""Tests for simtrial.stats.meta (pooling, input files, evidence rows) and ``simtrial meta``.
 
 Reference values
 ----------------
@@ -54,7 +54,7 @@ from scipy import optimize, stats
 from simtrial.cli import _COMMANDS, main
 from simtrial.errors import SimtrialError
 from simtrial.evidence import COLUMNS, EVIDENCE_FILE, load_evidence
-from simtrial.meta import MetaError, MetaResult, evidence_row, evidence_row_csv, pool, read_studies
+from simtrial.stats.meta import MetaError, MetaResult, evidence_row, evidence_row_csv, pool, read_studies
 
 DATA = Path(__file__).parent / "data"
 BCG_FILE = DATA / "bcg.csv"

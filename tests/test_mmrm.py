@@ -1,4 +1,4 @@
-"""Validation of the vectorised MMRM, multiple imputation and OLS in :mod:`simtrial.mmrm`.
+"""Validation of the vectorised MMRM, multiple imputation and OLS in :mod:`simtrial.stats.mmrm`.
 
 Oracles are written here from the textbook definitions, not imported: a per-patient loop REML
 that builds the stacked GLS design and maximises the REML log-likelihood with
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import linalg, optimize, stats
 
-import simtrial.mmrm as mm
-from simtrial.mmrm import (STATUS_NOT_CONVERGED, STATUS_NOT_ESTIMABLE, STATUS_OK, mi_ancova, mmrm,
+import simtrial.stats.mmrm as mm
+from simtrial.stats.mmrm import (STATUS_NOT_CONVERGED, STATUS_NOT_ESTIMABLE, STATUS_OK, mi_ancova, mmrm,
                            ols)
 
 from .helpers import binom_tol

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import optimize, special, stats
 
-from simtrial.multiplicity import (adjust, adjusted_p, dunnett, dunnett_corr, dunnett_critical,
+from simtrial.stats.multiplicity import (adjust, adjusted_p, dunnett, dunnett_corr, dunnett_critical,
                                    dunnett_stepdown, fixed_sequence, hierarchical, summarise)
 
 from .helpers import binom_tol
@@ -437,7 +437,7 @@ def test_summarise_rates_and_standard_errors():
 @pytest.mark.parametrize("sides", [1, 2])
 def test_one_factor_quadrature_matches_scipy_multivariate_t(df, sides):
     from scipy import stats
-    from simtrial.multiplicity import _box_prob_factor, _one_factor
+    from simtrial.stats.multiplicity import _box_prob_factor, _one_factor
     corr = dunnett_corr(20, [20, 30, 40])
     lam = _one_factor(corr)
     assert lam is not None
@@ -455,7 +455,7 @@ def test_one_factor_quadrature_matches_scipy_multivariate_t(df, sides):
 
 
 def test_one_factor_detection_refuses_other_correlations():
-    from simtrial.multiplicity import _one_factor
+    from simtrial.stats.multiplicity import _one_factor
     assert _one_factor(np.array([[1, 0.5, 0.1], [0.5, 1, 0.5], [0.1, 0.5, 1]])) is None
     assert _one_factor(np.array([[1, -0.3], [-0.3, 1]])) is None
     lam = _one_factor(dunnett_corr(10, [10, 20, 40]))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simtrial.analytic import power_ancova, power_ttest
+from simtrial.stats.closed_form import power_ancova, power_ttest
 from simtrial.engine import simulate
 from simtrial.power import power, sample_size
 
@@ -243,7 +243,7 @@ def test_power_curve_increases_with_n_under_crn():
 # ---------------------------------------------------------------------------------------------
 
 def test_analysis_matches_least_squares_and_scipy():
-    from simtrial.analysis import analyse_sums, arm_sums
+    from simtrial.stats.sums import analyse_sums, arm_sums
     rng = np.random.default_rng(1)
     for n0, n1 in ((7, 9), (20, 20), (13, 26)):
         x0, x1 = rng.normal(8, 1, n0), rng.normal(8, 1, n1)

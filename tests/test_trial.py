@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from simtrial.analytic import power_ancova
+from simtrial.stats.closed_form import power_ancova
 from simtrial.errors import ScenarioError
 from simtrial.trial import build_design, dropout_hazards, group_sizes, simulate_design
 

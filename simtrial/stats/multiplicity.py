@@ -352,7 +352,7 @@ def dunnett(t, df: float = math.inf, corr=None, alpha: float = 0.05, sides: int 
     alpha : float
     sides : {1, 2}
     better : {"higher", "lower"}
-        Direction of benefit for one-sided tests (as in :func:`simtrial.analysis.reject`).
+        Direction of benefit for one-sided tests (as in :func:`simtrial.stats.sums.reject`).
 
     Returns
     -------

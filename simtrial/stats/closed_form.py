@@ -25,8 +25,7 @@ import math
 import numpy as np
 from scipy import stats
 
-__all__ = ["power_ttest", "power_ancova", "analytic_power", "analytic_sample_size", "critical_value",
-           "analytic_assurance", "ohagan_assurance"]
+__all__ = ["power_ttest", "power_ancova", "critical_value", "smallest_n", "ohagan_assurance"]
 
 
 def critical_value(alpha: float, sides: int, df: float) -> float:
@@ -106,27 +105,6 @@ def power_ancova(md: float, sd_resid: float, n0: int, n1: int, alpha: float = 0.
     return _power_nct(ncp, df, alpha, sides, better)
 
 
-def analytic_power(model, n0: int, n1: int, md: float | None = None) -> float:
-    """Closed-form power for a resolved :class:`~simtrial.model.TrialModel` at arm sizes n0, n1."""
-    sc = model.scenario
-    md = model.endpoint_md if md is None else md
-    better = model.outcome_def.better
-    if sc.endpoint.analysis == "ttest_change":
-        return power_ttest(md, model.analytic["sd_change"], n0, n1, sc.design.alpha,
-                           sc.design.sides, better)
-    return power_ancova(md, model.analytic["sd_resid_ancova"], n0, n1, sc.design.alpha,
-                        sc.design.sides, better)
-
-
-def analytic_sample_size(model, target: float, n_max: int = 1_000_000) -> int | None:
-    """Smallest control-arm size whose closed-form power reaches ``target`` (None if > n_max).
-
-    Power is increasing in n for these formulas, so a doubling search then bisection is exact.
-    """
-    ratio = model.scenario.design.n_msc
-    return smallest_n(lambda n: analytic_power(model, n, ratio(n)), target, n_max)
-
-
 def smallest_n(fn, target: float, n_max: int, lo: int = 3) -> int | None:
     """Smallest n in [lo, n_max] with ``fn(n) >= target`` for increasing ``fn`` (None if none):
     doubling search, then bisection."""
@@ -148,40 +126,6 @@ def smallest_n(fn, target: float, n_max: int, lo: int = 3) -> int | None:
         else:
             lo = mid
     return hi
-
-
-def analytic_curve(model, ns: np.ndarray) -> np.ndarray:
-    """Closed-form power at each control-arm size in ``ns``."""
-    return np.array([analytic_power(model, int(n), model.scenario.design.n_msc(int(n))) for n in ns])
-
-
-def analytic_assurance(model, n0: int, n1: int) -> float:
-    """Closed-form assurance: the closed-form probability of a significant result in the
-    direction of benefit, averaged over the effect distribution.
-
-    Notes
-    -----
-    ``A = E_theta[power(theta)]`` (O'Hagan, Stevens & Campbell 2005, Pharm Stat 4:187). For a
-    distribution the expectation is a 20,000-node midpoint rule on the quantile scale
-    (:meth:`~simtrial.effects.EffectDistribution.average`). With a known-variance z-test
-    and ``theta ~ N(m, v)`` it reduces to O'Hagan's formula
-    ``Phi((|m| - z sigma_n) / sqrt(sigma_n^2 + v))`` (one-sided), see :func:`ohagan_assurance`.
-    """
-    dist = model.distribution
-    sc = model.scenario
-    better = model.outcome_def.better
-    sd_key = "sd_change" if sc.endpoint.analysis == "ttest_change" else "sd_resid_ancova"
-    sd = model.analytic[sd_key]
-    fn = power_ttest if sc.endpoint.analysis == "ttest_change" else power_ancova
-
-    def pw(theta):
-        # success = significant in the direction of benefit: the one-sided tail at alpha/sides
-        return fn(np.asarray(theta, dtype=float), sd, n0, n1, sc.design.alpha / sc.design.sides,
-                  1, better)
-
-    if dist is None or dist.is_point:
-        return float(pw(model.endpoint_md))
-    return dist.average(pw)
 
 
 def ohagan_assurance(m: float, v: float, sigma_n: float, alpha: float = 0.05, sides: int = 1,
