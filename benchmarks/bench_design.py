@@ -21,7 +21,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simtrial.scenario import parse_scenario  # noqa: E402
-from simtrial.trial import build_design, simulate_design  # noqa: E402
+from simtrial.sim.full import build_design, simulate_design  # noqa: E402
 
 
 def main() -> None:

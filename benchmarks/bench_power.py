@@ -22,8 +22,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from simtrial.engine import CHUNK_TRIALS, SCREEN_BLOCK, simulate  # noqa: E402
-from simtrial.model import build_model  # noqa: E402
+from simtrial.sim.prefix import CHUNK_TRIALS, SCREEN_BLOCK, simulate  # noqa: E402
+from simtrial.model.stratum import build_model  # noqa: E402
 from simtrial.scenario import parse_scenario  # noqa: E402
 
 SCENARIO = {
@@ -39,7 +39,7 @@ def rng_floor(model, n_trials: int) -> float:
     """Seconds just to draw the engine's normals (screening blocks + residuals), one stream."""
     g = np.random.Generator(np.random.PCG64(1))
     acc = 1.0 - model.screen_fail_prob
-    from simtrial.presets import VARIABLES
+    from simtrial.model.presets import VARIABLES
     names = model.population.needed((model.endpoint.outcome.baseline,))
     d = 1 + max(VARIABLES.index(v) for v in names if v in VARIABLES)  # columns the engine draws
     per_trial = 2 * (np.ceil(100 / acc / SCREEN_BLOCK) * SCREEN_BLOCK * d

@@ -185,7 +185,7 @@ def run_point(point: DesignPoint, command: list[str] | None = None) -> dict[str,
 def _versions() -> tuple[str, str]:
     """(simtrial version, evidence version) of this process."""
     from . import __version__
-    from .evidence import evidence_version
+    from .model.evidence import evidence_version
     return __version__, evidence_version()
 
 

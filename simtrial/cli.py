@@ -215,7 +215,7 @@ def _load_scenario(path: str):
 
 
 def _load(args):
-    from .model import build_model
+    from .model.stratum import build_model
     sc = _load_scenario(args.scenario)
     changes = {}
     if getattr(args, "seed", None) is not None:
@@ -281,7 +281,7 @@ def _cmd_power(args) -> int:
         raise SimtrialError(f"usage error: --n-per-arm = {n} gives an MSC arm of 1 patient at "
                             f"design.allocation_ratio = {ratio:g}; the MSC arm needs >= 2")
     if model.scenario.extended:
-        from .trial import simulate_design
+        from .sim.full import simulate_design
         res = simulate_design(model.scenario, n, workers=args.workers,
                               progress=not args.json and sys.stderr.isatty())
         if args.json:
@@ -350,7 +350,7 @@ def _cmd_sample_size(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .model import build_model
+    from .model.stratum import build_model
     sc = _load_scenario(args.scenario)
     if sc.extended:
         return _validate_design(args, sc)
@@ -372,7 +372,7 @@ def _cmd_validate(args) -> int:
 
 def _validate_design(args, sc) -> int:
     """validate for scenarios with arms, strata, endpoints, dropout, multiplicity or looks."""
-    from .trial import build_design, group_sizes
+    from .sim.full import build_design, group_sizes
     dm = build_design(sc)
     d = dm.describe()
     if args.json:
@@ -415,7 +415,7 @@ def _plain_json(obj):
 
 
 def _cmd_evidence(args) -> int:
-    from .evidence import evidence_version, load_evidence
+    from .model.evidence import evidence_version, load_evidence
     table = load_evidence()
     if args.json:
         _print_json({"evidence_version": evidence_version(),

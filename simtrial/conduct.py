@@ -868,7 +868,7 @@ def conduct_design(dm, n_per_arm: int | None = None, *, replicates: int | None =
     The screen-failure probability comes from the population model of each stratum; the
     randomisation list holds :func:`simtrial.trial.group_sizes`.
     """
-    from .trial import group_sizes
+    from .sim.full import group_sizes
     sc = dm.scenario
     cfg = sc.conduct
     if cfg is None:

@@ -36,16 +36,16 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from . import evidence as ev
+from .model import evidence as ev
 from .oc.closed_form import analytic_assurance
 from .stats.closed_form import power_ancova, smallest_n
-from .engine import simulate
+from .sim.prefix import simulate
 from .errors import SimtrialError
-from .model import build_model
-from .outcomes import OUTCOMES
+from .model.stratum import build_model
+from .model.outcomes import OUTCOMES
 from .power import _crossing, power, sample_size_from, search_grid, wilson
 from .scenario import Scenario, parse_scenario
-from .trial import simulate_design
+from .sim.full import simulate_design
 
 __all__ = ["LESSONS", "LESSON_SEED", "Lesson", "LessonRun", "get_lesson", "compute_lesson",
            "run_lesson", "significant_mean", "winners_curse", "fading_effects",
@@ -103,7 +103,7 @@ def _model(sc: Scenario):
 
 
 def _design(sc: Scenario):
-    from .trial import build_design
+    from .sim.full import build_design
     return _cached("design", sc, build_design)
 
 

@@ -76,8 +76,8 @@ def manifest(model, *, seed: int, n_trials: int, timings: dict[str, float],
              files: list[str], command: list[str] | None = None) -> dict[str, Any]:
     """Provenance record of a run: resolved scenario, seed, versions, timings, resolved model."""
     from . import __version__
-    from .engine import CHUNK_TRIALS, SCREEN_BLOCK
-    from .evidence import evidence_version
+    from .sim.prefix import CHUNK_TRIALS, SCREEN_BLOCK
+    from .model.evidence import evidence_version
     import scipy
     import pandas
     sc = model.scenario

@@ -120,7 +120,7 @@ def plot_design_power(run, ax=None):
     ax.set_xlabel("patients in the control arm (MSC arms = ratio x control)")
     ax.set_ylabel("power (primary analysis, after multiplicity)")
     sc = run.dm.scenario
-    from .trial import design_features
+    from .sim.full import design_features
     extra = design_features(sc)
     ax.set_title(f"{sc.name}" + (f": {', '.join(extra)}" if extra else "")
                  + f"; {run.n_trials:,} trials per N", fontsize=10)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from .oc.closed_form import analytic_assurance, analytic_assurance_n, analytic_power, analytic_sample_size
-from .engine import SimOutput, simulate
-from .model import TrialModel, build_model
+from .sim.prefix import SimOutput, simulate
+from .model.stratum import TrialModel, build_model
 from .scenario import Scenario
 
 __all__ = ["PowerResult", "PowerCurve", "SampleSizeResult", "power", "power_curve", "sample_size",

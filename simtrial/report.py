@@ -115,7 +115,7 @@ def load_run(output_dir: str | Path) -> RunFolder:
         a scenario hash that does not match the scenario, or an evidence table version other
         than the installed one.
     """
-    from . import evidence
+    from .model import evidence
     from .scenario import parse_scenario
     p = Path(output_dir)
     hint = "(give the folder `simtrial run` wrote, e.g. outputs/t1d_hba1c_12m)"
@@ -350,8 +350,8 @@ def evidence_forest(outcome: str, used_ids: set[str], populations: set[str],
                     distributions: tuple = ()) -> EvidenceForest:
     """Rows of the evidence table for ``outcome`` (restricted to ``populations`` plus every row
     used), with 95% intervals: the reported CI when there is one, else MD +/- 1.96 SE."""
-    from .evidence import load_evidence
-    from .outcomes import OUTCOMES
+    from .model.evidence import load_evidence
+    from .model.outcomes import OUTCOMES
     t = load_evidence()
     t = t[t["outcome"] == outcome]
     t = t[t["population"].isin(populations) | t["id"].isin(used_ids)]
@@ -427,7 +427,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 def _evidence_rows_used(models) -> dict[str, set[str]]:
     """Evidence row ids each outcome's MD comes from, over the stratum models."""
-    from .evidence import load_evidence
+    from .model.evidence import load_evidence
     ids = set(load_evidence()["id"])
     out: dict[str, set[str]] = {}
     for m in models:
@@ -446,8 +446,8 @@ def assumptions_table(sc, models, outcomes: tuple[str, ...], dm=None) -> pd.Data
     the population (marginals, criteria, correlation), the natural history of each simulated
     outcome, and the scenario's own assumptions (dose scaling, dropout, heterogeneity).
     """
-    from .evidence import load_evidence
-    from .presets import (OUTCOME_RESIDUAL_CORRELATION_SOURCE, VISIT_CORRELATION_SOURCE,
+    from .model.evidence import load_evidence
+    from .model.presets import (OUTCOME_RESIDUAL_CORRELATION_SOURCE, VISIT_CORRELATION_SOURCE,
                           get_preset)
     ev = load_evidence().set_index("id")
     rows: list[dict[str, str]] = []
@@ -640,7 +640,7 @@ def _header_comment(run: RunFolder) -> str:
 
 
 def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
-    from .outcomes import OUTCOMES
+    from .model.outcomes import OUTCOMES
     sc = run.scenario
     d = sc.design
     m0 = models[0]
@@ -657,7 +657,7 @@ def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
                            for s, f, m in zip(dm.strata, dm.fractions, dm.models))
         pop = f"patients from {strata}" + (", randomisation stratified by diabetes type"
                                            if len(dm.strata) > 1 else "")
-        from .trial import group_sizes
+        from .sim.full import group_sizes
         sizes = group_sizes(dm, d.n_per_arm).sum(axis=0)
         arms = ("arms " + ", ".join(
             f"{nm} {int(k)}" + ("" if i == 0 else f" (effect x{a.effect_scale:g})")
@@ -810,7 +810,7 @@ def _plain_sampling(run: RunFolder, model) -> SamplingDistribution:
 
 
 def _plain_trajectories(run: RunFolder, model) -> Trajectories:
-    from .trajectories import simulate_patients
+    from .sim.patients import simulate_patients
     sc = model.scenario
     od = model.outcome_def
     df = simulate_patients(model, sc.design.n_per_arm, rng=run.seed, outcomes=(od.name,))
@@ -832,8 +832,8 @@ def _plain_trajectories(run: RunFolder, model) -> Trajectories:
 
 def _design_curves(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
     from .stats.closed_form import power_ancova, power_ttest
-    from .outcomes import OUTCOMES
-    from .trial import group_sizes
+    from .model.outcomes import OUTCOMES
+    from .sim.full import group_sizes
     sc = dm.scenario
     res = run.results
     pc = res[res["table"] == "power_curve"].copy()
@@ -903,7 +903,7 @@ def _design_curves(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
         if tgt not in done:
             table.append({"target": f"{tgt:.0%} power ({h0.label})", "N control": None,
                           "simulated power at N": "not in design.target_power of this run"})
-    from .trial import design_features
+    from .sim.full import design_features
     extra = design_features(sc)
     obj = PowerCurves(
         title=f"{sc.name}" + (f": {', '.join(extra)}" if extra else ""),
@@ -918,8 +918,8 @@ def _design_curves(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
 
 
 def _design_sampling(run: RunFolder, dm) -> tuple[list[SamplingDistribution], Any]:
-    from .outcomes import OUTCOMES
-    from .trial import simulate_design
+    from .model.outcomes import OUTCOMES
+    from .sim.full import simulate_design
     sc = dm.scenario
     r = simulate_design(dm, sc.design.n_per_arm, n_trials=run.n_trials, seed=run.seed)
     tr = r.trials
@@ -945,8 +945,8 @@ def _design_sampling(run: RunFolder, dm) -> tuple[list[SamplingDistribution], An
 
 def _design_trajectories(run: RunFolder, dm) -> list[Trajectories]:
     """Replicate trial 1 of the run at the design N (chunk 0, trial 0: the same streams)."""
-    from .outcomes import OUTCOMES
-    from .trial import _draw_group, _observed, _values, group_sizes
+    from .model.outcomes import OUTCOMES
+    from .sim.full import _draw_group, _observed, _values, group_sizes
     sc = dm.scenario
     n = sc.design.n_per_arm
     sizes = group_sizes(dm, n)
@@ -1113,7 +1113,7 @@ def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
     """
     import matplotlib.pyplot as plt
     from . import plots
-    from .model import build_model
+    from .model.stratum import build_model
     run = load_run(output_dir)
     sc = run.scenario
     figs_made: list = []
@@ -1128,10 +1128,10 @@ def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
 
 
 def _build(run, sc, figs_made, plots, build_model, prebuilt) -> list[Section]:
-    from .model import TrialModel
+    from .model.stratum import TrialModel
     dm = None
     if run.extended:
-        from .trial import DesignModel, build_design
+        from .sim.full import DesignModel, build_design
         dm = prebuilt if isinstance(prebuilt, DesignModel) else build_design(sc)
         models = list(dm.models)
         outcomes = tuple(dm.outcomes)

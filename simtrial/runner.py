@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .model import TrialModel, build_model
+from .model.stratum import TrialModel, build_model
 from .outputs import manifest, write_json
 from .power import (PowerCurve, PowerResult, SampleSizeResult, _point, sample_size_from,
                     search_grid)
@@ -292,7 +292,7 @@ def run_design(scenario: Scenario | TrialModel, *, n_trials: int | None = None,
     ``max_n_per_arm``), then bisects; every evaluation simulates ``n_trials`` trials with common
     random numbers, so power is (nearly) monotone in N. Every evaluated N is on the curve.
     """
-    from .trial import build_design, group_sizes, simulate_design
+    from .sim.full import build_design, group_sizes, simulate_design
     t0 = time.perf_counter()
     sc = scenario.scenario if isinstance(scenario, TrialModel) else scenario
     dm = build_design(sc)

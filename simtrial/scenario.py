@@ -104,8 +104,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ScenarioError, fmt_value
-from .outcomes import OUTCOMES
-from .presets import PRESET_POPULATION, PRESETS, VARIABLES, VISITS
+from .model.outcomes import OUTCOMES
+from .model.presets import PRESET_POPULATION, PRESETS, VARIABLES, VISITS
 
 __all__ = ["Scenario", "PopulationConfig", "EndpointConfig", "EffectConfig", "DesignConfig",
            "OutcomeModelConfig", "load_scenario", "parse_scenario"]

@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ScenarioError, fmt_value
-from .outcomes import OUTCOMES
-from .presets import VARIABLES
+from .model.outcomes import OUTCOMES
+from .model.presets import VARIABLES
 from .scenario import Scenario, parse_scenario
 
 __all__ = ["DesignPoint", "expand", "load_points", "sweep_axes", "value_text", "INLINE_SCALAR",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
-from simtrial.model import build_model
+from simtrial.model.stratum import build_model
 from simtrial.scenario import parse_scenario
 
 BASE = {

@@ -260,7 +260,7 @@ def test_logistic_multi_arm_design_matches_scipy():
         assert np.allclose(r.est[i], b[1:3], atol=1e-5) and np.allclose(r.se[i], se[1:3], atol=1e-5)
     g = logistic_test(y, x=x, columns=2, alternative="greater")
     assert g.est.shape == (t,) and np.allclose(g.p, stats.norm.sf(r.z[:, 1]))
-    # the positional form logistic_test(y, x3d, mask) and keyed access used by simtrial.trial
+    # the positional form logistic_test(y, x3d, mask) and keyed access used by simtrial.sim.full
     mask = np.ones((t, n), bool)
     mask[:, :9] = False
     pos = logistic_test(y, np.broadcast_to(x, (t, n, 4)), mask, columns=[1])

@@ -27,7 +27,7 @@ from simtrial.conduct import (MONTH_DAYS, conduct_design, link_chunk, median_mc_
                               parse_conduct, simulate_conduct)
 from simtrial.errors import ScenarioError
 from simtrial.scenario import parse_scenario
-from simtrial.trial import build_design, simulate_design
+from simtrial.sim.full import build_design, simulate_design
 
 from .helpers import BASE, binom_tol, scenario
 

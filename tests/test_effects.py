@@ -14,9 +14,9 @@ from scipy import stats
 
 from simtrial.oc.closed_form import analytic_assurance
 from simtrial.stats.closed_form import ohagan_assurance
-from simtrial.effects import EffectDistribution, tau2_from_i2, time_profile
+from simtrial.model.effects import EffectDistribution, tau2_from_i2, time_profile
 from simtrial.errors import ScenarioError
-from simtrial.evidence import select_row
+from simtrial.model.evidence import select_row
 from simtrial.power import power, sample_size
 
 from .helpers import binom_tol, model

@@ -1,4 +1,4 @@
-"""Tests for simtrial.evidence: the shipped table, its SE routes, selection and validation.
+"""Tests for simtrial.model.evidence: the shipped table, its SE routes, selection and validation.
 
 Reference values come from shared/evidence/FACTS.md (hand-computed SEs rounded as printed there);
 scipy.stats.norm is the independent oracle for the normal quantiles (the module uses

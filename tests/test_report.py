@@ -222,7 +222,7 @@ def test_report_references_only_embedded_data(runs, scenario):
 
 def _evidence_ids_used(manifest: dict) -> set[str]:
     """Evidence row ids behind the simulated outcomes, read from the run's manifest."""
-    from simtrial.evidence import load_evidence
+    from simtrial.model.evidence import load_evidence
     ids = set(load_evidence()["id"])
     if "design" in manifest:
         outs = manifest["design"]["outcomes_simulated"]
@@ -235,7 +235,7 @@ def _evidence_ids_used(manifest: dict) -> set[str]:
 
 @pytest.mark.parametrize("scenario", [p.stem for p in SCENARIOS])
 def test_assumptions_table_lists_every_evidence_number(runs, scenario):
-    from simtrial.evidence import load_evidence
+    from simtrial.model.evidence import load_evidence
     out, _ = runs
     folder = out / scenario
     man = json.loads((folder / "manifest.json").read_text())
@@ -472,7 +472,7 @@ def test_sampling_distribution_bins_exact_cases():
 def test_plots_take_ax_and_return_it(runs):
     import matplotlib.pyplot as plt
     from simtrial import plots
-    from simtrial.model import build_model
+    from simtrial.model.stratum import build_model
     from simtrial.report import _plain_curves, _plain_trajectories, evidence_forest, load_run
     out, _ = runs
     run = load_run(out / "t1d_hba1c_12m_predictive")

@@ -1,5 +1,5 @@
 """Tests for simtrial.scenario (TOML -> frozen, validated Scenario) and the scenario checks that
-need the resolved model (simtrial.model.build_model).
+need the resolved model (simtrial.model.stratum.build_model).
 
 Project rule under test: bad input gets ONE line naming the key path, the value and what is
 allowed ("scenario error: <key path> = <value> <rule> (e.g. <example>)"); unknown keys get a
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from simtrial.errors import EvidenceError, ScenarioError, SimtrialError
-from simtrial.model import build_model
+from simtrial.model.stratum import build_model
 from simtrial.scenario import Scenario, load_scenario, parse_scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"

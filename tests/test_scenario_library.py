@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simtrial.evidence import load_evidence
-from simtrial.model import build_model
+from simtrial.model.evidence import load_evidence
+from simtrial.model.stratum import build_model
 from simtrial.power import power
 from simtrial.runner import run
 from simtrial.scenario import load_scenario
@@ -62,7 +62,7 @@ def _scenarios(path: Path) -> list:
 def _build(sc):
     """What `simtrial validate` builds: the design for extended scenarios, else the model."""
     if sc.extended:
-        from simtrial.trial import build_design
+        from simtrial.sim.full import build_design
         return build_design(sc)
     return build_model(sc)
 

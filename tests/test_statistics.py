@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from simtrial.stats.closed_form import power_ancova, power_ttest
-from simtrial.engine import simulate
+from simtrial.sim.prefix import simulate
 from simtrial.power import power, sample_size
 
 from .helpers import binom_tol, model, scenario
@@ -149,7 +149,7 @@ def test_recovery_of_evidence_md(preset, outcome, visit, population):
     analysis scale, including the zero floor for insulin). Natural-scale ANCOVA on log-normal
     C-peptide has a genuine O(1/n) small-sample bias: see the next test.
     """
-    from simtrial.evidence import select_row
+    from simtrial.model.evidence import select_row
     md = select_row(outcome, visit, population).md
     analyses = ["ttest_change"] + ([] if outcome == "fasting_cpeptide" else ["ancova"])
     for analysis in analyses:
@@ -278,7 +278,7 @@ def test_screen_failure_matches_closed_form():
 
 
 def test_marginals_and_copula():
-    from simtrial.population import draw_screened
+    from simtrial.model.population import draw_screened
     m = model(**NO_CRITERIA)
     rng = np.random.default_rng(2)
     v, screened = draw_screened(m.population, 200_000, rng=rng)
@@ -299,7 +299,7 @@ def test_marginals_and_copula():
 
 
 def test_trajectories_reproduce_model_and_physical_limits():
-    from simtrial.trajectories import simulate_patients
+    from simtrial.sim.patients import simulate_patients
     m = model(**{"population.preset": "t2d", "endpoint.outcome": "insulin_dose",
                  "effect.source": "evidence", "effect.md": None, "effect.population": "T2DM"})
     df = simulate_patients(m, 20_000, rng=4)
@@ -324,7 +324,7 @@ def test_engine_matches_full_trajectory_model():
     """Independent code paths: the engine (endpoint only, block screening) and the full
     trajectory model (all outcomes and visits, Kronecker residuals) give the same endpoint
     distribution: control-arm change SD and MD."""
-    from simtrial.trajectories import simulate_patients
+    from simtrial.sim.patients import simulate_patients
     m = model(**{"endpoint.outcome": "fasting_cpeptide", "endpoint.analysis": "ttest_change",
                  "effect.source": "evidence", "effect.md": None, "effect.population": "T1DM"})
     n = 30

@@ -1,4 +1,4 @@
-"""The design engine (simtrial.trial): dropout, MMRM / MI, arms, strata, responders,
+"""The design engine (simtrial.sim.full): dropout, MMRM / MI, arms, strata, responders,
 multiplicity, interim looks and margins.
 
 Statistical checks compare simulated rates with alpha (or a closed form) using tolerances computed
@@ -15,7 +15,7 @@ import pytest
 
 from simtrial.stats.closed_form import power_ancova
 from simtrial.errors import ScenarioError
-from simtrial.trial import build_design, dropout_hazards, group_sizes, simulate_design
+from simtrial.sim.full import build_design, dropout_hazards, group_sizes, simulate_design
 
 from .helpers import binom_tol, scenario
 

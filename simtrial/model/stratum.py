@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import evidence as ev
-from .errors import EvidenceError, ScenarioError
+from ..errors import EvidenceError, ScenarioError
 from .effects import KASHBOUR_TRIALS, EffectDistribution, tau2_from_i2, time_profile
 from .outcomes import (OUTCOMES, EffectNotAttainable, Heterogeneity, OutcomeDef, VisitModel,
                        at_months, calibrate_delta, derive_visit_params, latent, min_sd_change,
@@ -30,7 +30,7 @@ from .outcomes import (OUTCOMES, EffectNotAttainable, Heterogeneity, OutcomeDef,
 from .population import Marginal, PopulationSpec, calibration_sample
 from .presets import (OUTCOME_RESIDUAL_CORRELATION, VARIABLES, VISIT_CORRELATION, VISITS,
                       get_preset)
-from .scenario import Scenario
+from ..scenario import Scenario
 
 __all__ = ["TrialModel", "build_model", "CALIBRATION_LOG2"]
 

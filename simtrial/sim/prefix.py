@@ -34,11 +34,11 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from ._rng import CHUNK_TRIALS, EFFECT, chunk_count, chunk_generator, group_codes
-from .stats.sums import analyse_sums, reject
-from .outcomes import latent_at, to_model, to_natural
-from .population import accept_mask, transform
-from .presets import VARIABLES
+from .._rng import CHUNK_TRIALS, EFFECT, chunk_count, chunk_generator, group_codes
+from ..stats.sums import analyse_sums, reject
+from ..model.outcomes import latent_at, to_model, to_natural
+from ..model.population import accept_mask, transform
+from ..model.presets import VARIABLES
 
 __all__ = ["CHUNK_TRIALS", "SCREEN_BLOCK", "STREAMS", "SimOutput", "simulate", "stream",
            "chunk_count"]

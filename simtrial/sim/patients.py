@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .outcomes import OUTCOMES, latent, to_model, to_natural
-from .population import draw_screened
-from .presets import VARIABLES
+from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
+from ..model.population import draw_screened
+from ..model.presets import VARIABLES
 
 __all__ = ["simulate_patients", "residual_cholesky"]
 

@@ -57,13 +57,13 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .stats import gsd, mmrm
-from ._rng import CHUNK_TRIALS, chunk_count, chunk_generator, group_codes, imputation_code
-from .engine import draw_baselines, stream
-from .model import TrialModel, build_model
-from .outcomes import OUTCOMES, latent, to_model, to_natural
-from .presets import PRESET_POPULATION
-from .scenario import ArmConfig, EndpointConfig, Scenario
+from ..stats import gsd, mmrm
+from .._rng import CHUNK_TRIALS, chunk_count, chunk_generator, group_codes, imputation_code
+from .prefix import draw_baselines, stream
+from ..model.stratum import TrialModel, build_model
+from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
+from ..model.presets import PRESET_POPULATION
+from ..scenario import ArmConfig, EndpointConfig, Scenario
 
 __all__ = ["DesignModel", "Hypothesis", "DesignResult", "build_design", "simulate_design",
            "group_sizes", "dropout_hazards", "design_features"]
@@ -299,7 +299,7 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
         vals, _, _ = draw_baselines(pop, chunk_generator(seed, chunk, c_base), t, n, extra, pop.chol)
     v = len(dm.visits)
     n_out = len(dm.outcomes)
-    from .trajectories import residual_cholesky
+    from .patients import residual_cholesky
     L = residual_cholesky(model, dm.outcomes)
     raw = chunk_generator(seed, chunk, c_out).standard_normal((n, t, n_out * v + 1))
     eps = raw[..., :n_out * v] @ L.T
@@ -500,7 +500,7 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, tr
         return {"est": est, "se": se, "df": np.broadcast_to(df, est.shape).astype(float),
                 "status": status}
     # responder endpoint
-    from .stats import binary
+    from ..stats import binary
     resp = _responder(e, {o: data.vals[o][:trials][:, idx] for o in e.outcomes},
                       {o: data.base[o][:trials][:, idx] for o in e.outcomes}, k)
     valid = obs[..., k]
@@ -586,7 +586,7 @@ def _family(dm: DesignModel, t, p, df, sizes) -> tuple[np.ndarray, np.ndarray]:
     tested = np.ones(p.shape, dtype=bool)
     if m.method == "none":
         return p <= alpha, tested
-    from .stats import multiplicity
+    from ..stats import multiplicity
     if m.method in ("bonferroni", "holm", "hochberg"):
         return multiplicity.adjust(p, m.method, alpha), tested
     corr = multiplicity.dunnett_corr(int(sizes[0]), [int(x) for x in sizes[1:]])
@@ -610,7 +610,7 @@ _DUNNETT_CACHE: dict = {}
 
 def _dunnett(t, df, corr, alpha, sides) -> np.ndarray:
     """Single-step Dunnett, critical value per distinct df (cached)."""
-    from .stats import multiplicity
+    from ..stats import multiplicity
     out = np.zeros(t.shape, dtype=bool)
     dfr = np.where(np.isfinite(df[:, 0]), np.round(df[:, 0]), np.inf)
     for d in np.unique(dfr):
@@ -642,7 +642,7 @@ def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int,
     sc = dm.scenario
     link = None
     if conduct is not None:     # calendar from the conduct replicates (simtrial.conduct)
-        from .conduct import link_chunk
+        from ..conduct import link_chunk
         link = link_chunk(conduct, chunk, CHUNK_TRIALS)
     trials = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
     sizes = group_sizes(dm, n)
@@ -860,7 +860,7 @@ class DesignResult:
         for s, m in zip(self.dm.strata, self.dm.models):
             add("", "", "", "", f"screen_fail_{s}", m.screen_fail_prob, m.screen_fail_mc_se)
         if self.conduct is not None:
-            from .conduct import design_rows
+            from ..conduct import design_rows
             rows.extend(design_rows(self, base))
         return rows
 
@@ -921,7 +921,7 @@ class DesignResult:
             lines.append(f"expected  patients {np.mean(self.trials['point_gsd_n']):.1f} of "
                          f"{int(self.sizes.sum())}")
         if self.conduct is not None:
-            from .conduct import design_summary_lines
+            from ..conduct import design_summary_lines
             lines.extend(design_summary_lines(self))
         lines.append(f"time      {self.elapsed_s:.2f} s")
         return "\n".join(lines)
@@ -961,7 +961,7 @@ def simulate_design(dm: DesignModel | Scenario, n_per_arm: int | None = None, *,
     t0 = time.perf_counter()
     conduct = None
     if sc.conduct is not None:    # trial i takes the calendar of conduct replicate i mod R
-        from .conduct import conduct_design
+        from ..conduct import conduct_design
         conduct = conduct_design(dm, n, seed=seed,
                                  replicates=min(sc.conduct.replicates, n_trials))
     args = [(seed, c, n_trials, n, conduct) for c in order]

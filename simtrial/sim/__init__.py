@@ -1,0 +1,7 @@
+"""Replicate trials: draw patients and analyse them.
+
+``prefix`` is the prefix-sum kernel (one continuous endpoint, two arms, every N in one pass);
+``full`` the full patient kernel (every design); ``driver`` owns the chunk loop, workers,
+progress and combining and picks the kernel; ``patients`` draws one trial's trajectories;
+``conduct`` is the SimPy model of trial conduct.
+"""
