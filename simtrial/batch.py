@@ -1,7 +1,7 @@
 """Batch runs: many scenarios and sweeps through one executor, one tidy table.
 
 ``run_batch(points, out_dir, ...)`` runs every design point (:mod:`simtrial.sweep`) as one task:
-:func:`simtrial.runner.run` with one process, then :func:`simtrial.runner.write_outputs` into a
+:func:`simtrial.oc.run.run` with one process, then :func:`simtrial.present.files.write_run` into a
 private temporary folder. The task returns the files' bytes and the batch process alone writes to
 ``out_dir``, so a cluster needs no shared file system and a killed batch never leaves half a file.
 Tasks go to any :class:`concurrent.futures.Executor`: in-process for one worker, a local process
@@ -160,13 +160,14 @@ def run_point(point: DesignPoint, command: list[str] | None = None) -> dict[str,
         ``ok`` (bool), ``files`` (file name -> bytes, manifest.json last) or ``error`` (one line),
         ``seconds`` (wall time of the task).
     """
-    from .runner import run, write_outputs
+    from .oc.run import run
+    from .present.files import write_run
 
     t0 = time.perf_counter()
     try:
         res = run(point.scenario, workers=1, progress=False)
         with tempfile.TemporaryDirectory(prefix="simtrial-point-") as tmp:
-            paths = write_outputs(res, Path(tmp) / "point", command=command)
+            paths = write_run(res, Path(tmp) / "point", command=command)
             files = {p.name: p.read_bytes() for p in paths.values() if p.name != "manifest.json"}
             man = json.loads((Path(tmp) / "point" / "manifest.json").read_text(encoding="utf-8"))
         man["batch_point"] = {"id": point.id, "folder": point.folder,

@@ -215,16 +215,14 @@ def _load_scenario(path: str):
 
 
 def _load(args):
-    from .model.stratum import build_model
+    """The scenario of ``args.scenario`` with the --seed / --n-trials overrides."""
     sc = _load_scenario(args.scenario)
     changes = {}
     if getattr(args, "seed", None) is not None:
         changes["seed"] = args.seed
     if getattr(args, "n_trials", None) is not None:
         changes["n_trials"] = args.n_trials
-    if changes:
-        sc = sc.replace(**changes)
-    return build_model(sc)
+    return sc.replace(**changes) if changes else sc
 
 
 def _print_json(obj) -> None:
@@ -248,19 +246,21 @@ def _check_out_dir(root: Path, out_dir: Path) -> None:
 
 
 def _cmd_run(args) -> int:
-    from .runner import run, write_outputs
-    model = _load(args)
+    from .model.design import build_design
+    from .oc.run import run
+    from .present.files import write_run
+    sc = _load(args)
     root = Path(args.out) if args.out else Path("outputs")
-    _check_out_dir(root, root / model.scenario.name)
+    _check_out_dir(root, root / sc.name)
+    dm = build_design(sc)
     show = not args.quiet and sys.stderr.isatty()
-    res = run(model, workers=args.workers, progress=show)
-    paths = write_outputs(res, root / model.scenario.name, command=["simtrial"] + args.argv)
+    res = run(dm, workers=args.workers, progress=show)
+    paths = write_run(res, root / sc.name, command=["simtrial"] + args.argv)
     print(res.summary())
     print("wrote     " + ", ".join(str(p) for p in paths.values()))
     if args.report:
         from .report import write_report
-        built = getattr(res, "dm", None) or res.model     # skip rebuilding the model
-        print(f"report    {write_report(root / model.scenario.name, prebuilt=built)}")
+        print(f"report    {write_report(root / sc.name, prebuilt=dm)}")
     return 0
 
 
@@ -271,115 +271,66 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_power(args) -> int:
-    from .power import power
-    model = _load(args)
-    n = args.n_per_arm if args.n_per_arm is not None else model.scenario.design.n_per_arm
+    from .model.design import build_design, group_sizes
+    from .oc.run import power
+    from .sim.driver import valid_n
+    sc = _load(args)
+    dm = build_design(sc)
+    n = args.n_per_arm if args.n_per_arm is not None else sc.design.n_per_arm
     if n > 100_000:
         raise SimtrialError(f"usage error: --n-per-arm = {n} must be <= 100000")
-    if model.scenario.design.n_msc(n) < 2:
-        ratio = model.scenario.design.allocation_ratio
-        raise SimtrialError(f"usage error: --n-per-arm = {n} gives an MSC arm of 1 patient at "
-                            f"design.allocation_ratio = {ratio:g}; the MSC arm needs >= 2")
-    if model.scenario.extended:
-        from .sim.full import simulate_design
-        res = simulate_design(model.scenario, n, workers=args.workers,
-                              progress=not args.json and sys.stderr.isatty())
-        if args.json:
-            _print_json({"scenario": model.scenario.name, "n_per_arm": n,
-                         "n_trials": res.n_trials, "rows": res.rows()})
-        else:
-            print(res.summary())
-        return 0
-    res = power(model, n, workers=args.workers, progress=not args.json and sys.stderr.isatty())
+    if not valid_n(dm, n):
+        sizes = group_sizes(dm, n).sum(axis=0) if n >= 1 else [n]
+        if len(dm.arms) == 1 and len(dm.strata) == 1 and n >= 2:
+            raise SimtrialError(
+                f"usage error: --n-per-arm = {n} gives an MSC arm of {int(sizes[1])} patient"
+                f"{'s' * (int(sizes[1]) != 1)} at design.allocation_ratio = "
+                f"{sc.design.allocation_ratio:g}; the MSC arm needs >= 2")
+        raise SimtrialError(f"usage error: --n-per-arm = {n} gives arms of "
+                            + ", ".join(str(int(x)) for x in sizes)
+                            + " patients; every arm needs >= 2 and every stratum >= 1")
+    res = power(dm, n, workers=args.workers, progress=not args.json and sys.stderr.isatty())
     if args.json:
         _print_json(res.to_dict())
     else:
-        od = model.outcome_def
-        print(f"{res.scenario}: {od.label} at {res.visit_months} months, {res.analysis}, "
-              f"true MD {res.md:+.4g} {od.unit}")
-        print(f"N = {res.n_per_arm} control + {res.n_msc} MSC, {res.n_trials:,} trials: power "
-              f"{res.power:.4f} (MC SE {res.mc_se:.4f}, 95% CI {res.ci_low:.4f}-{res.ci_high:.4f}); "
-              f"closed form {res.analytic_power:.4f}")
-        print(f"estimated MD: mean {res.mean_estimate:+.4g} (MC SE {res.mean_estimate_mc_se:.2g}), "
-              f"SD {res.sd_estimate:.4g}")
+        print(res.summary())
     return 0
 
 
 def _cmd_sample_size(args) -> int:
-    from .power import sample_size
-    model = _load(args)
-    if model.scenario.extended:
-        from .runner import run_design
-        if args.target != "power":
-            raise SimtrialError("usage error: --target assurance is not available for designs "
-                                "with several arms/endpoints, strata, dropout or interim looks; "
-                                "use --target power")
-        sc = model.scenario.replace(**{"design.target_power": [args.target_power],
-                                       "design.n_grid": None})
-        r = run_design(sc, workers=args.workers, progress=not args.json and sys.stderr.isatty())
-        s = r.sample_sizes[0]
-        if args.json:
-            _print_json({"scenario": sc.name, "target": "power", "hypothesis":
-                         r.dm.hypotheses[0].label, **s, "n_trials": r.n_trials,
-                         "curve": [{"n_per_arm": c.n_per_arm,
-                                    "power": float(c.trials["point_reject"][:, 0].mean())}
-                                   for c in r.curve]})
-        elif s["n_per_arm"] is None:
-            print(f"{sc.name}: {s['target']:.0%} power not reached by N = {s['searched_max']} "
-                  "per arm (design.max_n_per_arm)")
-        else:
-            print(f"{sc.name}: N = {s['n_per_arm']} control reaches {s['target']:.0%} power for "
-                  f"{r.dm.hypotheses[0].label}: simulated {s['power']:.4f} (MC SE "
-                  f"{s['mc_se']:.4f}, {r.n_trials:,} trials)")
-        return 0
-    res = sample_size(model, args.target_power, workers=args.workers, target=args.target,
+    from .oc.run import sample_size
+    sc = _load(args)
+    if not 0.0 < args.target_power < 1.0:
+        raise SimtrialError(f"usage error: --target-power = {args.target_power} must be in "
+                            "(0, 1) (e.g. 0.8)")
+    res = sample_size(sc, args.target_power, target=args.target, workers=args.workers,
                       progress=not args.json and sys.stderr.isatty())
     if args.json:
         _print_json(res.to_dict())
     else:
-        if res.reached:
-            print(f"{res.scenario}: N = {res.n_per_arm} per arm (MSC {res.n_msc}) reaches "
-                  f"{res.target_power:.0%} {res.target}: simulated {res.power:.4f} (MC SE {res.mc_se:.4f}, "
-                  f"{res.n_trials:,} trials); closed form N = {res.analytic_n_per_arm}")
-        else:
-            an = (res.analytic_n_per_arm if res.analytic_n_per_arm is not None
-                  else f"> {model.scenario.design.max_n_per_arm}")
-            print(f"{res.scenario}: {res.target_power:.0%} {res.target} not reached by N = "
-                  f"{res.searched_max} per arm (simulated); closed form N = {an}")
+        print(f"{sc.name}: {res.summary()}")
     return 0
 
 
 def _cmd_validate(args) -> int:
-    from .model.stratum import build_model
-    sc = _load_scenario(args.scenario)
-    if sc.extended:
-        return _validate_design(args, sc)
-    model = build_model(sc)
-    if args.json:
-        _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "model": model.describe()})
-        return 0
-    od = model.outcome_def
-    print(f"{args.scenario}: valid")
-    print(f"  scenario {sc.name} (hash {sc.hash()[:12]}), seed {sc.seed}, {sc.n_trials:,} trials")
-    print(f"  population {sc.population.preset}: criteria "
-          + (", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in model.population.criteria.items())
-             or "none") + f"; screen failures {model.screen_fail_prob:.1%}")
-    print(f"  endpoint {od.name} at {sc.endpoint.visit_months} months ({sc.endpoint.analysis}); "
-          f"MD by visit " + ", ".join(f"{m} mo {v:+.4g}" for m, v in zip(model.visits, model.md[od.name])))
-    print(f"  effect source: {model.md_source[od.name][model.k_end]}")
-    return 0
+    return _validate_design(args, _load_scenario(args.scenario))
 
 
 def _validate_design(args, sc) -> int:
-    """validate for scenarios with arms, strata, endpoints, dropout, multiplicity or looks."""
-    from .sim.full import build_design, group_sizes
+    """validate: the resolved design (strata, arms, hypotheses, dropout, multiplicity, looks,
+    conduct) and which simulation kernel will run it."""
+    from .model.design import build_design, group_sizes
+    from .sim.driver import kernel_for
     dm = build_design(sc)
     d = dm.describe()
+    kernel = kernel_for(dm)
     if args.json:
-        _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "design": d})
+        _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "kernel": kernel,
+                     "design": d, "model": dm.models[0].describe()})
         return 0
     print(f"{args.scenario}: valid")
-    print(f"  scenario {sc.name} (hash {sc.hash()[:12]}), seed {sc.seed}, {sc.n_trials:,} trials")
+    print(f"  scenario {sc.name} (hash {sc.hash()[:12]}), seed {sc.seed}, {sc.n_trials:,} trials;"
+          f" {kernel} kernel")
     for s, f, m in zip(dm.strata, dm.fractions, dm.models):
         crit = ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in m.population.criteria.items())
         print(f"  stratum {s} {f:.0%}: criteria {crit or 'none'}; screen failures "
@@ -395,6 +346,12 @@ def _validate_design(args, sc) -> int:
         scale = f" ({e.scale} scale)" if e.type == "continuous" else f" (missing: {e.missing})"
         print(f"  hypothesis {h.label}: {what} at {e.visit_months} mo, {e.analysis}{scale}, "
               f"{e.hypothesis}{margin}{truth}")
+    m0 = dm.models[0]
+    e0 = sc.endpoint
+    if e0.type == "continuous":
+        print(f"  endpoint {e0.outcome} at {e0.visit_months} months ({e0.analysis}); MD by visit "
+              + ", ".join(f"{mo} mo {v:+.4g}" for mo, v in zip(m0.visits, m0.md[e0.outcome])))
+        print(f"  effect source: {m0.md_source[e0.outcome][m0.k_end]}")
     if d["dropout"] is not None:
         dd = d["dropout"]
         print(f"  dropout {dd['mechanism']}: hazard per visit "
@@ -610,6 +567,7 @@ _COMMANDS["lesson"] = _cmd_lesson
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``simtrial`` console script; returns the exit code."""
+    os.environ.setdefault("MPLBACKEND", "Agg")     # files only: never open a window
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)

@@ -73,6 +73,7 @@ import pandas as pd
 import simpy
 
 from ._rng import generator
+from .stats.mc import MONTH_DAYS, median_mc_se, quantiles
 from .errors import ScenarioError
 from .scenario import _check_keys, _choice, _err, _float, _int, _table
 
@@ -80,7 +81,6 @@ __all__ = ["MONTH_DAYS", "ConductConfig", "ManufacturingConfig", "RegimenConfig"
            "ConductResult", "parse_conduct", "simulate_conduct", "conduct_design",
            "median_mc_se"]
 
-MONTH_DAYS = 365.25 / 12
 """Days per month (30.4375)."""
 STREAM_KEY = 0xC0D0
 """First spawn-key word of every conduct stream."""
@@ -513,35 +513,6 @@ def _replicate(cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
 # results
 # ---------------------------------------------------------------------------------------------
 
-def median_mc_se(x: np.ndarray, z: float = 1.959963984540054) -> float:
-    """Monte Carlo SE of a sample median from the distribution-free order-statistic interval.
-
-    Notes
-    -----
-    The ranks ``l = floor(n/2 - z sqrt(n)/2)`` and ``u = ceil(n/2 + z sqrt(n)/2)`` bound a
-    95% confidence interval for the median (binomial(n, 1/2) ranks; Conover, *Practical
-    Nonparametric Statistics*, 3rd ed., 1999, sec. 3.2); SE = (x_(u) - x_(l)) / (2 z). NaN for
-    fewer than 10 finite values.
-    """
-    x = np.sort(np.asarray(x, dtype=float)[np.isfinite(x)])
-    n = x.size
-    if n < 10:
-        return float("nan")
-    h = z * math.sqrt(n) / 2.0
-    lo = max(int(math.floor(n / 2.0 - h)), 1)
-    hi = min(int(math.ceil(n / 2.0 + h)), n)
-    return float((x[hi - 1] - x[lo - 1]) / (2.0 * z))
-
-
-def _quantiles(x: np.ndarray) -> tuple[float, float, float]:
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return (float("nan"),) * 3
-    q = np.quantile(x, [0.5, 0.1, 0.9])
-    return float(q[0]), float(q[1]), float(q[2])
-
-
 def _row_mean(a: np.ndarray, axis=None) -> np.ndarray:
     """Mean over finite entries along axis (NaN where none)."""
     fin = np.isfinite(a)
@@ -681,7 +652,7 @@ class ConductResult:
         out = []
 
         def add(metric, visit, x):
-            m, q10, q90 = _quantiles(x)
+            m, q10, q90 = quantiles(x)
             out.append({**base, "metric": metric, "visit": visit, "estimate": m, "q10": q10,
                         "q90": q90, "mc_se": median_mc_se(x), "replicates": self.replicates})
 
@@ -739,18 +710,18 @@ class ConductResult:
                  f"{self.replicates} replicates, screen fail {self.screen_fail:.1%}"]
 
         def mo(x):
-            m, a, b = _quantiles(np.asarray(x) / MONTH_DAYS)
+            m, a, b = quantiles(np.asarray(x) / MONTH_DAYS)
             return f"{m:.1f} months (10-90%: {a:.1f}-{b:.1f})"
 
         lines.append(f"          last randomisation {mo(pr['last_randomisation_day'])}")
         lines.append(f"          last patient last visit {mo(pr['lplv_day'])}")
-        m, a, b = _quantiles(pr["first_infusion_delay_days"])
+        m, a, b = quantiles(pr["first_infusion_delay_days"])
         if math.isfinite(m):
             lines.append(f"          MSC randomisation to first infusion {m:.1f} days "
                          f"(10-90%: {a:.1f}-{b:.1f})")
         for key, lab in (("manufacturing_utilisation", "manufacturing"),
                          ("chair_utilisation", "chairs"), ("bed_utilisation", "beds")):
-            m, a, b = _quantiles(pr[key])
+            m, a, b = quantiles(pr[key])
             if math.isfinite(m):
                 lines.append(f"          {lab} utilisation {m:.2%} (10-90%: {a:.2%}-{b:.2%})")
         return "\n".join(lines)
@@ -868,7 +839,7 @@ def conduct_design(dm, n_per_arm: int | None = None, *, replicates: int | None =
     The screen-failure probability comes from the population model of each stratum; the
     randomisation list holds :func:`simtrial.trial.group_sizes`.
     """
-    from .sim.full import group_sizes
+    from .model.design import group_sizes
     sc = dm.scenario
     cfg = sc.conduct
     if cfg is None:
@@ -949,79 +920,3 @@ def link_chunk(cres: ConductResult, chunk: int, chunk_trials: int) -> ChunkLink:
     ob = np.take_along_axis(cres.observed, order[..., None], axis=1)
     rd = np.take_along_axis(cres.rand_day, order, axis=1)
     return ChunkLink(rep, vd[rep], ob[rep], rd[rep], cres.look_day[rep], cres.endpoint_visit, R)
-
-
-def _trial_row(base: dict, metric: str, visit, x: np.ndarray, n_eff: int,
-               mean: bool = False) -> dict[str, Any]:
-    """Summary row of a per-trial calendar metric; MC SE with ``n_eff`` independent conducts."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    m, q10, q90 = _quantiles(x)
-    scale = math.sqrt(x.size / n_eff) if n_eff and x.size else float("nan")
-    if mean:
-        est = float(np.mean(x)) if x.size else float("nan")
-        se = float(np.std(x, ddof=1) / math.sqrt(n_eff)) if x.size > 1 and n_eff > 1 else \
-            float("nan")
-    else:
-        est, se = m, median_mc_se(x) * scale
-    return {**base, "hypothesis": "conduct", "endpoint": "", "arm": "", "visit": visit,
-            "metric": metric, "estimate": est, "mc_se": se, "q10": q10, "q90": q90}
-
-
-def design_rows(res, base: dict) -> list[dict[str, Any]]:
-    """Conduct rows of a :class:`simtrial.trial.DesignResult` (hypothesis = "conduct").
-
-    Logistics (from the conduct replicates): median over replicates with the 10/90% quantiles
-    and the MC SE of the median. Calendar outcomes per trial (after dropout and early
-    stopping): ``duration_days`` (median), ``mean_duration_days``; with looks, per look
-    ``look_day``, ``randomised_at_look``, ``patients_with_data``, ``patients_with_endpoint``,
-    and ``mean_randomised_at_stop``. Their MC SE counts the distinct conduct replicates used
-    (``min(replicates, n_trials)``), not the trials: trials that share a conduct share its
-    calendar, so this is the conservative choice.
-    """
-    c = res.conduct
-    rows = []
-    for r in c.rows():
-        if r["metric"] in ("look_day", "randomised_at_look", "with_data_at_look",
-                           "with_endpoint_at_look", "lplv_day"):
-            continue
-        rows.append({**base, "hypothesis": "conduct", "endpoint": "", "arm": "",
-                     "visit": r["visit"], "metric": r["metric"], "estimate": r["estimate"],
-                     "mc_se": r["mc_se"], "q10": r["q10"], "q90": r["q90"]})
-    tr = res.trials
-    n_eff = min(c.replicates, res.n_trials)
-    rows.append(_trial_row(base, "duration_days", "", tr["conduct_duration"], n_eff))
-    rows.append(_trial_row(base, "mean_duration_days", "", tr["conduct_duration"], n_eff, True))
-    if "conduct_look_day" in tr:
-        for li, f in enumerate(c.fractions):
-            lab = f"look {li + 1} ({f:g})"
-            rows.append(_trial_row(base, "look_day", lab, tr["conduct_look_day"][:, li], n_eff))
-            for key, name in (("conduct_look_randomised", "randomised_at_look"),
-                              ("conduct_look_patients", "patients_with_data"),
-                              ("conduct_look_endpoint", "patients_with_endpoint")):
-                rows.append(_trial_row(base, name, lab, tr[key][:, li], n_eff))
-        rows.append(_trial_row(base, "mean_randomised_at_stop", "",
-                               tr["conduct_randomised_stop"], n_eff, True))
-    return rows
-
-
-def design_summary_lines(res) -> list[str]:
-    """Summary lines of the conduct part of a DesignResult: power and duration together."""
-    c = res.conduct
-    lines = c.summary().splitlines()
-    d = res.trials["conduct_duration"] / MONTH_DAYS
-    m, a, b = _quantiles(d)
-    lines.append(f"duration  {m:.1f} months to the deciding analysis (10-90%: {a:.1f}-{b:.1f}; "
-                 f"mean {np.mean(d):.1f})")
-    if "conduct_look_day" in res.trials:
-        ld = res.trials["conduct_look_day"] / MONTH_DAYS
-        pat = res.trials["conduct_look_patients"]
-        rnd = res.trials["conduct_look_randomised"]
-        end = res.trials["conduct_look_endpoint"]
-        for li, f in enumerate(c.fractions):
-            m, a, b = _quantiles(ld[:, li])
-            lines.append(f"look {li + 1}    at {m:.1f} months (10-90%: {a:.1f}-{b:.1f}); of "
-                         f"{c.n_patients}: randomised {np.median(rnd[:, li]):.0f}, with data "
-                         f"{np.median(pat[:, li]):.0f}, with the endpoint "
-                         f"{np.median(end[:, li]):.0f} (medians)")
-    return lines

@@ -26,11 +26,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.figure  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.figure
+import matplotlib.pyplot as plt
 import pandas  # noqa: E402
 
 from .errors import SimtrialError  # noqa: E402

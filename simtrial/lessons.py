@@ -39,13 +39,17 @@ from scipy import stats
 from .model import evidence as ev
 from .oc.closed_form import analytic_assurance
 from .stats.closed_form import power_ancova, smallest_n
-from .sim.prefix import simulate
+from .sim.driver import simulate_prefix as simulate
 from .errors import SimtrialError
 from .model.stratum import build_model
 from .model.outcomes import OUTCOMES
-from .power import _crossing, power, sample_size_from, search_grid, wilson
+from .oc.run import grid_search, power
+from .model.design import build_design
+from .oc.build import points
+from .oc.search import crossing, sample_size_of, smallest_valid_n
+from .sim.driver import Simulated
+from .stats.mc import mean_se, wilson
 from .scenario import Scenario, parse_scenario
-from .sim.full import simulate_design
 
 __all__ = ["LESSONS", "LESSON_SEED", "Lesson", "LessonRun", "get_lesson", "compute_lesson",
            "run_lesson", "significant_mean", "winners_curse", "fading_effects",
@@ -57,7 +61,7 @@ LESSON_SEED = 20261122
 """Default seed of every lesson (the shipped scenarios' seed)."""
 MIN_TRIALS = 200
 """Fewest replicate trials a lesson accepts (conditional means need a few dozen successes)."""
-Z975 = 1.959963984540054
+from .stats.mc import Z975  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +107,6 @@ def _model(sc: Scenario):
 
 
 def _design(sc: Scenario):
-    from .sim.full import build_design
     return _cached("design", sc, build_design)
 
 
@@ -123,13 +126,35 @@ def _mean(x: np.ndarray) -> tuple[float, float]:
     x = np.asarray(x, dtype=float)
     if x.size < 2:
         return (float(x.mean()) if x.size else math.nan), math.nan
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+    return mean_se(x)
+
+
+def _crossing(power_by_n: np.ndarray, ns: np.ndarray, target: float) -> int | None:
+    """Smallest n from which power stays >= target over the rest of the grid ``ns``
+    (:func:`simtrial.oc.search.crossing`)."""
+    return crossing(dict(zip((int(n) for n in ns), (float(p) for p in power_by_n))), target,
+                    int(ns[0]))[0]
+
+
+def _read(model, out, target: float, seed: int, hi: int, kind: str = "power"):
+    """The engine's SampleSize read off a dense prefix-kernel grid ``out`` (SimOutput)."""
+    dm = _design(model.scenario)
+    sim = Simulated("prefix", tuple(int(n) for n in out.n0), out.n_trials, seed, out.elapsed_s,
+                    prefix=out)
+    return sample_size_of(dm, points(dm, sim), target, kind, hi, smallest_valid_n(dm))
+
+
+def _search(model, target: float, n_trials: int, seed: int, kind: str = "power"):
+    """(SampleSize, dense-grid SimOutput, largest N simulated) of the engine's search."""
+    sim, sizes = grid_search(_design(model.scenario), [target], (kind,), n_trials=n_trials,
+                             seed=seed)
+    return sizes[0], sim.prefix, max(sim.ns)
 
 
 def _n_range(k: np.ndarray, n_trials: int, ns: np.ndarray, target: float
              ) -> tuple[int | None, int | None]:
     """Range of N consistent with Monte Carlo error: the crossings of the upper and of the lower
-    95% Wilson bounds of the simulated power curve (see :func:`simtrial.power._crossing`)."""
+    95% Wilson bounds of the simulated power curve (see :func:`simtrial.oc.search.crossing`)."""
     lo = np.array([wilson(int(x), n_trials)[0] for x in k])
     hi = np.array([wilson(int(x), n_trials)[1] for x in k])
     return _crossing(hi, ns, target), _crossing(lo, ns, target)
@@ -358,7 +383,7 @@ def winners_curse(seed: int = LESSON_SEED, n_trials: int = 20_000, *, small_n: i
 
     Scenario: T1D population preset, HbA1c change at 12 months, ANCOVA, true MD = the pooled
     12-month HbA1c MD of Kashbour 2025 (abstract, all diabetes). For each arm size in ``ns`` the
-    engine simulates ``n_trials`` trials (:func:`simtrial.power.power` with per-trial estimates).
+    engine simulates ``n_trials`` trials (:func:`simtrial.power` with per-trial arrays).
 
     Returns
     -------
@@ -381,8 +406,10 @@ def winners_curse(seed: int = LESSON_SEED, n_trials: int = 20_000, *, small_n: i
         "overestimate_share_mc_se", "wrong_sign", "wrong_sign_mc_se")}
     hist = None
     for n in ns_arr:
-        r = power(model, int(n), n_trials=n_trials, seed=seed, keep_estimates=True)
-        est, rej, succ = r.estimates, r.rejected, r.rejected_assurance
+        r = power(_design(sc), int(n), n_trials=n_trials, seed=seed)
+        est = r.trials["point_est"][:, 0]
+        rej = r.trials["point_reject"][:, 0].astype(bool)
+        succ = r.trials["point_success"][:, 0].astype(bool)
         k = int(succ.sum())
         pk, pk_se = _rate(k, n_trials)
         m, mse = _mean(est[succ])
@@ -574,8 +601,7 @@ def _fade_outcome(outcome: str, preset: str, population: str, seed: int, n_trial
     # "power" here is the probability of a significant result in the direction of benefit
     # (the engine's success count; with a point effect its closed form is the one-sided power
     # at alpha / 2): a significant *harm* at 12 months is no success
-    out0, hi = search_grid(models[0], [target], n_trials, seed, 1, False, kinds=("assurance",))
-    ss = sample_size_from(models[0], out0, target, seed, hi, kind="assurance")
+    ss, out0, hi = _search(models[0], target, n_trials, seed, "assurance")
     ns = out0.n0
     outs = [out0] + [simulate(m, ns, n_trials=n_trials, seed=seed) for m in models[1:]]
     pw = np.array([o.rej_assur / n_trials for o in outs])
@@ -597,7 +623,7 @@ def _fade_outcome(outcome: str, preset: str, population: str, seed: int, n_trial
                    n_trials=n_trials, n_per_arm=n80,
                    endpoints=[{"name": f"month{m}", "outcome": outcome, "visit_months": m}
                               for m in months[1:]])
-    dr = simulate_design(_design(sc), n80, n_trials=n_trials, seed=seed)
+    dr = power(_design(sc), n80, n_trials=n_trials, seed=seed)
     succ = dr.trials["point_success"].astype(bool)
     est = dr.trials["point_est"]
     ds, dse = _rates(succ.sum(axis=0), n_trials)
@@ -839,7 +865,7 @@ def assurance_vs_power(seed: int = LESSON_SEED, n_trials: int = 20_000, *,
     pw, pw_se = _rates(o_point.rej_assur, n_trials)
     ap, ap_se = _rates(o_pred.rej_assur, n_trials)
     ao, ao_se = _rates(o_pool.rej_assur, n_trials)
-    ss = sample_size_from(point, o_point, 0.8, seed, int(n_max), kind="assurance")
+    ss = _read(point, o_point, 0.8, seed, int(n_max), kind="assurance")
     if ss.n_per_arm is None:
         raise SimtrialError(f"lesson error: n_max = {n_max} is too small to reach 80% power")
     n80 = ss.n_per_arm
@@ -1052,7 +1078,7 @@ def t1d_vs_t2d(seed: int = LESSON_SEED, n_trials: int = 20_000, *,
     """Compute the T1D-versus-T2D lesson: N per arm for ``target`` power at 12 months, for
     HbA1c and daily insulin dose in each diabetes type (default Kashbour 2025 subgroup rows),
     plus HbA1c in T2D at the Zhang 2025 T2D estimate as a sensitivity analysis. Each design is
-    one sample-size search of the engine (:func:`simtrial.power.search_grid`).
+    one sample-size search of the engine (:func:`simtrial.oc.run.grid_search`).
 
     Returns
     -------
@@ -1066,8 +1092,7 @@ def t1d_vs_t2d(seed: int = LESSON_SEED, n_trials: int = 20_000, *,
             eff["row"] = row_id
         model = _model(_scenario(f"lesson_{key}", preset, outcome, 12, eff, seed=seed,
                                       n_trials=n_trials))
-        out, hi = search_grid(model, [target], n_trials, seed, 1, False)
-        ss = sample_size_from(model, out, target, seed, hi)
+        ss, out, hi = _search(model, target, n_trials, seed)
         pw, pse = _rates(out.rejections, n_trials)
         sig = model.analytic["sd_resid_ancova"]
         designs.append(SampleSizeDesign(
@@ -1303,7 +1328,7 @@ def heterogeneity(seed: int = LESSON_SEED, n_trials: int = 10_000, *, n_max: int
         variants.append((label, vi2, d.scale ** 2 - se * se, d.scale, a, a_se, ac,
                          float(stats.t.cdf(sgn * d.mean / d.scale, d.df)), model, out))
     pw, pse = _rates(power_out.rej_assur, n_trials)
-    ss = sample_size_from(point, power_out, 0.8, seed, int(n_max), kind="assurance")
+    ss = _read(point, power_out, 0.8, seed, int(n_max), kind="assurance")
     if ss.n_per_arm is None:
         raise SimtrialError(f"lesson error: n_max = {n_max} is too small to reach 80% power")
     n80 = ss.n_per_arm

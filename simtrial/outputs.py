@@ -72,15 +72,18 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def manifest(model, *, seed: int, n_trials: int, timings: dict[str, float],
-             files: list[str], command: list[str] | None = None) -> dict[str, Any]:
-    """Provenance record of a run: resolved scenario, seed, versions, timings, resolved model."""
+def manifest(dm, *, seed: int, n_trials: int, timings: dict[str, float],
+             files: list[str], command: list[str] | None = None, kernel: str | None = None
+             ) -> dict[str, Any]:
+    """Provenance record of a run: resolved scenario, seed, versions, timings, the resolved
+    design (``design``) and its first stratum's model (``model``)."""
     from . import __version__
-    from .sim.prefix import CHUNK_TRIALS, SCREEN_BLOCK
+    from ._rng import CHUNK_TRIALS
+    from .sim.prefix import SCREEN_BLOCK
     from .model.evidence import evidence_version
     import scipy
     import pandas
-    sc = model.scenario
+    sc = dm.scenario
     return to_jsonable({
         "simtrial_version": __version__,
         "evidence_version": evidence_version(),
@@ -92,7 +95,9 @@ def manifest(model, *, seed: int, n_trials: int, timings: dict[str, float],
         "n_trials": n_trials,
         "chunk_trials": CHUNK_TRIALS,
         "screen_block": SCREEN_BLOCK,
-        "rng": "numpy PCG64; chunk c, stream s: SeedSequence(seed, spawn_key=(c, s))",
+        "rng": "numpy PCG64; chunk c, stream s: SeedSequence(seed, spawn_key=(c, s)) "
+               "(simtrial._rng)",
+        "kernel": kernel,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,
         "platform": {"python": platform.python_version(), "numpy": np.__version__,
@@ -100,7 +105,8 @@ def manifest(model, *, seed: int, n_trials: int, timings: dict[str, float],
                      "machine": platform.machine()},
         "timings_s": timings,
         "files": files,
-        "model": model.describe(),
+        "model": dm.models[0].describe(),
+        "design": dm.describe(),
     })
 
 

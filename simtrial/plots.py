@@ -3,26 +3,37 @@ never calls ``show()``."""
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-__all__ = ["plot_power_curve", "plot_design_power", "plot_evidence_forest",
+__all__ = ["plot_power_curve", "plot_evidence_forest",
            "plot_power_assurance", "plot_trajectories", "plot_sampling_distribution"]
 
-Z975 = 1.959963984540054
+from .stats.mc import Z975  # noqa: E402
+
+
+def _series(points, metric: str, label: str):
+    """(N, estimate, MC SE) of one metric of one hypothesis over the points that have it."""
+    ns, est, se = [], [], []
+    for p in points:
+        for r in p.rows():
+            if r["metric"] == metric and r["hypothesis"] == label:
+                ns.append(p.n_per_arm)
+                est.append(r["estimate"])
+                se.append(r["mc_se"])
+                break
+    return np.array(ns), np.array(est, dtype=float), np.array(se, dtype=float)
 
 
 def plot_power_curve(run, ax=None):
-    """Simulated power (and assurance, when the effect has a distribution) against control-arm
-    size with 95% Monte Carlo bands, the closed-form curves, the targets and the sample sizes.
+    """Simulated power of each hypothesis (after multiplicity / interim looks) against
+    control-arm size with 95% Monte Carlo bands, the closed form where one exists, assurance
+    when the effect has a distribution, family-wise power, the targets and the sample sizes.
 
     Parameters
     ----------
     run : RunResult
-        From :func:`simtrial.runner.run` (uses ``run.dense``, ``run.sample_sizes``, ``run.design``).
+        From :func:`simtrial.run` (uses ``run.curve``, ``run.point``, ``run.sample_sizes``).
     ax : matplotlib Axes, optional
 
     Returns
@@ -31,101 +42,75 @@ def plot_power_curve(run, ax=None):
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    c = run.dense
-    n, p, se, an = c.n_per_arm, c.power, c.mc_se, c.analytic
-    ax.fill_between(n, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1), color="C0",
-                    alpha=0.25, lw=0, label="95% Monte Carlo band")
-    ax.plot(n, p, color="C0", lw=1.6, label=f"simulated power ({c.points[0].n_trials:,} trials per N)")
-    ax.plot(n, an, color="k", lw=1.2, ls="--", label="closed-form power")
-    if c.has_distribution:
-        a, ase = c.assurance, c.assurance_mc_se
+    dm = run.design
+    hyps = dm.hypotheses
+    pts = run.curve
+    dense = len(pts) > 30
+    mk = "-" if dense else "o-"
+    has_a = run.point.stats[0].assurance is not None
+    for i, h in enumerate(hyps):
+        n, p, se = _series(pts, "power", h.label)
+        ax.fill_between(n, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1),
+                        color=f"C{i}", alpha=0.22, lw=0,
+                        label="95% Monte Carlo band" if i == 0 else None)
+        e = h.endpoint
+        what = e.outcome if e.type == "continuous" else "responder"
+        lab = (f"simulated power ({run.n_trials:,} trials per N)" if len(hyps) == 1 else
+               f"{h.label}: {what} {e.visit_months}m ({e.analysis})"
+               + (" [true null]" if h.true_null else ""))
+        ax.plot(n, p, mk, color=f"C{i}", ms=3, lw=1.5, label=lab)
+        n, cf, _ = _series(pts, "analytic_power", h.label)
+        if n.size:
+            ax.plot(n, cf, color="k" if len(hyps) == 1 else f"C{i}", lw=1.1, ls="--",
+                    label="closed-form power" + ("" if dm.scenario.dropout is None and
+                                                 dm.boundaries is None else " (complete data)"))
+    if has_a:
+        h0 = hyps[0]
+        n, a, ase = _series(pts, "assurance", h0.label)
         ax.fill_between(n, np.clip(a - Z975 * ase, 0, 1), np.clip(a + Z975 * ase, 0, 1),
-                        color="C2", alpha=0.25, lw=0)
-        dist = run.model.distribution
-        ax.plot(n, a, color="C2", lw=1.6,
+                        color="C2", alpha=0.22, lw=0)
+        dist = dm.models[0].distribution
+        ax.plot(n, a, mk, color="C2", ms=3, lw=1.5,
                 label=f"assurance ({dist.kind}: mean {dist.expectation():+.3g}, SD {dist.sd():.3g})")
-        cp = run.curve
-        ax.plot(cp.n_per_arm, [p.analytic_assurance for p in cp.points], "x", color="C2", ms=5,
-                label="closed-form assurance")
+        grid = [run.at(g) for g in run.grid]
+        n, ca, _ = _series(grid, "analytic_assurance", h0.label)
+        if n.size:
+            ax.plot(n, ca, "x", color="C2", ms=5, label="closed-form assurance")
+    if len(hyps) > 1 and any(not h.true_null for h in hyps):
+        n, p, _ = _series(pts, "conjunctive_power", "family")
+        ax.plot(n, p, "k--", lw=1.2, label="all false nulls rejected (conjunctive)")
+        n, p, _ = _series(pts, "disjunctive_power", "family")
+        ax.plot(n, p, "k:", lw=1.2, label="any false null rejected (disjunctive)")
     for ss in run.sample_sizes:
         ax.axhline(ss.target_power, color="0.6", lw=0.8, ls=":")
         if ss.n_per_arm is not None:
             ax.axvline(ss.n_per_arm, color="C3", lw=0.8, ls=":")
             tag = "" if ss.target == "power" else " (assurance)"
-            ax.annotate(f"{ss.target_power:.0%}{tag}: N={ss.n_per_arm}", (ss.n_per_arm, ss.target_power),
-                        xytext=(4, -12), textcoords="offset points", fontsize=8, color="C3")
-    d = run.design
+            ax.annotate(f"{ss.target_power:.0%}{tag}: N={ss.n_per_arm}",
+                        (ss.n_per_arm, ss.target_power), xytext=(4, -12),
+                        textcoords="offset points", fontsize=8, color="C3")
+    d = run.point
     ax.errorbar([d.n_per_arm], [d.power], yerr=[[Z975 * d.mc_se]], fmt="o", color="C1", ms=5,
                 capsize=3, label=f"design N={d.n_per_arm}: {d.power:.3f}")
-    ax.set_xlim(0, n.max())
-    ax.set_ylim(0, 1.0)
-    ax.set_xlabel("patients per arm (control; MSC = ratio x control)")
-    ax.set_ylabel("power / assurance" if c.has_distribution else "power")
-    sc = run.model.scenario
-    ax.set_title(f"{sc.name}: {sc.endpoint.outcome} at {sc.endpoint.visit_months} months, "
-                 f"{sc.endpoint.analysis}, true MD {d.md:+.3g}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
-    return ax
-
-
-def plot_design_power(run, ax=None):
-    """Power of each hypothesis (after multiplicity / interim looks) against control-arm size,
-    with 95% Monte Carlo bands, family-wise success, targets and sample sizes.
-
-    Parameters
-    ----------
-    run : DesignRun
-        From :func:`simtrial.runner.run_design` (uses ``run.curve``, ``run.design``,
-        ``run.sample_sizes``).
-    ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    matplotlib Axes
-    """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    rows = [r.rows() for r in run.curve]
-    ns = np.array([r.n_per_arm for r in run.curve])
-    hyps = run.dm.hypotheses
-
-    def series(metric, label):
-        est = np.array([[x["estimate"] for x in rr if x["metric"] == metric and
-                         x["hypothesis"] == label][0] for rr in rows])
-        se = np.array([[x["mc_se"] for x in rr if x["metric"] == metric and
-                        x["hypothesis"] == label][0] for rr in rows])
-        return est, se
-
-    for i, h in enumerate(hyps):
-        p, se = series("power", h.label)
-        ax.fill_between(ns, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1),
-                        color=f"C{i}", alpha=0.2, lw=0)
-        ax.plot(ns, p, "o-", color=f"C{i}", ms=3, lw=1.4,
-                label=f"{h.label}: {h.endpoint.outcome} {h.endpoint.visit_months}m "
-                      f"({h.endpoint.analysis})" + (" [null]" if h.true_null else ""))
-    if len(hyps) > 1 and any(not h.true_null for h in hyps):
-        p, se = series("conjunctive_power", "family")
-        ax.plot(ns, p, "k--", lw=1.2, label="all false nulls rejected (conjunctive)")
-        p, se = series("disjunctive_power", "family")
-        ax.plot(ns, p, "k:", lw=1.2, label="any false null rejected (disjunctive)")
-    for s in run.sample_sizes:
-        ax.axhline(s["target"], color="0.6", lw=0.8, ls=":")
-        if s["n_per_arm"] is not None:
-            ax.axvline(s["n_per_arm"], color="C3", lw=0.8, ls=":")
-            ax.annotate(f"{s['target']:.0%}: N={s['n_per_arm']}", (s["n_per_arm"], s["target"]),
-                        xytext=(4, -12), textcoords="offset points", fontsize=8, color="C3")
-    ax.set_xlim(0, ns.max() * 1.05)
+    top = max(p.n_per_arm for p in pts)
+    ax.set_xlim(0, top * (1.0 if dense else 1.05))
     ax.set_ylim(0, 1.0)
     ax.set_xlabel("patients in the control arm (MSC arms = ratio x control)")
-    ax.set_ylabel("power (primary analysis, after multiplicity)")
-    sc = run.dm.scenario
-    from .sim.full import design_features
-    extra = design_features(sc)
-    ax.set_title(f"{sc.name}" + (f": {', '.join(extra)}" if extra else "")
-                 + f"; {run.n_trials:,} trials per N", fontsize=10)
+    ax.set_ylabel("power / assurance" if has_a else
+                  "power" + (" (after multiplicity / interim looks)" if len(hyps) > 1
+                             or dm.boundaries is not None else ""))
+    from .oc.results import curve_title
+    sc = dm.scenario
+    h0 = hyps[0]
+    sub = ""
+    if len(hyps) == 1 and h0.endpoint.type == "continuous":
+        sub = (f": {h0.endpoint.outcome} at {h0.endpoint.visit_months} months, "
+               f"{h0.endpoint.analysis}, true effect {h0.truth:+.3g}")
+    title = curve_title(dm) if (len(hyps) > 1 or dm.boundaries is not None
+                                or sc.dropout is not None) else sc.name + sub
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    ax.legend(loc="lower right", fontsize=7 if len(hyps) > 1 else 8, frameon=False)
     return ax
 
 
@@ -704,9 +689,9 @@ def plot_conduct(result, ax=None):
 
     Parameters
     ----------
-    result : ConductResult, DesignResult or DesignRun
-        From :func:`simtrial.conduct.simulate_conduct` (or a design run with ``[conduct]``;
-        uses ``enrolment_curve()`` and ``rows()`` of its conduct result).
+    result : ConductResult, PointResult or RunResult
+        From :func:`simtrial.conduct.simulate_conduct`, or a result of a scenario with
+        ``[conduct]`` (uses ``enrolment_curve()`` and ``rows()`` of its conduct result).
     ax : matplotlib Axes, optional
 
     Returns
@@ -714,10 +699,9 @@ def plot_conduct(result, ax=None):
     matplotlib Axes
     """
     c = result
-    if hasattr(c, "design") and hasattr(c.design, "conduct"):
-        c = c.design.conduct
-    elif hasattr(c, "dm") and hasattr(c, "conduct"):
-        c = c.conduct
+    if hasattr(c, "point"):          # RunResult
+        c = c.point
+    c = getattr(c, "conduct", c) if not hasattr(c, "enrolment_curve") else c   # PointResult
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     cur = c.enrolment_curve()

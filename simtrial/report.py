@@ -34,15 +34,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import __version__, plots
 from .errors import SimtrialError
 from .html import Figure, Section, write_document
+from .model import evidence
+from .model.design import DesignModel, build_design, group_sizes
+from .model.evidence import load_evidence
+from .model.outcomes import OUTCOMES
+from .model.presets import (OUTCOME_RESIDUAL_CORRELATION_SOURCE, VISIT_CORRELATION_SOURCE,
+                            get_preset)
+from .oc.results import closed_form_assurance, closed_form_power, curve_title
+from .oc.run import power
+from .oc.search import analytic_n
+from .scenario import load_scenario, parse_scenario
+from .sim.driver import valid_n
+from .sim.full import one_trial
 
 __all__ = ["RunFolder", "load_run", "build_report", "write_report", "EvidenceForest",
            "CurveSeries", "PowerCurves", "ArmTrajectory", "Trajectories", "SamplingDistribution",
            "evidence_forest", "assumptions_table", "sampling_distribution", "REPORT_FILE"]
 
 REPORT_FILE = "report.html"
-Z975 = 1.959963984540054
+from .stats.mc import Z975  # noqa: E402
 MAX_PATIENTS_SHOWN = 30
 """Individual trajectories drawn per arm (the arm means use every patient)."""
 
@@ -89,10 +102,6 @@ class RunFolder:
     scenario: Any
 
     @property
-    def extended(self) -> bool:
-        return bool(self.scenario.extended)
-
-    @property
     def seed(self) -> int:
         return int(self.manifest["seed"])
 
@@ -115,8 +124,6 @@ def load_run(output_dir: str | Path) -> RunFolder:
         a scenario hash that does not match the scenario, or an evidence table version other
         than the installed one.
     """
-    from .model import evidence
-    from .scenario import parse_scenario
     p = Path(output_dir)
     hint = "(give the folder `simtrial run` wrote, e.g. outputs/t1d_hba1c_12m)"
     if not p.is_dir():
@@ -350,8 +357,6 @@ def evidence_forest(outcome: str, used_ids: set[str], populations: set[str],
                     distributions: tuple = ()) -> EvidenceForest:
     """Rows of the evidence table for ``outcome`` (restricted to ``populations`` plus every row
     used), with 95% intervals: the reported CI when there is one, else MD +/- 1.96 SE."""
-    from .model.evidence import load_evidence
-    from .model.outcomes import OUTCOMES
     t = load_evidence()
     t = t[t["outcome"] == outcome]
     t = t[t["population"].isin(populations) | t["id"].isin(used_ids)]
@@ -427,7 +432,6 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 def _evidence_rows_used(models) -> dict[str, set[str]]:
     """Evidence row ids each outcome's MD comes from, over the stratum models."""
-    from .model.evidence import load_evidence
     ids = set(load_evidence()["id"])
     out: dict[str, set[str]] = {}
     for m in models:
@@ -446,9 +450,6 @@ def assumptions_table(sc, models, outcomes: tuple[str, ...], dm=None) -> pd.Data
     the population (marginals, criteria, correlation), the natural history of each simulated
     outcome, and the scenario's own assumptions (dose scaling, dropout, heterogeneity).
     """
-    from .model.evidence import load_evidence
-    from .model.presets import (OUTCOME_RESIDUAL_CORRELATION_SOURCE, VISIT_CORRELATION_SOURCE,
-                          get_preset)
     ev = load_evidence().set_index("id")
     rows: list[dict[str, str]] = []
     scen = f"scenario {sc.source_path or sc.name}"
@@ -590,7 +591,6 @@ def _close(a: float, b: float) -> bool:
 
 
 def _mismatch(run: RunFolder, what: str, stored: float, again: float) -> SimtrialError:
-    from . import __version__
     made = run.manifest.get("simtrial_version")
     why = (f"the run was made with simtrial {made}, this is {__version__}" if made != __version__
            else "results.csv or manifest.json was changed after the run")
@@ -617,7 +617,6 @@ def _round_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def _header_comment(run: RunFolder) -> str:
     """The leading comment of the scenario file, if the file still holds this scenario."""
-    from .scenario import load_scenario
     f = run.manifest.get("scenario_file")
     if not f:
         return ""
@@ -640,24 +639,15 @@ def _header_comment(run: RunFolder) -> str:
 
 
 def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
-    from .model.outcomes import OUTCOMES
     sc = run.scenario
     d = sc.design
     m0 = models[0]
     out = []
-    if dm is None:
-        pop = (f"{sc.population.preset.upper()} patients (preset {sc.population.preset}; "
-               f"{m0.screen_fail_prob:.1%} of screened candidates fail the inclusion criteria "
-               + ", ".join(f"{k} in [{_fmt(lo)}, {_fmt(hi)}]" for k, (lo, hi) in
-                           m0.population.criteria.items()) + ")")
-        arms = (f"randomised {d.allocation_ratio:g}:1 to MSC or control; design size "
-                f"{d.n_per_arm} control + {d.n_msc(d.n_per_arm)} MSC")
-    else:
+    if True:
         strata = ", ".join(f"{s.upper()} {f:.0%} ({m.screen_fail_prob:.1%} screen failures)"
                            for s, f, m in zip(dm.strata, dm.fractions, dm.models))
         pop = f"patients from {strata}" + (", randomisation stratified by diabetes type"
                                            if len(dm.strata) > 1 else "")
-        from .sim.full import group_sizes
         sizes = group_sizes(dm, d.n_per_arm).sum(axis=0)
         arms = ("arms " + ", ".join(
             f"{nm} {int(k)}" + ("" if i == 0 else f" (effect x{a.effect_scale:g})")
@@ -686,7 +676,7 @@ def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
     if m0.evidence_row:
         eff += f"; {m0.evidence_row.get('source')}"
     eff += ")."
-    if dm is not None and len(dm.models) > 1:
+    if len(dm.models) > 1:
         eff = "True effects per stratum: " + "; ".join(
             f"{s.upper()} {m.endpoint_md:+.4g} {od.unit} ({m.md_source[od.name][m.k_end]})"
             for s, m in zip(dm.strata, dm.models)) + "."
@@ -705,7 +695,7 @@ def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
         out.append(f"Multiplicity: {sc.multiplicity.method}"
                    + (f" (within {sc.multiplicity.within})"
                       if sc.multiplicity.method == "hierarchical" else "") + ".")
-    if dm is not None and dm.boundaries is not None:
+    if dm.boundaries is not None:
         out.append(f"Interim analyses: {dm.boundaries.describe()}.")
     out.append(f"Monte Carlo: {run.n_trials:,} replicate trials per N, seed {run.seed} "
                f"(scenario hash {run.manifest['scenario_hash'][:12]}).")
@@ -713,7 +703,7 @@ def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# plain runs (simtrial.engine)
+# power curves, sampling distribution, trajectories (one path for every design)
 # ---------------------------------------------------------------------------------------------
 
 def _dense_ns(hi: int, extra=()) -> np.ndarray:
@@ -721,214 +711,136 @@ def _dense_ns(hi: int, extra=()) -> np.ndarray:
                            np.asarray(list(extra), dtype=int)])
 
 
-def _plain_curves(run: RunFolder, model) -> tuple[PowerCurves, pd.DataFrame]:
-    from .oc.closed_form import analytic_assurance, analytic_power, analytic_sample_size
-    sc = model.scenario
+def _curves(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
+    sc = dm.scenario
     res = run.results
-    pc = res[res["table"] == "power_curve"]
-    ns = np.array(sorted(pc["n_per_arm"].astype(int).unique()))
-
-    def series(metric):
-        d = pc[pc["metric"] == metric].set_index(pc[pc["metric"] == metric]["n_per_arm"]
-                                                  .astype(int))
-        return d.loc[ns, "estimate"].to_numpy(float), d.loc[ns, "mc_se"].to_numpy(float)
-
-    p, pse = series("power")
-    curves = [CurveSeries("simulated power", "power", ns, p, pse)]
-    dist = model.distribution
+    pc = res[res["table"] == "power_curve"].copy()
+    pc["n"] = pd.to_numeric(pc["n_per_arm"], errors="coerce")
+    pc = pc[pc["n"].notna()]
+    pc["n"] = pc["n"].astype(int)
+    dist = dm.models[0].distribution
     has_a = dist is not None and not dist.is_point
-    if has_a:
-        a, ase = series("assurance")
-        curves.append(CurveSeries(f"simulated assurance ({dist.kind} effect)", "assurance", ns,
-                                  a, ase))
+    one = len(dm.hypotheses) == 1
+    curves = []
+    for h in dm.hypotheses:
+        for metric, kind in (("power", "power"), ("assurance", "assurance")):
+            d = pc[(pc["hypothesis"].astype(str) == h.label) & (pc["metric"] == metric)]
+            d = d.sort_values("n")
+            if d.empty:
+                continue
+            e = h.endpoint
+            if one:
+                lab = ("simulated power" if kind == "power"
+                       else f"simulated assurance ({dist.kind} effect)")
+            else:
+                lab = (f"{h.label}: {e.outcome if e.type == 'continuous' else 'responder'} "
+                       f"{e.visit_months} mo ({e.analysis})"
+                       + (" [true null]" if h.true_null else "")
+                       + (" assurance" if kind == "assurance" else ""))
+            curves.append(CurveSeries(lab, kind, d["n"].to_numpy(int),
+                                      d["estimate"].to_numpy(float), d["mc_se"].to_numpy(float)))
+    if not one:
+        for metric, lab in (("conjunctive_power", "all false nulls rejected"),
+                            ("disjunctive_power", "any false null rejected")):
+            d = pc[(pc["hypothesis"].astype(str) == "family") & (pc["metric"] == metric)]
+            if not d.empty:
+                d = d.sort_values("n")
+                curves.append(CurveSeries(lab, "family", d["n"].to_numpy(int),
+                                          d["estimate"].to_numpy(float),
+                                          d["mc_se"].to_numpy(float)))
     ss = res[res["table"] == "sample_size"]
-    hi = int(max(ns.max(), ss["n_per_arm"].max() if not ss.empty and
-                 ss["n_per_arm"].notna().any() else 0))
-    dn = _dense_ns(hi, [sc.design.n_per_arm])
-    n1 = np.array([sc.design.n_msc(int(n)) for n in dn])
-    keep = n1 >= 2
-    dn, n1 = dn[keep], n1[keep]
-    analytic = [("closed-form power", "power", dn,
-                 np.array([analytic_power(model, int(a), int(b)) for a, b in zip(dn, n1)]))]
-    if has_a:
-        analytic.append(("closed-form assurance", "assurance", dn,
-                         np.array([analytic_assurance(model, int(a), int(b))
-                                   for a, b in zip(dn, n1)])))
+    ns = pc["n"].to_numpy(int)
+    top = int(ns.max()) if ns.size else sc.design.n_per_arm
+    if not ss.empty:
+        found = pd.to_numeric(ss["n_per_arm"], errors="coerce")
+        if found.notna().any():
+            top = max(top, int(found.max()))
+    dn = [int(n) for n in _dense_ns(top, [sc.design.n_per_arm]) if valid_n(dm, int(n))]
+    analytic = []
+    for h in dm.hypotheses:
+        vals = []
+        for n in dn:
+            g = group_sizes(dm, n).sum(axis=0)
+            vals.append(closed_form_power(dm, h, int(g[0]), int(g[h.arm])))
+        if dn and not all(math.isnan(v) for v in vals):
+            ref = ("" if sc.dropout is None and dm.boundaries is None
+                   and sc.multiplicity.method == "none" else
+                   ": complete data, no multiplicity or interim looks (reference)")
+            analytic.append((f"closed-form power{'' if one else ' ' + h.label}{ref}", "power",
+                             np.array(dn), np.array(vals)))
+        if has_a and h.index == 0:
+            av = []
+            for n in dn:
+                g = group_sizes(dm, n).sum(axis=0)
+                av.append(closed_form_assurance(dm, h, int(g[0]), int(g[h.arm])))
+            if not all(math.isnan(v) for v in av):
+                analytic.append(("closed-form assurance", "assurance", np.array(dn),
+                                 np.array(av)))
     sizes, table = [], []
+    h0 = dm.hypotheses[0]
+    done = set()
     for dp, g in ss.groupby("design_point", sort=False):
         kind, tgt = str(dp).split("=")
         kind = kind.replace("target_", "")
         tgt = float(tgt)
+        done.add((kind, tgt))
         n = g.loc[g["metric"] == "sample_size", "estimate"]
         n = None if n.empty or pd.isna(n.iloc[0]) else int(n.iloc[0])
         an = g.loc[g["metric"] == "analytic_sample_size", "estimate"]
         an = None if an.empty or pd.isna(an.iloc[0]) else int(an.iloc[0])
+        mx = g.loc[g["metric"] == "searched_max", "estimate"]
+        mx = sc.design.max_n_per_arm if mx.empty or pd.isna(mx.iloc[0]) else int(mx.iloc[0])
         at = g[g["metric"] == f"{kind}_at_sample_size"]
         pv = float(at["estimate"].iloc[0]) if not at.empty else math.nan
         pse_ = float(at["mc_se"].iloc[0]) if not at.empty else math.nan
         if n is not None:
             sizes.append((kind, tgt, n))
-        table.append({"target": f"{tgt:.0%} {kind}", "simulated N per arm (control)": n,
+        table.append({"target": f"{tgt:.0%} {kind}" + ("" if one else f" ({h0.label})"),
+                      "simulated N per arm (control)": n,
                       f"simulated {kind} at N": _sig(pv, pse_) if n is not None else
-                      f"not reached by N = {sc.design.max_n_per_arm}",
-                      "closed-form N": an})
+                      f"not reached by N = {mx}", "closed-form N": an})
     for tgt in (0.8, 0.9):
-        if tgt not in sc.design.target_power:
-            an = analytic_sample_size(model, tgt, n_max=sc.design.max_n_per_arm)
-            table.append({"target": f"{tgt:.0%} power", "simulated N per arm (control)": None,
+        if ("power", tgt) not in done:
+            table.append({"target": f"{tgt:.0%} power" + ("" if one else f" ({h0.label})"),
+                          "simulated N per arm (control)": None,
                           "simulated power at N": "not in design.target_power of this run",
-                          "closed-form N": an})
-    od = model.outcome_def
-    curves_obj = PowerCurves(
-        title=f"{sc.name}: {od.label} at {sc.endpoint.visit_months} months, "
-              f"{sc.endpoint.analysis}, true MD {model.endpoint_md:+.3g} {od.unit}",
-        ylabel="power / assurance" if has_a else "power", series=tuple(curves),
-        analytic=tuple(analytic), targets=tuple(sc.design.target_power),
-        sample_sizes=tuple(sizes), design_n=sc.design.n_per_arm, n_trials=run.n_trials)
-    tdf = pd.DataFrame(table)
-    tdf.attrs["caption"] = ("Sample size: smallest control-arm size whose simulated power "
-                            "(assurance) reaches the target, next to the closed form.")
-    return curves_obj, tdf
-
-
-def _plain_sampling(run: RunFolder, model) -> SamplingDistribution:
-    from .power import power
-    sc = model.scenario
-    r = power(model, sc.design.n_per_arm, n_trials=run.n_trials, seed=run.seed,
-              keep_estimates=True)
-    for metric, again in (("power", r.power), ("mean_estimate", r.mean_estimate)):
-        stored, _ = _design_value(run.results, metric)
-        if not _close(stored, again):
-            raise _mismatch(run, f"design {metric}", stored, again)
-    od = model.outcome_def
-    est = np.asarray(r.estimates, float)
-    benefit = est < 0 if od.better == "lower" else est > 0
-    return sampling_distribution(est, np.asarray(r.rejected, bool) & benefit,
-                                 label=f"{od.label} MD at {sc.endpoint.visit_months} months "
-                                       f"({sc.endpoint.analysis})", unit=od.unit,
-                                 truth=model.endpoint_md, n_per_arm=sc.design.n_per_arm)
-
-
-def _plain_trajectories(run: RunFolder, model) -> Trajectories:
-    from .sim.patients import simulate_patients
-    sc = model.scenario
-    od = model.outcome_def
-    df = simulate_patients(model, sc.design.n_per_arm, rng=run.seed, outcomes=(od.name,))
-    months = (0,) + tuple(model.visits)
-    arms = []
-    for name in ("control", "MSC"):
-        w = (df[df["arm"] == name].pivot(index="patient", columns="month", values="value")
-             .reindex(columns=list(months)))
-        arms.append(_arm_trajectory(name, w.to_numpy(float)))
-    return Trajectories(od.name, od.label, od.unit, months, tuple(arms),
-                        f"{od.label}: one simulated trial at the design size\n"
-                        f"({sc.design.n_per_arm} control + {sc.design.n_msc(sc.design.n_per_arm)} "
-                        f"MSC, seed {run.seed})")
-
-
-# ---------------------------------------------------------------------------------------------
-# extended designs (simtrial.trial)
-# ---------------------------------------------------------------------------------------------
-
-def _design_curves(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
-    from .stats.closed_form import power_ancova, power_ttest
-    from .model.outcomes import OUTCOMES
-    from .sim.full import group_sizes
-    sc = dm.scenario
-    res = run.results
-    pc = res[res["table"] == "power_curve"].copy()
-    pc["n"] = pc["design_point"].astype(int)
-    curves = []
-    for h in dm.hypotheses:
-        for metric, kind in (("power", "power"), ("assurance", "assurance")):
-            d = pc[(pc["hypothesis"] == h.label) & (pc["metric"] == metric)].sort_values("n")
-            if d.empty:
-                continue
-            lab = (f"{h.label}: {h.endpoint.outcome if h.endpoint.type == 'continuous' else 'responder'} "
-                   f"{h.endpoint.visit_months} mo ({h.endpoint.analysis})"
-                   + (" [true null]" if h.true_null else "")
-                   + (" assurance" if kind == "assurance" else ""))
-            curves.append(CurveSeries(lab, kind, d["n"].to_numpy(int), d["estimate"].to_numpy(float),
-                                      d["mc_se"].to_numpy(float)))
-    if len(dm.hypotheses) > 1:
-        for metric, lab in (("conjunctive_power", "all false nulls rejected"),
-                            ("disjunctive_power", "any false null rejected")):
-            d = pc[(pc["hypothesis"] == "family") & (pc["metric"] == metric)].sort_values("n")
-            if not d.empty:
-                curves.append(CurveSeries(lab, "family", d["n"].to_numpy(int),
-                                          d["estimate"].to_numpy(float), d["mc_se"].to_numpy(float)))
-    ns = pc["n"].to_numpy(int)
-    analytic = []
-    m = dm.models[0]
-    if len(dm.models) == 1:
-        hi = int(ns.max()) if ns.size else sc.design.n_per_arm
-        dn = _dense_ns(hi, [sc.design.n_per_arm])
-        for h in dm.hypotheses:
-            e = h.endpoint
-            if e.type != "continuous" or e.scale == "log" or math.isnan(h.truth) or h.true_null \
-                    or e.hypothesis != "superiority" or e.margin:
-                continue
-            # the model's closed-form moments are those of the primary endpoint
-            if e.outcome != sc.endpoint.outcome or e.visit_months != sc.endpoint.visit_months:
-                continue
-            better = OUTCOMES[e.outcome].better
-            vals = []
-            for n in dn:
-                g = group_sizes(dm, int(n)).sum(axis=0)
-                n0, n1 = int(g[0]), int(g[h.arm])
-                if n1 < 2 or n0 < 2:
-                    vals.append(math.nan)
-                elif e.analysis == "ttest_change":
-                    vals.append(power_ttest(h.truth, m.analytic["sd_change"], n0, n1,
-                                            sc.design.alpha, sc.design.sides, better))
-                else:
-                    vals.append(power_ancova(h.truth, m.analytic["sd_resid_ancova"], n0, n1,
-                                             sc.design.alpha, sc.design.sides, better))
-            analytic.append((f"closed form {h.label}: complete-data "
-                             f"{'t-test' if e.analysis == 'ttest_change' else 'ANCOVA'}, "
-                             "no dropout, multiplicity or interim looks (reference)",
-                             "power", dn, np.array(vals)))
-    ss = res[res["table"] == "sample_size"]
-    sizes, table = [], []
-    h0 = dm.hypotheses[0]
-    for r in ss.itertuples(index=False):
-        tgt = float(str(r.metric).rsplit("_", 1)[1])
-        n = int(r.design_point) if pd.notna(r.design_point) else None
-        if n is not None:
-            sizes.append((h0.label, tgt, n))
-        table.append({"target": f"{tgt:.0%} power ({h0.label})", "N control": n,
-                      "simulated power at N": _sig(float(r.estimate), float(r.mc_se))})
-    done = {float(str(x).rsplit("_", 1)[1]) for x in ss["metric"]}
-    for tgt in (0.8, 0.9):
-        if tgt not in done:
-            table.append({"target": f"{tgt:.0%} power ({h0.label})", "N control": None,
-                          "simulated power at N": "not in design.target_power of this run"})
-    from .sim.full import design_features
-    extra = design_features(sc)
+                          "closed-form N": analytic_n(dm, tgt, "power")})
     obj = PowerCurves(
-        title=f"{sc.name}" + (f": {', '.join(extra)}" if extra else ""),
-        ylabel="power (after multiplicity / interim looks)", series=tuple(curves),
-        analytic=tuple(analytic), targets=tuple(sc.design.target_power),
+        title=_curve_title(dm), ylabel=("power / assurance" if has_a else "power")
+        + ("" if one and dm.boundaries is None else " (after multiplicity / interim looks)"),
+        series=tuple(curves), analytic=tuple(analytic), targets=tuple(sc.design.target_power),
         sample_sizes=tuple(sizes), design_n=sc.design.n_per_arm, n_trials=run.n_trials)
     tdf = pd.DataFrame(table)
-    tdf.attrs["caption"] = ("Sample size: smallest control-arm size whose simulated power of the "
-                            "primary hypothesis reaches the target (doubling then bisection, "
-                            "common random numbers).")
+    tdf.attrs["caption"] = ("Sample size: the smallest control-arm size from which the simulated "
+                            "power (assurance) of the primary hypothesis stays at or above the "
+                            "target at every larger simulated size (common random numbers), "
+                            "next to the closed form where one exists.")
     return obj, tdf
 
 
-def _design_sampling(run: RunFolder, dm) -> tuple[list[SamplingDistribution], Any]:
-    from .model.outcomes import OUTCOMES
-    from .sim.full import simulate_design
+def _curve_title(dm) -> str:
     sc = dm.scenario
-    r = simulate_design(dm, sc.design.n_per_arm, n_trials=run.n_trials, seed=run.seed)
+    h0 = dm.hypotheses[0]
+    if (len(dm.hypotheses) == 1 and h0.endpoint.type == "continuous" and sc.dropout is None
+            and dm.boundaries is None):
+        od = OUTCOMES[h0.endpoint.outcome]
+        unit = "log ratio" if h0.endpoint.scale == "log" else od.unit
+        return (f"{sc.name}: {od.label} at {h0.endpoint.visit_months} months, "
+                f"{h0.endpoint.analysis}, true effect {h0.truth:+.3g} {unit}")
+    return curve_title(dm)
+
+
+def _sampling(run: RunFolder, dm) -> tuple[list[SamplingDistribution], Any]:
+    sc = dm.scenario
+    r = power(dm, sc.design.n_per_arm, n_trials=run.n_trials, seed=run.seed)
     tr = r.trials
     out = []
-    for h in dm.hypotheses:
-        again = float(np.mean(tr["point_reject"][:, h.index]))
-        stored, _ = _design_value(run.results, "power", hypothesis=h.label)
-        if not _close(stored, again):
-            raise _mismatch(run, f"design power of {h.label}", stored, again)
+    for h, st in zip(dm.hypotheses, r.stats):
+        for metric, again in (("power", st.reject / r.n_trials),
+                              ("mean_estimate", st.mean_sd()[0])):
+            stored, _ = _design_value(run.results, metric, hypothesis=h.label)
+            if not _close(stored, again):
+                raise _mismatch(run, f"design {metric} of {h.label}", stored, again)
         e = h.endpoint
         if e.type == "responder":
             unit, what = "risk difference", "responder rate difference"
@@ -937,39 +849,30 @@ def _design_sampling(run: RunFolder, dm) -> tuple[list[SamplingDistribution], An
         else:
             unit, what = OUTCOMES[e.outcome].unit, f"{OUTCOMES[e.outcome].label} MD"
         out.append(sampling_distribution(
-            tr["point_est"][:, h.index], tr["point_success"][:, h.index],
-            label=f"{h.label}: {what} at {e.visit_months} months ({e.analysis})", unit=unit,
+            tr["point_est"][:, h.index], tr["point_success"][:, h.index].astype(bool),
+            label=f"{'' if len(dm.hypotheses) == 1 else h.label + ': '}{what} at "
+                  f"{e.visit_months} months ({e.analysis})", unit=unit,
             truth=h.truth, n_per_arm=sc.design.n_per_arm))
     return out, r
 
 
-def _design_trajectories(run: RunFolder, dm) -> list[Trajectories]:
+def _trajectories(run: RunFolder, dm) -> list[Trajectories]:
     """Replicate trial 1 of the run at the design N (chunk 0, trial 0: the same streams)."""
-    from .model.outcomes import OUTCOMES
-    from .sim.full import _draw_group, _observed, _values, group_sizes
     sc = dm.scenario
     n = sc.design.n_per_arm
     sizes = group_sizes(dm, n)
     names = ["control"] + [a.name for a in dm.arms]
-    per_arm: dict[int, list[dict[str, np.ndarray]]] = {a: [] for a in range(len(names))}
-    for s in range(len(dm.strata)):
-        for a in range(len(names)):
-            g = _draw_group(dm, run.seed, 0, s, a, int(sizes[s, a]))
-            vals = _values(dm, g, None)
-            obs = _observed(dm, g, vals)[0]                       # (n, V) of trial 1
-            per_arm[a].append({o: np.column_stack([g.base[o][0], np.where(obs, vals[o][0],
-                                                                          np.nan)])
-                               for o in dm.outcomes})
+    per_arm = one_trial(dm, run.seed, n)
     months = (0,) + tuple(dm.visits)
     out = []
     for o in dm.outcomes:
         od = OUTCOMES[o]
-        arms = tuple(_arm_trajectory(names[a], np.concatenate([x[o] for x in per_arm[a]], axis=0))
-                     for a in range(len(names)))
+        arms = tuple(_arm_trajectory(names[a], per_arm[a][o]) for a in range(len(names)))
         drop = "; dropout: lines stop at the last observed visit" if sc.dropout else ""
         out.append(Trajectories(o, od.label, od.unit, months, arms,
                                 f"{od.label}: replicate trial 1 of the run at the design size\n"
-                                f"({', '.join(f'{nm} {int(k)}' for nm, k in zip(names, sizes.sum(axis=0)))}){drop}"))
+                                f"({', '.join(f'{nm} {int(k)}' for nm, k in zip(names, sizes.sum(axis=0)))}, "
+                                f"seed {run.seed}){drop}"))
     return out
 
 
@@ -1026,7 +929,6 @@ def _fig(name: str, ax, caption: str) -> Figure:
 
 def _manifest_section(run: RunFolder) -> Section:
     import html as _h
-    from . import __version__
     man = run.manifest
     plat = man.get("platform", {}) or {}
     tim = man.get("timings_s", {}) or {}
@@ -1048,44 +950,56 @@ def _manifest_section(run: RunFolder) -> Section:
         + "</pre></details>"))
 
 
-def _key_results_plain(run: RunFolder, model) -> pd.DataFrame:
-    res = run.results
-    d = res[res["table"] == "design"]
-    labels = {"power": "power", "analytic_power": "closed-form power",
-              "assurance": "assurance", "analytic_assurance": "closed-form assurance",
-              "mean_estimate": "mean estimated MD", "sd_estimate": "SD of estimated MD",
-              "true_md": "true MD", "screen_fail": "screen-failure probability",
-              "trial_effect_mean": "mean trial effect drawn", "trial_effect_sd":
-              "SD of trial effects drawn"}
-    dist = model.distribution
-    rows = []
-    for r in d.itertuples(index=False):
-        if r.metric not in labels:
-            continue
-        if r.metric.startswith(("assurance", "analytic_assurance", "trial_effect")) and (
-                dist is None or dist.is_point):
-            continue
-        lo = hi = math.nan
-        if r.metric in ("power", "assurance", "screen_fail", "mean_estimate") and pd.notna(r.mc_se):
-            lo, hi = r.estimate - Z975 * r.mc_se, r.estimate + Z975 * r.mc_se
-        rows.append({"quantity": labels[r.metric], "estimate": r.estimate,
-                     "MC SE": r.mc_se if pd.notna(r.mc_se) else None,
-                     "95% MC interval": "" if math.isnan(lo) else f"{lo:.4g} to {hi:.4g}"})
-    t = _round_frame(pd.DataFrame(rows))
-    t.attrs["caption"] = (f"At the design size N = {model.scenario.design.n_per_arm} per arm "
-                          f"({run.n_trials:,} trials); simulated numbers carry their Monte Carlo "
-                          "SE, closed-form numbers have none.")
-    return t
+_KEY_LABELS = {"power": "power", "analytic_power": "closed-form power",
+               "assurance": "assurance", "analytic_assurance": "closed-form assurance",
+               "success": "success (significant in the direction of benefit)",
+               "mean_estimate": "mean estimated effect", "sd_estimate": "SD of estimated effect",
+               "true_effect": "true effect", "bias": "bias of the estimate",
+               "screen_fail": "screen-failure probability (simulated)",
+               "insulin_independence": "insulin-free at the endpoint",
+               "responder_fraction": "MSC responders", "responder_rate": "responder rate",
+               "trial_effect_mean": "mean trial effect drawn",
+               "trial_effect_sd": "SD of trial effects drawn", "fwer": "family-wise error rate",
+               "disjunctive_power": "any false null rejected",
+               "conjunctive_power": "all false nulls rejected",
+               "expected_patients": "expected patients (interim looks)",
+               "stop_efficacy": "stop for efficacy", "stop_futility": "stop for futility",
+               "not_fitted": "fits that failed (count)"}
 
 
-def _key_results_design(run: RunFolder) -> pd.DataFrame:
+def _key_results(run: RunFolder, dm) -> pd.DataFrame:
+    """Labelled key numbers at the design size: every simulated probability with its MC SE
+    and 95% MC interval, closed forms beside them."""
     res = run.results
     d = res[(res["table"] == "design") & ~_conduct_rows(res)]
-    cols = [c for c in ("hypothesis", "arm", "visit", "metric", "estimate", "mc_se")
-            if c in d.columns]
-    t = _round_frame(d[cols].rename(columns={"mc_se": "MC SE"}))
-    t.attrs["caption"] = ("Operating characteristics at the design size (results.csv, table "
-                          "'design'): every simulated probability with its Monte Carlo SE.")
+    one = len(dm.hypotheses) == 1
+    rows = []
+    for r in d.itertuples(index=False):
+        metric = str(r.metric)
+        base = metric if metric in _KEY_LABELS else metric.split("_")[0]
+        if metric not in _KEY_LABELS or (metric == "not_fitted" and not r.estimate):
+            continue
+        q = _KEY_LABELS[base if base in _KEY_LABELS else metric]
+        hyp = str(r.hypothesis) if pd.notna(r.hypothesis) else ""
+        arm = str(r.arm) if pd.notna(r.arm) else ""
+        visit = str(r.visit) if pd.notna(r.visit) else ""
+        if hyp not in ("", "family") and not one:
+            q = f"{hyp}: {q}"
+        if metric in ("insulin_independence", "responder_rate") or (
+                metric in ("stop_efficacy", "stop_futility")):
+            q += f" ({arm if metric != 'stop_efficacy' and metric != 'stop_futility' else visit})"
+        se = float(r.mc_se) if pd.notna(r.mc_se) else math.nan
+        lo = hi = math.nan
+        if math.isfinite(se) and se > 0:
+            lo, hi = r.estimate - Z975 * se, r.estimate + Z975 * se
+        rows.append({"quantity": q, "estimate": r.estimate, "MC SE": se if math.isfinite(se)
+                     else None, "95% MC interval": "" if math.isnan(lo) else
+                     f"{lo:.4g} to {hi:.4g}"})
+    t = _round_frame(pd.DataFrame(rows))
+    t.attrs["caption"] = (f"At the design size N = {dm.scenario.design.n_per_arm} per arm "
+                          f"({run.n_trials:,} trials); simulated numbers carry their Monte Carlo "
+                          "SE, closed-form numbers have none. Every row is in results.csv "
+                          "(table 'design').")
     return t
 
 
@@ -1096,7 +1010,7 @@ def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
     ----------
     output_dir : str or path-like
         A folder written by ``simtrial run`` (``manifest.json`` + ``results.csv``).
-    prebuilt : TrialModel or DesignModel, optional
+    prebuilt : DesignModel, optional
         The model the run used (``simtrial run --report`` passes it), to skip rebuilding it;
         ignored unless its scenario hash equals the manifest's.
 
@@ -1112,32 +1026,23 @@ def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
         See :func:`load_run`; also when a re-simulation does not reproduce ``results.csv``.
     """
     import matplotlib.pyplot as plt
-    from . import plots
-    from .model.stratum import build_model
     run = load_run(output_dir)
     sc = run.scenario
     figs_made: list = []
     try:
         if prebuilt is not None and prebuilt.scenario.hash() != sc.hash():
             prebuilt = None
-        return _build(run, sc, figs_made, plots, build_model, prebuilt)
+        return _build(run, sc, figs_made, plots, prebuilt)
     except BaseException:
         for f in figs_made:
             plt.close(f)
         raise
 
 
-def _build(run, sc, figs_made, plots, build_model, prebuilt) -> list[Section]:
-    from .model.stratum import TrialModel
-    dm = None
-    if run.extended:
-        from .sim.full import DesignModel, build_design
-        dm = prebuilt if isinstance(prebuilt, DesignModel) else build_design(sc)
-        models = list(dm.models)
-        outcomes = tuple(dm.outcomes)
-    else:
-        models = [prebuilt if isinstance(prebuilt, TrialModel) else build_model(sc)]
-        outcomes = (sc.endpoint.outcome,)
+def _build(run, sc, figs_made, plots, prebuilt) -> list[Section]:
+    dm = prebuilt if isinstance(prebuilt, DesignModel) else build_design(sc)
+    models = list(dm.models)
+    outcomes = tuple(dm.outcomes)
     model = models[0]
 
     def fig(name, ax, caption):
@@ -1155,17 +1060,10 @@ def _build(run, sc, figs_made, plots, build_model, prebuilt) -> list[Section]:
     sections.append(Section("Question and scenario", paragraphs=paras))
 
     # key numbers, assumptions, evidence
-    design_result = None
-    if dm is None:
-        curves, ss_table = _plain_curves(run, model)
-        samp = [_plain_sampling(run, model)]
-        trajs = [_plain_trajectories(run, model)]
-        key = _key_results_plain(run, model)
-    else:
-        curves, ss_table = _design_curves(run, dm)
-        samp, design_result = _design_sampling(run, dm)
-        trajs = _design_trajectories(run, dm)
-        key = _key_results_design(run)
+    curves, ss_table = _curves(run, dm)
+    samp, design_result = _sampling(run, dm)
+    trajs = _trajectories(run, dm)
+    key = _key_results(run, dm)
     sections.append(Section("Key results", tables=[key, ss_table]))
     sections.append(Section("Assumptions", paragraphs=[
         "Where each number of the model comes from. Change any of them in the scenario file "
@@ -1203,7 +1101,7 @@ def _build(run, sc, figs_made, plots, build_model, prebuilt) -> list[Section]:
     cap = ("Power against the control-arm size: points = simulated "
            f"({run.n_trials:,} trials each) with 95% Monte Carlo intervals and band; dashed = "
            "closed form; dotted lines = targets and the simulated sample sizes.")
-    if dm is not None and not curves.analytic:
+    if not curves.analytic:
         cap += " No closed form exists for this design (strata, responders or multiplicity)."
     sections.append(Section("Power, assurance and sample size",
                             paragraphs=["The sample sizes are in the second table of Key results."],
@@ -1256,7 +1154,6 @@ def write_report(output_dir: str | Path, *, filename: str = REPORT_FILE, prebuil
     pathlib.Path
         The HTML file.
     """
-    from . import __version__
     sections = build_report(output_dir, prebuilt=prebuilt)
     man = json.loads((Path(output_dir) / "manifest.json").read_text(encoding="utf-8"))
     # no clock time or absolute path: the same run folder gives the same document

@@ -5,9 +5,8 @@ repository root, and say in the commit which numbers moved and why). ``tests/tes
 re-runs every case and compares with the stored table: ids and counts exactly, floats to 1e-12
 relative (a refactor that should not move numbers keeps them bit-for-bit up to summation order).
 
-The stored table is the canonical long form :func:`canonical`: one row per
-``(table, n_per_arm, hypothesis, metric)`` with ``estimate`` and ``mc_se``, so it survives
-changes of the output schema's other id columns.
+The stored table is the canonical long form :func:`canonical` of ``results.csv``: every id
+column (as text) and ``estimate, mc_se``.
 """
 
 from __future__ import annotations
@@ -38,51 +37,33 @@ CASES: dict[str, dict] = {
     "conduct_t1d_hba1c_12m": {"n_trials": 1000, "seed": 20261207},
 }
 
-KEY = ["table", "n_per_arm", "hypothesis", "metric"]
+KEY = ["table", "design_point", "n_per_arm", "hypothesis", "endpoint", "arm", "visit", "metric"]
 COLUMNS = KEY + ["estimate", "mc_se"]
 
 
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
-    """The run's tidy table reduced to ``table, n_per_arm, hypothesis, metric, estimate, mc_se``.
-
-    Rows without a per-hypothesis id (plain runs) get ``hypothesis = "primary"``; rows that
-    carry a visit or arm label fold it into the metric so that keys stay unique.
-    """
+    """The run's tidy table (``RunResult.to_frame()``) reduced to :data:`COLUMNS`: every id
+    column as text, sorted, so that it compares row by row."""
     f = frame.copy()
-    if "hypothesis" not in f:
-        f["hypothesis"] = "primary"
-    f["hypothesis"] = f["hypothesis"].fillna("").astype(str)
-    if "n_per_arm" in f:
-        n = f["n_per_arm"]
-    else:
-        n = f["design_point"]
-    f["n_per_arm"] = pd.to_numeric(n, errors="coerce")
-    metric = f["metric"].astype(str)
-    for col in ("arm", "visit"):
-        if col in f:
-            lab = f[col].fillna("").astype(str)
-            metric = np.where((lab != "") & (lab != "nan") & (f["hypothesis"] == ""),
-                              metric + "@" + col + "=" + lab, metric)
-            metric = np.where((lab != "") & (lab != "nan") & (f["hypothesis"] != "")
-                              & pd.Series(metric).str.startswith(("stop_", "boundary_z",
-                                                                  "responder_rate")).to_numpy(),
-                              metric + "@" + col + "=" + lab, metric)
-    f["metric"] = metric
+    for col in KEY:
+        v = f[col]
+        if col == "n_per_arm":
+            v = pd.to_numeric(v, errors="coerce").map(lambda x: "" if pd.isna(x) else str(int(x)))
+        f[col] = v.map(lambda x: "" if x is None or (isinstance(x, float) and np.isnan(x))
+                       else str(x))
     out = f[COLUMNS].copy()
     out["estimate"] = pd.to_numeric(out["estimate"], errors="coerce")
     out["mc_se"] = pd.to_numeric(out["mc_se"], errors="coerce")
-    out = out.drop_duplicates(subset=KEY, keep="first")
     return out.sort_values(KEY, kind="stable").reset_index(drop=True)
 
 
 def compute(name: str) -> pd.DataFrame:
     """Run one back-test case through the public API and return its canonical table."""
     import simtrial
-    from simtrial.runner import run
 
     case = CASES[name]
     sc = simtrial.load_scenario(ROOT / "scenarios" / f"{name}.toml")
-    res = run(sc, n_trials=case["n_trials"], seed=case["seed"])
+    res = simtrial.run(sc, n_trials=case["n_trials"], seed=case["seed"])
     return canonical(res.to_frame())
 
 

@@ -34,7 +34,7 @@ from simtrial.batch import (LOCK, MANIFEST, PARQUET, POINTS, RESULTS, STAGING, c
                             point_finished, run_batch)
 from simtrial.cli import main
 from simtrial.errors import ScenarioError, SimtrialError
-from simtrial.runner import run
+from simtrial.oc.run import run
 from simtrial.sweep import expand, load_points
 
 N_TRIALS = 300

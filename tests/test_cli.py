@@ -234,8 +234,8 @@ def test_subprocess_console_script_bad_input(tmp_path):
 # good input
 # --------------------------------------------------------------------------------------------
 
-TIDY_COLUMNS = ["table", "scenario", "design_point", "endpoint", "visit", "analysis", "metric",
-                "estimate", "mc_se"]
+TIDY_COLUMNS = ["table", "scenario", "design_point", "n_per_arm", "hypothesis", "endpoint", "arm",
+                "visit", "metric", "estimate", "mc_se", "q10", "q90"]
 
 
 def test_run_writes_outputs(good, tmp_path, capsys):
@@ -254,16 +254,18 @@ def test_run_writes_outputs(good, tmp_path, capsys):
     with (folder / "results.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows
-    assert set(TIDY_COLUMNS) <= set(rows[0])
+    assert list(rows[0]) == TIDY_COLUMNS         # the one schema of every scenario
     assert {r["table"] for r in rows} == {"design", "power_curve", "sample_size"}
     assert {r["scenario"] for r in rows} == {"cli_t1d"}
-    assert {(r["endpoint"], r["visit"], r["analysis"]) for r in rows} == {("hba1c", "12", "ancova")}
+    assert {(r["endpoint"], r["arm"], r["visit"]) for r in rows
+            if r["hypothesis"] == "primary" and r["table"] != "sample_size"} == {
+        ("primary", "MSC", "12")}
     design = {r["metric"]: r for r in rows if r["table"] == "design"}
     assert design["power"]["design_point"] == "n_per_arm=20"
     p = float(design["power"]["estimate"])
     assert 0.0 < p < 1.0
     assert float(design["power"]["mc_se"]) == pytest.approx(math.sqrt(p * (1 - p) / 400), rel=1e-8)
-    assert float(design["true_md"]["estimate"]) == pytest.approx(-0.5)
+    assert float(design["true_effect"]["estimate"]) == pytest.approx(-0.5)
     assert any(r["metric"] == "sample_size" for r in rows if r["table"] == "sample_size")
 
     man = json.loads((folder / "manifest.json").read_text())
@@ -313,7 +315,7 @@ def test_power_json(good, capsys):
     assert res["ci_low"] <= p <= res["ci_high"]
     assert abs(res["mc_se"] - math.sqrt(p * (1 - p) / 400)) <= 1e-12
     assert round(p * 400) == pytest.approx(p * 400, abs=1e-9)   # a proportion of 400 trials
-    assert res["md"] == pytest.approx(-0.5)
+    assert res["true_effect"] == pytest.approx(-0.5)
     assert res["mean_estimate"] == pytest.approx(-0.5, abs=5 * res["sd_estimate"] / math.sqrt(400))
     assert res["sd_estimate"] > 0
     assert 0.0 < res["analytic_power"] < 1.0

@@ -27,7 +27,15 @@ from simtrial.conduct import (MONTH_DAYS, conduct_design, link_chunk, median_mc_
                               parse_conduct, simulate_conduct)
 from simtrial.errors import ScenarioError
 from simtrial.scenario import parse_scenario
-from simtrial.sim.full import build_design, simulate_design
+from simtrial.model.design import build_design
+from simtrial.sim.driver import kernel_for
+from simtrial.oc.run import simulate
+
+
+def simulate_design(sc, n=None, **kw):
+    """The full patient kernel at one control-arm size (default the design N)."""
+    n = (sc.scenario if hasattr(sc, "models") else sc).design.n_per_arm if n is None else n
+    return simulate(sc, [n], kernel="full", keep=[n], **kw)[n]
 
 from .helpers import BASE, binom_tol, scenario
 
@@ -467,7 +475,7 @@ def test_conduct_round_trip_hash_and_extended():
          "manufacturing": {"batch_capacity": 4, "release_delay_days": 21},
          "regimen": {"infusions": 3}}
     sc = scenario(conduct=c)
-    assert sc.extended
+    assert kernel_for(build_design(sc)) == "full"
     again = parse_scenario(sc.to_dict())
     assert again.conduct == sc.conduct
     assert again.hash() == sc.hash()

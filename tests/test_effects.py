@@ -17,7 +17,7 @@ from simtrial.stats.closed_form import ohagan_assurance
 from simtrial.model.effects import EffectDistribution, tau2_from_i2, time_profile
 from simtrial.errors import ScenarioError
 from simtrial.model.evidence import select_row
-from simtrial.power import power, sample_size
+from simtrial.oc.run import power, sample_size
 
 from .helpers import binom_tol, model
 

@@ -527,14 +527,15 @@ def test_failed_render_leaves_no_partial_outputs(tmp_path, monkeypatch):
     """If the plot fails after results.csv was rendered, nothing reaches the output folder."""
     import matplotlib.figure
 
-    from simtrial.runner import run, write_outputs
+    from simtrial import run
+    from simtrial.present.files import write_run
 
-    res = run(build_model(parse_scenario(mutate("n_trials", 200))))
+    res = run(parse_scenario(mutate("n_trials", 200)))
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", boom)
     with pytest.raises(RuntimeError):
-        write_outputs(res, tmp_path / "o" / "x")
+        write_run(res, tmp_path / "o" / "x")
     assert list((tmp_path / "o").rglob("*")) == [tmp_path / "o" / "x"]

@@ -22,8 +22,7 @@ import pytest
 
 from simtrial.model.evidence import load_evidence
 from simtrial.model.stratum import build_model
-from simtrial.power import power
-from simtrial.runner import run
+from simtrial.oc.run import power, run
 from simtrial.scenario import load_scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
@@ -61,10 +60,8 @@ def _scenarios(path: Path) -> list:
 
 def _build(sc):
     """What `simtrial validate` builds: the design for extended scenarios, else the model."""
-    if sc.extended:
-        from simtrial.sim.full import build_design
-        return build_design(sc)
-    return build_model(sc)
+    from simtrial.model.design import build_design
+    return build_design(sc)
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,10 +72,11 @@ def _built(path: Path) -> tuple:
 
 
 def _model(path: Path):
-    """The model of a single-scenario, non-extended file."""
-    (sc, model), = _built(path)
-    assert not sc.extended
-    return sc, model
+    """The stratum model of a single-scenario file that the prefix-sum kernel serves."""
+    from simtrial.sim.driver import kernel_for
+    (sc, dm), = _built(path)
+    assert kernel_for(dm) == "prefix"
+    return sc, dm.models[0]
 
 
 def _header(path: Path) -> list[str]:
@@ -133,10 +131,12 @@ def test_library_is_not_empty():
 def test_scenario_validates(path):
     built_all = _built(path)
     assert built_all
-    for sc, built in built_all:
-        if not sc.extended:
-            assert math.isfinite(built.endpoint_md) and built.endpoint_md != 0.0
-            assert 0.0 <= built.screen_fail_prob < 1.0
+    for sc, dm in built_all:
+        for m in dm.models:
+            assert 0.0 <= m.screen_fail_prob < 1.0
+        if sc.endpoint.type == "continuous":
+            assert all(math.isfinite(h.truth) and h.truth != 0.0 for h in dm.hypotheses
+                       if h.endpoint.type == "continuous" and not h.true_null)
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=[p.stem for p in LIBRARY])
@@ -227,7 +227,7 @@ def test_power_matches_closed_form(stem, n_per_arm):
 def test_tiny_effect_scenario_runs_at_alpha_and_does_not_reach_the_cap():
     sc = load_scenario(SCENARIO_DIR / "t2d_fbg_12m.toml")
     res = run(sc.replace(**{"design.n_grid": None}), n_trials=400, seed=11)
-    assert abs(res.design.power - 0.05) < _binom_band(0.05, 400)
+    assert abs(res.point.power - 0.05) < _binom_band(0.05, 400)
     assert all(not s.reached and s.analytic_n_per_arm is None for s in res.sample_sizes)
 
 

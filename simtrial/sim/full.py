@@ -1,16 +1,18 @@
-"""The design engine: several arms, strata, endpoints, dropout, MMRM / MI, responders,
-multiplicity and interim looks, vectorised over replicate trials.
+"""The full patient kernel: every design (arms, strata, endpoints, dropout, MMRM / MI,
+responders, multiplicity, interim looks, conduct), vectorised over replicate trials.
 
-The plain engine (:mod:`simtrial.engine`) evaluates one endpoint of a two-arm trial through
-prefix sums. Designs that need more (``Scenario.extended``) come here. Each replicate trial is
-simulated in full at one arm size ``n`` (control arm), arrays shaped ``(trials, patients,
-visits)`` for a chunk of :data:`~simtrial.engine.CHUNK_TRIALS` trials:
+The driver (:mod:`simtrial.sim.driver`) uses it for every design the prefix-sum kernel
+(:mod:`simtrial.sim.prefix`) cannot serve; where both apply they give the same per-trial
+results (a test compares them exactly). Each chunk of :data:`~simtrial._rng.CHUNK_TRIALS`
+trials draws its patients once, at the largest arm size asked for, in arrays shaped ``(trials,
+patients, visits)``, and analyses the first ``group_sizes(N)`` patients of each group for every
+N asked for:
 
 1. **Groups.** Patients are simulated by group = (stratum, arm). The control arm has ``n``
    patients, MSC arm ``a`` ``round(ratio_a n)``; with ``population.strata`` each arm is split
    over the strata by their fractions (largest remainder), which is what permuted-block
    randomisation stratified by diabetes type achieves: exact balance within strata. Each stratum
-   uses its own resolved :class:`~simtrial.model.TrialModel` (preset population, natural history
+   uses its own resolved :class:`~simtrial.model.stratum.TrialModel` (preset population, natural history
    and evidence effect of that type).
 2. **Patients.** Screened baselines (inclusion criteria = enrichment, so screen failures are an
    output), residuals correlated across visits and outcomes (Kronecker product), the effect of
@@ -37,236 +39,33 @@ visits)`` for a chunk of :data:`~simtrial.engine.CHUNK_TRIALS` trials:
    replicate instead: look ``l`` is a calendar day and analyses the visits done by then, and
    conduct withdrawal removes later visits; see that module for the mapping.
 
-Random streams: chunk ``c`` of group (stratum s, arm a) draws baselines from
-``SeedSequence(seed, spawn_key=(c, 1000 + 100 s + 10 a))``, outcomes from ``... + 1`` and dropout
-from ``... + 2``; trial effects from stream 4 (as the plain engine) and imputations from
-``5000 + look * 100 + endpoint``. Patient i of a group is the same whatever ``n``, so designs
-differing in N share draws, and results do not depend on the number of workers.
+Random streams (:mod:`simtrial._rng`): group (stratum s, arm a) draws baselines, outcome
+residuals and dropout from :func:`~simtrial._rng.group_codes`; the first stratum's control and
+MSC arm use the prefix kernel's streams, so the two kernels draw the same patients. Patient i of
+a group is the same whatever ``n``: designs differing in N share draws (common random numbers),
+a smaller trial is the first patients of a larger one, and results do not depend on the number
+of workers.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import special, stats
 
-from ..stats import gsd, mmrm
-from .._rng import CHUNK_TRIALS, chunk_count, chunk_generator, group_codes, imputation_code
-from .prefix import draw_baselines, stream
-from ..model.stratum import TrialModel, build_model
+from .._rng import CHUNK_TRIALS, EFFECT, chunk_generator, group_codes, imputation_code
+from ..model.design import DesignModel, Hypothesis, benefit_sign, dropout_hazards, group_sizes
 from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
-from ..model.presets import PRESET_POPULATION
-from ..scenario import ArmConfig, EndpointConfig, Scenario
+from ..scenario import EndpointConfig
+from ..stats import binary, gsd, mmrm, multiplicity
+from ..conduct import link_chunk
+from .patients import residual_cholesky
+from .prefix import draw_baselines
 
-__all__ = ["DesignModel", "Hypothesis", "DesignResult", "build_design", "simulate_design",
-           "group_sizes", "dropout_hazards", "design_features"]
-
-MAX_ARMS = 8
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    """One null hypothesis: MSC arm ``arm`` (1-based) versus control on endpoint ``endpoint``.
-
-    ``truth`` is the true effect on the analysis scale at the point effect (natural-scale MD,
-    log ratio for ``scale = "log"``; NaN for responder endpoints, whose risk difference is an
-    output), ``m0`` the null value, ``sign`` +1 if higher is better, and ``true_null`` whether
-    the truth lies on the null side (used for the family-wise error rate).
-    """
-
-    index: int
-    endpoint_index: int
-    endpoint: EndpointConfig
-    arm: int
-    arm_name: str
-    label: str
-    truth: float
-    m0: float
-    sign: int
-    true_null: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain summary for manifests."""
-        return {"index": self.index, "label": self.label, "endpoint": self.endpoint.name,
-                "outcome": self.endpoint.outcome, "type": self.endpoint.type,
-                "analysis": self.endpoint.analysis, "visit_months": self.endpoint.visit_months,
-                "arm": self.arm_name, "truth": None if math.isnan(self.truth) else self.truth,
-                "null_value": self.m0, "benefit_sign": self.sign, "true_null": self.true_null}
-
-
-@dataclass(frozen=True)
-class DesignModel:
-    """A resolved extended design: one :class:`TrialModel` per stratum plus the design.
-
-    Attributes
-    ----------
-    scenario : Scenario
-    strata : tuple of str
-        Preset per stratum (one stratum without ``population.strata``).
-    fractions : tuple of float
-    models : tuple of TrialModel
-        Per stratum.
-    arms : tuple of ArmConfig
-        MSC arms.
-    outcomes : tuple of str
-        Outcomes simulated (endpoints' and the dropout driver's).
-    hypotheses : tuple of Hypothesis
-    boundaries : gsd.Boundaries or None
-    """
-
-    scenario: Scenario
-    strata: tuple[str, ...]
-    fractions: tuple[float, ...]
-    models: tuple[TrialModel, ...]
-    arms: tuple[ArmConfig, ...]
-    visits: tuple[int, ...]
-    outcomes: tuple[str, ...]
-    hypotheses: tuple[Hypothesis, ...]
-    boundaries: Any = None
-
-    @property
-    def n_groups(self) -> int:
-        return len(self.strata) * (len(self.arms) + 1)
-
-    def visit_index(self, e: EndpointConfig) -> int:
-        """Index of an endpoint's visit in :attr:`visits`."""
-        return self.visits.index(e.visit_months)
-
-    def describe(self) -> dict[str, Any]:
-        """Resolved design as plain data, for the manifest."""
-        sc = self.scenario
-        d: dict[str, Any] = {
-            "engine": "simtrial.trial (full patient-level design engine)",
-            "strata": {s: f for s, f in zip(self.strata, self.fractions)},
-            "arms": [{"name": "control", "ratio": 1.0, "effect_scale": 0.0}]
-            + [{"name": a.name, "ratio": a.ratio, "effect_scale": a.effect_scale}
-               for a in self.arms],
-            "visits": list(self.visits),
-            "outcomes_simulated": list(self.outcomes),
-            "hypotheses": [h.as_dict() for h in self.hypotheses],
-            "dropout": None if sc.dropout is None else {
-                "mechanism": sc.dropout.mechanism, "outcome": sc.dropout.outcome,
-                "strength": sc.dropout.strength, "intermittent": sc.dropout.intermittent,
-                "hazard_per_visit": list(dropout_hazards(sc, self.visits)),
-                "cumulative_mcar": 1.0 - float(np.prod(1.0 - dropout_hazards(sc, self.visits)))},
-            "multiplicity": {"method": sc.multiplicity.method,
-                             "within": sc.multiplicity.within
-                             if sc.multiplicity.method == "hierarchical" else None},
-            "sequential": None if self.boundaries is None else self.boundaries.as_dict(),
-            "screen_fail_prob": {s: m.screen_fail_prob for s, m in zip(self.strata, self.models)},
-            "stratum_models": {s: m.describe() for s, m in zip(self.strata, self.models)},
-        }
-        return d
-
-
-def design_features(sc: Scenario) -> list[str]:
-    """Short labels of what makes a design differ from the plain two-arm trial (for titles)."""
-    extra = []
-    if sc.dropout is not None:
-        extra.append(f"{sc.dropout.mechanism.upper()} dropout")
-    if sc.sequential is not None:
-        extra.append(f"{len(sc.sequential.fractions)} looks ({sc.sequential.spending})")
-    if sc.multiplicity.method != "none":
-        extra.append(sc.multiplicity.method)
-    return extra
-
-
-def dropout_hazards(sc: Scenario, visits: tuple[int, ...]) -> np.ndarray:
-    """Conditional dropout probability before each visit (before any MAR/MNAR shift).
-
-    ``rate`` R (cumulative by the last visit) is spread in proportion to elapsed time:
-    ``p_j = 1 - (1 - R) ** ((m_j - m_{j-1}) / m_V)``.
-    """
-    d = sc.dropout
-    if d is None:
-        return np.zeros(len(visits))
-    if d.per_visit is not None:
-        return np.asarray(d.per_visit, dtype=float)
-    m = np.asarray((0,) + tuple(visits), dtype=float)
-    return 1.0 - (1.0 - d.rate) ** (np.diff(m) / m[-1])
-
-
-def group_sizes(dm: DesignModel, n: int) -> np.ndarray:
-    """Patients per (stratum, arm) for control-arm size ``n``; shape (strata, arms + 1)."""
-    sc = dm.scenario
-    arm_n = [int(n)] + [sc.design.__class__(n, a.ratio).n_msc(int(n)) for a in dm.arms]
-    fr = np.asarray(dm.fractions)
-    out = np.zeros((len(fr), len(arm_n)), dtype=np.int64)
-    for j, na in enumerate(arm_n):
-        raw = fr * na
-        base = np.floor(raw).astype(np.int64)
-        rest = na - int(base.sum())
-        order = np.argsort(-(raw - base), kind="stable")
-        base[order[:rest]] += 1
-        out[:, j] = base
-    return out
-
-
-def _sign(od_name: str) -> int:
-    return 1 if OUTCOMES[od_name].better == "higher" else -1
-
-
-def build_design(sc: Scenario) -> DesignModel:
-    """Resolve an extended scenario: stratum models, hypotheses, boundaries.
-
-    Raises
-    ------
-    ScenarioError
-        As :func:`simtrial.model.build_model`, for any stratum.
-    """
-    strata = tuple(sc.population.strata) if sc.population.strata else (sc.population.preset,)
-    fractions = tuple(sc.population.strata.values()) if sc.population.strata else (1.0,)
-    models = []
-    for s in strata:
-        sub = sc if s == sc.population.preset and len(strata) == 1 else sc.replace(**{
-            "population.preset": s, "effect.population": PRESET_POPULATION[s]})
-        models.append(build_model(sub))
-    arms = sc.msc_arms
-    if len(arms) > MAX_ARMS:
-        raise ValueError(f"at most {MAX_ARMS} MSC arms")
-    visits = models[0].visits
-    outs = []
-    for e in sc.all_endpoints:
-        outs.extend(e.outcomes)
-    if sc.dropout is not None and sc.dropout.outcome:
-        outs.append(sc.dropout.outcome)
-    outcomes = tuple(dict.fromkeys(outs))
-    hyps = []
-    for ei, e in enumerate(sc.all_endpoints):
-        for ai, a in enumerate(arms, start=1):
-            k = visits.index(e.visit_months)
-            if e.type == "responder":
-                sign = 1
-                truth = math.nan
-                null = a.effect_scale == 0.0 or all(
-                    float(m.md[o][k]) == 0.0 for m in models for o in e.outcomes)
-                m0 = 0.0
-            else:
-                sign = _sign(e.outcome)
-                if e.scale == "log":
-                    per = [float(m.delta[e.outcome][k]) for m in models]
-                else:
-                    per = [float(m.md[e.outcome][k]) for m in models]
-                truth = a.effect_scale * float(np.dot(fractions, per))
-                m0 = sign * e.margin if e.hypothesis == "superiority" else -sign * e.margin
-                null = sign * (truth - m0) <= 1e-12
-            label = e.name if len(arms) == 1 else f"{e.name}:{a.name}"
-            hyps.append(Hypothesis(len(hyps), ei, e, ai, a.name, label, truth, m0, sign, null))
-    bounds = None
-    if sc.sequential is not None:
-        q = sc.sequential
-        bounds = gsd.boundaries(q.fractions, alpha=sc.design.alpha, sides=sc.design.sides,
-                                spending=q.spending, gamma=q.gamma, futility=q.futility,
-                                binding=q.binding)
-    return DesignModel(sc, strata, fractions, tuple(models), arms, visits, outcomes,
-                       tuple(hyps), bounds)
+__all__ = ["run_chunk", "one_trial"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,6 +82,8 @@ class _Group:
     mult: np.ndarray | None              # (trials, n) individual effect multipliers
     u_drop: np.ndarray | None            # (trials, n, V)
     u_miss: np.ndarray | None
+    screened: int = 0                    # candidates screened / accepted for this group
+    accepted: int = 0
 
 
 def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) -> _Group:
@@ -293,17 +94,17 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
     mod_var = het.modifier if het.mode == "modifier" else None
     extra = tuple(OUTCOMES[o].baseline for o in dm.outcomes) + ((mod_var,) if mod_var else ())
     t = CHUNK_TRIALS
+    screened = accepted = 0
     if n == 0:
         vals = {v: np.empty((0, t)) for v in extra}
     else:
-        vals, _, _ = draw_baselines(pop, chunk_generator(seed, chunk, c_base), t, n, extra, pop.chol)
+        vals, screened, accepted = draw_baselines(pop, chunk_generator(seed, chunk, c_base), t, n,
+                                                  extra, pop.chol)
     v = len(dm.visits)
     n_out = len(dm.outcomes)
-    from .patients import residual_cholesky
     L = residual_cholesky(model, dm.outcomes)
     raw = chunk_generator(seed, chunk, c_out).standard_normal((n, t, n_out * v + 1))
     eps = raw[..., :n_out * v] @ L.T
-    primary = dm.scenario.endpoint.outcome
     mult = None
     if a > 0 and het.mode != "none":
         mult = het.multiplier(raw[..., -1], vals[mod_var] if mod_var else None).T.copy()
@@ -321,8 +122,7 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
         g = chunk_generator(seed, chunk, c_drop)
         u_drop = g.random((n, t, v)).transpose(1, 0, 2)
         u_miss = g.random((n, t, v)).transpose(1, 0, 2)
-    del primary
-    return _Group(s, a, n, base, lat, mult, u_drop, u_miss)
+    return _Group(s, a, n, base, lat, mult, u_drop, u_miss, screened, accepted)
 
 
 def _values(dm: DesignModel, g: _Group, theta_scale: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -373,23 +173,25 @@ def _observed(dm: DesignModel, g: _Group, vals: dict[str, np.ndarray]) -> np.nda
         lp = special.logit(p)
     obs = np.empty((t, n, v), dtype=bool)
     in_study = np.ones((t, n), dtype=bool)
-    if d.mechanism != "mcar":
+    # the driving outcome is simulated only when it can change anything (design.py)
+    mech = d.mechanism if d.outcome in dm.outcomes else "mcar"
+    if mech != "mcar":
         od = OUTCOMES[d.outcome]
         vm = dm.models[g.stratum].outcomes[d.outcome]
-        sgn = -_sign(d.outcome)       # a worse value raises dropout when strength > 0
+        sgn = -benefit_sign(d.outcome)       # a worse value raises dropout when strength > 0
 
         def score(x_nat):
             return sgn * (to_model(od, x_nat) - vm.m0) / vm.s0
         last = score(g.base[d.outcome])
     for j in range(v):
-        if d.mechanism == "mcar":
+        if mech == "mcar":
             h = p[j]
         else:
-            s = last if d.mechanism == "mar" else score(vals[d.outcome][..., j])
+            s = last if mech == "mar" else score(vals[d.outcome][..., j])
             h = special.expit(lp[j] + d.strength * s)
         in_study &= ~(g.u_drop[..., j] < h)
         obs[..., j] = in_study & (g.u_miss[..., j] >= d.intermittent)
-        if d.mechanism == "mar":
+        if mech == "mar":
             last = np.where(obs[..., j], score(vals[d.outcome][..., j]), last)
     return obs
 
@@ -419,7 +221,7 @@ def _t_to_z(t: np.ndarray, df: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Data:
-    """A chunk's patients concatenated over groups for one effect variant."""
+    """A chunk's patients concatenated over groups (group-major) for one effect variant."""
 
     arm: np.ndarray          # (P,) 0 = control, 1..K
     stratum: np.ndarray      # (P,)
@@ -427,6 +229,21 @@ class _Data:
     vals: dict[str, np.ndarray]   # (trials, P, V)
     base: dict[str, np.ndarray]   # (trials, P)
     obs: np.ndarray          # (trials, P, V)
+    mult: np.ndarray         # (trials, P) individual effect multiplier (1 without heterogeneity)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.group_start)
+
+    def first(self, sizes: np.ndarray) -> "_Data":
+        """The first ``sizes[g]`` patients of each group g (patient i of a group is the same
+        whatever the group size, so this *is* the smaller trial)."""
+        idx = np.concatenate([np.arange(s, s + int(n)) for s, n in zip(self.group_start, sizes)])
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        return _Data(self.arm[idx], self.stratum[idx], starts,
+                     {o: v[:, idx] for o, v in self.vals.items()},
+                     {o: v[:, idx] for o, v in self.base.items()}, self.obs[:, idx],
+                     self.mult[:, idx])
 
 
 def _concat(dm, groups, per_group_vals, per_group_obs) -> _Data:
@@ -436,12 +253,15 @@ def _concat(dm, groups, per_group_vals, per_group_obs) -> _Data:
     vals = {o: np.concatenate([v[o] for v in per_group_vals], axis=1) for o in dm.outcomes}
     base = {o: np.concatenate([g.base[o] for g in groups], axis=1) for o in dm.outcomes}
     obs = np.concatenate(per_group_obs, axis=1)
-    return _Data(arm, stratum, starts, vals, base, obs)
+    mult = np.concatenate([g.mult if g.mult is not None else np.ones((CHUNK_TRIALS, g.n))
+                           for g in groups], axis=1)
+    return _Data(arm, stratum, starts, vals, base, obs, mult)
 
 
-def _subset(data: _Data, groups, frac: float) -> np.ndarray:
+def _subset(data: _Data, frac: float) -> np.ndarray:
     """Patient indices of the first ceil(frac n_g) patients of each group."""
-    idx = [np.arange(s, s + math.ceil(frac * g.n - 1e-9)) for s, g in zip(data.group_start, groups)]
+    idx = [np.arange(s, s + math.ceil(frac * n - 1e-9))
+           for s, n in zip(data.group_start, data.sizes)]
     return np.concatenate(idx)
 
 
@@ -500,7 +320,6 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, tr
         return {"est": est, "se": se, "df": np.broadcast_to(df, est.shape).astype(float),
                 "status": status}
     # responder endpoint
-    from ..stats import binary
     resp = _responder(e, {o: data.vals[o][:trials][:, idx] for o in e.outcomes},
                       {o: data.base[o][:trials][:, idx] for o in e.outcomes}, k)
     valid = obs[..., k]
@@ -586,7 +405,6 @@ def _family(dm: DesignModel, t, p, df, sizes) -> tuple[np.ndarray, np.ndarray]:
     tested = np.ones(p.shape, dtype=bool)
     if m.method == "none":
         return p <= alpha, tested
-    from ..stats import multiplicity
     if m.method in ("bonferroni", "holm", "hochberg"):
         return multiplicity.adjust(p, m.method, alpha), tested
     corr = multiplicity.dunnett_corr(int(sizes[0]), [int(x) for x in sizes[1:]])
@@ -610,7 +428,6 @@ _DUNNETT_CACHE: dict = {}
 
 def _dunnett(t, df, corr, alpha, sides) -> np.ndarray:
     """Single-step Dunnett, critical value per distinct df (cached)."""
-    from ..stats import multiplicity
     out = np.zeros(t.shape, dtype=bool)
     dfr = np.where(np.isfinite(df[:, 0]), np.round(df[:, 0]), np.inf)
     for d in np.unique(dfr):
@@ -637,358 +454,159 @@ def _gate_dunnett(fams, t, df, corr, alpha, sides, p):
     return reject, tested
 
 
-def _run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, n: int,
-               conduct=None) -> dict[str, Any]:
+def run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, ns: tuple[int, ...],
+              conducts: dict | None = None) -> dict[str, Any]:
+    """One chunk of replicate trials at every control-arm size in ``ns``.
+
+    Patients are drawn once, at the largest size of each group over ``ns``; each N analyses the
+    first ``group_sizes(dm, N)`` patients of each group (the same patients a run at that N
+    alone would draw). ``conducts`` maps N to its conduct replicates
+    (:class:`~simtrial.sim.conduct.ConductResult`).
+
+    Returns
+    -------
+    dict
+        ``chunk``, ``trials``, ``screened`` / ``accepted`` (strata,) and ``by_n``: N -> dict of
+        per-trial arrays (``point_est``, ``point_reject``, ... shaped (trials, H)).
+    """
     sc = dm.scenario
-    link = None
-    if conduct is not None:     # calendar from the conduct replicates (simtrial.conduct)
-        from ..conduct import link_chunk
-        link = link_chunk(conduct, chunk, CHUNK_TRIALS)
     trials = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
-    sizes = group_sizes(dm, n)
-    groups = [_draw_group(dm, seed, chunk, s, a, int(sizes[s, a]))
+    per_n = {int(n): group_sizes(dm, int(n)) for n in ns}
+    top = np.max(np.stack(list(per_n.values())), axis=0)
+    groups = [_draw_group(dm, seed, chunk, s, a, int(top[s, a]))
               for s in range(len(dm.strata)) for a in range(len(dm.arms) + 1)]
+    S = len(dm.strata)
+    screened = np.array([sum(g.screened for g in groups if g.stratum == s) for s in range(S)])
+    accepted = np.array([sum(g.accepted for g in groups if g.stratum == s) for s in range(S)])
     dist = dm.models[0].distribution
     variants: dict[str, np.ndarray | None] = {"point": None}
     theta = None
     if dist is not None and not dist.is_point:
-        theta = dist.sample(stream(seed, chunk, "effect"), CHUNK_TRIALS)
+        theta = dist.sample(chunk_generator(seed, chunk, EFFECT), CHUNK_TRIALS)
         m0 = dm.models[0]
         d_end = float(m0.delta[sc.endpoint.outcome][m0.k_end])
         dt = m0.delta_for(theta)
         variants["assurance"] = dt / d_end if d_end != 0.0 else dt
-    arm_sizes = sizes.sum(axis=0)
-    out: dict[str, Any] = {"chunk": chunk, "trials": trials}
-    H = len(dm.hypotheses)
+    by_n: dict[int, dict[str, Any]] = {n: {} for n in per_n}
     for vname, ts in variants.items():
         pv = [_values(dm, g, ts) for g in groups]
         po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
         data = _concat(dm, groups, pv, po)
+        for n, sizes in per_n.items():
+            link = None
+            if conducts is not None:    # calendar from the conduct replicates (sim.conduct)
+                link = link_chunk(conducts[n], chunk, CHUNK_TRIALS)
+            sub = data.first(sizes.ravel())
+            by_n[n].update(_analyse_trials(dm, sub, vname, trials, seed, chunk, link))
+    for n in per_n:
+        if theta is not None:
+            by_n[n]["theta"] = theta[:trials]
+    return {"chunk": chunk, "trials": trials, "screened": screened, "accepted": accepted,
+            "by_n": by_n}
+
+
+def _analyse_trials(dm: DesignModel, data: _Data, vname: str, trials: int, seed: int,
+                    chunk: int, link) -> dict[str, np.ndarray]:
+    """Analyses, tests, multiplicity / interim looks of one chunk at one N for one effect
+    variant (``point`` or ``assurance``): per-trial arrays keyed ``{vname}_...``."""
+    sc = dm.scenario
+    out: dict[str, np.ndarray] = {}
+    if link is not None:
+        data.obs = data.obs & link.observed        # conduct withdrawal
+    arm_sizes = data.sizes.reshape(len(dm.strata), len(dm.arms) + 1).sum(axis=0)
+    full = np.arange(data.arm.size)
+    res = [_analyse_endpoint(dm, ei, data, full, trials, (seed, chunk, imputation_code(ei)))
+           for ei in range(len(sc.all_endpoints))]
+    H = len(dm.hypotheses)
+    t = np.empty((trials, H))
+    p1 = np.empty((trials, H))
+    p2 = np.empty((trials, H))
+    df = np.empty((trials, H))
+    est = np.empty((trials, H))
+    se = np.empty((trials, H))
+    status = np.empty((trials, H), dtype=np.int64)
+    for h in dm.hypotheses:
+        r = res[h.endpoint_index]
+        t[:, h.index], p1[:, h.index], p2[:, h.index], df[:, h.index], _ = _test(
+            h, r, sc.design.sides)
+        est[:, h.index] = r["est"][:, h.arm - 1]
+        se[:, h.index] = r["se"][:, h.arm - 1]
+        status[:, h.index] = r["status"][:, h.arm - 1]
+    p = p1 if sc.design.sides == 1 else p2
+    raw = p <= sc.design.alpha
+    if dm.boundaries is not None:
+        zs = [_t_to_z(t[:, 0], df[:, 0])]
+        for li, fr in enumerate(sc.sequential.fractions[:-1]):
+            code = (seed, chunk, imputation_code(0, li + 1))
+            if link is None:
+                r = _analyse_endpoint(dm, 0, data, _subset(data, fr), trials, code)
+            else:   # everyone randomised, with the visits done by the look's day
+                r = _analyse_endpoint(dm, 0, data, full, trials, code, due=link.due(li))
+            tl, _, _, dfl, _ = _test(dm.hypotheses[0], r, sc.design.sides)
+            zs.insert(li, _t_to_z(tl, dfl))
+        zmat = np.column_stack(zs)
+        rej, look, why = gsd.apply_boundaries(zmat, dm.boundaries, better="higher")
+        reject = raw.copy()
+        reject[:, 0] = rej
+        tested = np.ones_like(reject)
+        fr = np.asarray(sc.sequential.fractions)
+        n_at = np.array([sum(math.ceil(f * n - 1e-9) for n in data.sizes) for f in fr])
+        out[f"{vname}_gsd_look"] = look
+        out[f"{vname}_gsd_why"] = why
+        out[f"{vname}_gsd_n"] = n_at[look]
         if link is not None:
-            data.obs = data.obs & link.observed        # conduct withdrawal
-        full = np.arange(data.arm.size)
-        res = [_analyse_endpoint(dm, ei, data, full, trials, (seed, chunk, imputation_code(ei)))
-               for ei in range(len(sc.all_endpoints))]
-        t = np.empty((trials, H))
-        p1 = np.empty((trials, H))
-        p2 = np.empty((trials, H))
-        df = np.empty((trials, H))
-        est = np.empty((trials, H))
-        se = np.empty((trials, H))
-        status = np.empty((trials, H), dtype=np.int64)
-        for h in dm.hypotheses:
-            r = res[h.endpoint_index]
-            t[:, h.index], p1[:, h.index], p2[:, h.index], df[:, h.index], _ = _test(
-                h, r, sc.design.sides)
-            est[:, h.index] = r["est"][:, h.arm - 1]
-            se[:, h.index] = r["se"][:, h.arm - 1]
-            status[:, h.index] = r["status"][:, h.arm - 1]
-        p = p1 if sc.design.sides == 1 else p2
-        raw = p <= sc.design.alpha
-        if dm.boundaries is not None:
-            zs = [_t_to_z(t[:, 0], df[:, 0])]
-            for li, fr in enumerate(sc.sequential.fractions[:-1]):
-                code = (seed, chunk, imputation_code(0, li + 1))
-                if link is None:
-                    r = _analyse_endpoint(dm, 0, data, _subset(data, groups, fr), trials, code)
-                else:   # everyone randomised, with the visits done by the look's day
-                    r = _analyse_endpoint(dm, 0, data, full, trials, code, due=link.due(li))
-                tl, _, _, dfl, _ = _test(dm.hypotheses[0], r, sc.design.sides)
-                zs.insert(li, _t_to_z(tl, dfl))
-            zmat = np.column_stack(zs)
-            rej, look, why = gsd.apply_boundaries(zmat, dm.boundaries, better="higher")
-            reject = raw.copy()
-            reject[:, 0] = rej
-            tested = np.ones_like(reject)
-            fr = np.asarray(sc.sequential.fractions)
-            n_at = np.array([sum(math.ceil(f * g.n - 1e-9) for g in groups) for f in fr])
-            out[f"{vname}_gsd_look"] = look
-            out[f"{vname}_gsd_why"] = why
-            out[f"{vname}_gsd_n"] = n_at[look]
-            if link is not None:
-                cal = link.outcomes(data.obs, trials, look)
-                out[f"{vname}_gsd_n"] = cal["conduct_randomised_stop"]
-                if vname == "point":
-                    out.update(cal)
-            out[f"{vname}_gsd_z"] = zmat
-        else:
-            reject, tested = _family(dm, t, p, df, arm_sizes)
-        success = reject & (t > 0)
-        out[f"{vname}_est"] = est
-        out[f"{vname}_se"] = se
-        out[f"{vname}_t"] = t
-        out[f"{vname}_p"] = p
-        out[f"{vname}_reject_raw"] = raw
-        out[f"{vname}_reject"] = reject
-        out[f"{vname}_success"] = success
-        out[f"{vname}_tested"] = tested
-        out[f"{vname}_status"] = status
-        for ei, r in enumerate(res):
-            if "rates" in r:
-                out[f"{vname}_rates_{ei}"] = r["rates"]
-        if vname == "point" and link is not None and dm.boundaries is None:
+            cal = link.outcomes(data.obs, trials, look)
+            out[f"{vname}_gsd_n"] = cal["conduct_randomised_stop"]
+            if vname == "point":
+                out.update(cal)
+        out[f"{vname}_gsd_z"] = zmat
+    else:
+        reject, tested = _family(dm, t, p, df, arm_sizes)
+    out[f"{vname}_est"] = est
+    out[f"{vname}_se"] = se
+    out[f"{vname}_t"] = t
+    out[f"{vname}_p"] = p
+    out[f"{vname}_reject_raw"] = raw
+    out[f"{vname}_reject"] = reject
+    out[f"{vname}_success"] = reject & (t > 0)
+    out[f"{vname}_tested"] = tested
+    out[f"{vname}_status"] = status
+    for ei, r in enumerate(res):
+        if "rates" in r:
+            out[f"{vname}_rates_{ei}"] = r["rates"]
+    if vname == "point":
+        if link is not None and dm.boundaries is None:
             out.update(link.outcomes(data.obs, trials))
-        if vname == "point":
-            a_of = data.arm
-            out["observed"] = np.stack(
-                [data.obs[:trials][:, a_of == a].sum(axis=1) for a in range(len(dm.arms) + 1)],
-                axis=1)          # (trials, arms + 1, V)
-    if theta is not None:
-        out["theta"] = theta[:trials]
-    out["screened"] = np.zeros(len(dm.strata), dtype=np.int64)
+        a_of = data.arm
+        K1 = len(dm.arms) + 1
+        out["observed"] = np.stack(
+            [data.obs[:trials][:, a_of == a].sum(axis=1) for a in range(K1)],
+            axis=1)          # (trials, arms + 1, V)
+        e = sc.endpoint
+        if e.type == "continuous" and OUTCOMES[e.outcome].floor is not None:
+            zero = data.vals[e.outcome][:trials, :, dm.visit_index(e)] == 0.0
+            out["zeros"] = np.stack([zero[:, a_of == a].sum(axis=1) for a in range(K1)], axis=1)
+        if dm.models[0].heterogeneity.mode == "responders":
+            out["responders"] = (data.mult[:trials][:, a_of > 0] > 0).sum(axis=1)
     return out
 
 
-_WORKER_DM = None
-
-
-def _init_worker(dm) -> None:
-    global _WORKER_DM
-    _WORKER_DM = dm
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def _worker_chunk(args):
-    return _run_chunk(_WORKER_DM, *args)
-
-
-# ---------------------------------------------------------------------------------------------
-# results
-# ---------------------------------------------------------------------------------------------
-
-def _rate(x: np.ndarray) -> tuple[float, float]:
-    n = x.shape[0]
-    p = float(np.mean(x))
-    return p, math.sqrt(max(p * (1 - p), 0.0) / n) if n > 1 else float("nan")
-
-
-def _mean(x: np.ndarray) -> tuple[float, float]:
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        return float("nan"), float("nan")
-    return float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(x.size))
-
-
-@dataclass(frozen=True)
-class DesignResult:
-    """Simulated operating characteristics of an extended design at one control-arm size.
-
-    ``trials`` holds the per-trial arrays (``point_est``, ``point_reject``, ... shaped
-    (n_trials, H)); :meth:`to_frame` gives the tidy summary with Monte Carlo SEs.
-    """
-
-    dm: DesignModel
-    n_per_arm: int
-    sizes: np.ndarray
-    n_trials: int
-    seed: int
-    trials: dict[str, np.ndarray]
-    elapsed_s: float
-    conduct: Any = None     # simtrial.conduct.ConductResult when the scenario has [conduct]
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Tidy rows: hypothesis metrics, family metrics, interim looks, dropout."""
-        sc = self.dm.scenario
-        base = {"scenario": sc.name, "design_point": self.n_per_arm}
-        rows: list[dict[str, Any]] = []
-
-        def add(hyp: str, endpoint: str, arm: str, visit, metric: str, est: float,
-                se: float = float("nan")):
-            rows.append({**base, "hypothesis": hyp, "endpoint": endpoint, "arm": arm,
-                         "visit": visit, "metric": metric, "estimate": est, "mc_se": se})
-
-        tr = self.trials
-        for h in self.dm.hypotheses:
-            e = h.endpoint
-            key = (h.label, e.name, h.arm_name, e.visit_months)
-            add(*key, "power", *_rate(tr["point_reject"][:, h.index]))
-            add(*key, "success", *_rate(tr["point_success"][:, h.index]))
-            add(*key, "power_unadjusted", *_rate(tr["point_reject_raw"][:, h.index]))
-            if sc.multiplicity.method in ("hierarchical", "fixed_sequence"):
-                add(*key, "tested", *_rate(tr["point_tested"][:, h.index]))
-            add(*key, "mean_estimate", *_mean(tr["point_est"][:, h.index]))
-            est = tr["point_est"][:, h.index]
-            fin = est[np.isfinite(est)]
-            add(*key, "sd_estimate", float(np.std(fin, ddof=1)) if fin.size > 1 else math.nan)
-            add(*key, "mean_se", *_mean(tr["point_se"][:, h.index]))
-            if not math.isnan(h.truth):
-                add(*key, "true_effect", h.truth)
-                m, s = _mean(est)
-                add(*key, "bias", m - h.truth, s)
-            add(*key, "not_fitted", float(np.sum(tr["point_status"][:, h.index] != 0)))
-            if "assurance_success" in tr:
-                add(*key, "assurance", *_rate(tr["assurance_success"][:, h.index]))
-            rk = f"point_rates_{h.endpoint_index}"
-            if rk in tr:
-                if h.arm == 1:
-                    add(h.label, e.name, "control", e.visit_months, "responder_rate",
-                        *_mean(tr[rk][:, 0]))
-                add(*key, "responder_rate", *_mean(tr[rk][:, h.arm]))
-        rej = tr["point_reject"]
-        suc = tr["point_success"]
-        null = np.array([h.true_null for h in self.dm.hypotheses])
-        fam = ("family", "all", "all", "")
-        if len(self.dm.hypotheses) > 1:
-            add(*fam, "any_success", *_rate(suc.any(axis=1)))
-            add(*fam, "all_success", *_rate(suc.all(axis=1)))
-            if (~null).any():
-                add(*fam, "disjunctive_power", *_rate(suc[:, ~null].any(axis=1)))
-                add(*fam, "conjunctive_power", *_rate(suc[:, ~null].all(axis=1)))
-        if null.any():
-            add(*fam, "fwer", *_rate(rej[:, null].any(axis=1)))
-        if "assurance_success" in tr and len(self.dm.hypotheses) > 1:
-            add(*fam, "assurance_any", *_rate(tr["assurance_success"].any(axis=1)))
-        if self.dm.boundaries is not None:
-            look = tr["point_gsd_look"]
-            why = tr["point_gsd_why"]
-            h0 = self.dm.hypotheses[0]
-            for li, frac in enumerate(self.dm.boundaries.fractions):
-                k = (h0.label, h0.endpoint.name, h0.arm_name, f"look {li + 1} ({frac:g})")
-                add(*k, "stop_efficacy", *_rate((look == li) & (why == 1)))
-                add(*k, "stop_futility", *_rate((look == li) & (why == 2)))
-                add(*k, "boundary_z", float(self.dm.boundaries.z[li]))
-            add(h0.label, h0.endpoint.name, h0.arm_name, "", "expected_patients",
-                *_mean(tr["point_gsd_n"].astype(float)))
-            add(h0.label, h0.endpoint.name, h0.arm_name, "", "max_patients",
-                float(self.sizes.sum()))
-        obs = tr["observed"]
-        arm_n = self.sizes.sum(axis=0)
-        names = ["control"] + [a.name for a in self.dm.arms]
-        for a, nm in enumerate(names):
-            for j, month in enumerate(self.dm.visits):
-                add("", "", nm, month, "observed_fraction", *_mean(obs[:, a, j] / arm_n[a]))
-        for s, m in zip(self.dm.strata, self.dm.models):
-            add("", "", "", "", f"screen_fail_{s}", m.screen_fail_prob, m.screen_fail_mc_se)
-        if self.conduct is not None:
-            from ..conduct import design_rows
-            rows.extend(design_rows(self, base))
-        return rows
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: ``scenario, design_point, hypothesis, endpoint, arm, visit, metric,
-        estimate, mc_se``."""
-        return pd.DataFrame(self.rows())
-
-    def metric(self, metric: str, hypothesis: str | None = None) -> tuple[float, float]:
-        """(estimate, mc_se) of one metric (of one hypothesis label)."""
-        for r in self.rows():
-            if r["metric"] == metric and (hypothesis is None or r["hypothesis"] == hypothesis):
-                return r["estimate"], r["mc_se"]
-        raise KeyError(metric)
-
-    def summary(self) -> str:
-        """Readable multi-line summary."""
-        sc = self.dm.scenario
-        lines = [f"scenario  {sc.name}" + (f": {sc.description}" if sc.description else "")]
-        strata = ", ".join(f"{s} {f:.0%} (screen fail {m.screen_fail_prob:.1%})"
-                           for s, f, m in zip(self.dm.strata, self.dm.fractions, self.dm.models))
-        lines.append(f"population {strata}")
-        names = ["control"] + [a.name for a in self.dm.arms]
-        lines.append("design    " + ", ".join(f"{nm} {int(x)}" for nm, x in
-                                             zip(names, self.sizes.sum(axis=0)))
-                     + f" patients; {self.n_trials:,} trials, seed {self.seed}")
-        if sc.dropout is not None:
-            obs = self.trials["observed"][:, :, -1].sum(axis=0) / (self.sizes.sum(axis=0)
-                                                                  * self.n_trials)
-            lines.append(f"dropout   {sc.dropout.mechanism.upper()}: observed at month "
-                         f"{self.dm.visits[-1]}: " + ", ".join(
-                             f"{nm} {o:.1%}" for nm, o in zip(names, obs)))
-        lines.append(f"{'hypothesis':<28}{'truth':>9}{'mean est':>10}{'power':>8}{'MC SE':>8}"
-                     + ("  assurance" if "assurance_success" in self.trials else ""))
-        for h in self.dm.hypotheses:
-            pw, se = _rate(self.trials["point_reject"][:, h.index])
-            m, _ = _mean(self.trials["point_est"][:, h.index])
-            e = h.endpoint
-            desc = f"{h.label} ({e.analysis}, {e.visit_months}m)"
-            line = f"{desc:<28}{h.truth:>9.4g}{m:>10.4g}{pw:>8.4f}{se:>8.4f}"
-            if "assurance_success" in self.trials:
-                line += f"  {_rate(self.trials['assurance_success'][:, h.index])[0]:.4f}"
-            nf = int(np.sum(self.trials["point_status"][:, h.index] != 0))
-            if nf:
-                line += f"  ({nf} fits failed)"
-            lines.append(line)
-        for r in self.rows():
-            if r["hypothesis"] == "family":
-                lines.append(f"{r['metric']:<20}{r['estimate']:.4f} (MC SE {r['mc_se']:.4f})")
-        if self.dm.boundaries is not None:
-            b = self.dm.boundaries
-            look = self.trials["point_gsd_look"]
-            why = self.trials["point_gsd_why"]
-            for li, frac in enumerate(b.fractions):
-                lines.append(f"look {li + 1}    fraction {frac:g}, z bound {b.z[li]:.3f}: stop for "
-                             f"efficacy {np.mean((look == li) & (why == 1)):.4f}, futility "
-                             f"{np.mean((look == li) & (why == 2)):.4f}")
-            lines.append(f"expected  patients {np.mean(self.trials['point_gsd_n']):.1f} of "
-                         f"{int(self.sizes.sum())}")
-        if self.conduct is not None:
-            from ..conduct import design_summary_lines
-            lines.extend(design_summary_lines(self))
-        lines.append(f"time      {self.elapsed_s:.2f} s")
-        return "\n".join(lines)
-
-
-def simulate_design(dm: DesignModel | Scenario, n_per_arm: int | None = None, *,
-                    n_trials: int | None = None, seed: int | None = None, workers: int = 1,
-                    progress: bool = False, chunks=None) -> DesignResult:
-    """Simulate replicate trials of an extended design at control-arm size ``n_per_arm``.
-
-    Parameters
-    ----------
-    dm : DesignModel or Scenario
-    n_per_arm : int, optional
-        Control-arm size (default ``design.n_per_arm``).
-    n_trials, seed : int, optional
-        Default to the scenario's.
-    workers : int
-        Processes; results are identical for any value.
-    chunks : iterable of int, optional
-        Order to run the chunks in (results are combined in chunk order).
-
-    Returns
-    -------
-    DesignResult
-    """
-    if isinstance(dm, Scenario):
-        dm = build_design(dm)
-    sc = dm.scenario
-    n = sc.design.n_per_arm if n_per_arm is None else int(n_per_arm)
-    n_trials = sc.n_trials if n_trials is None else int(n_trials)
-    seed = sc.seed if seed is None else int(seed)
-    n_chunks = chunk_count(n_trials)
-    order = list(range(n_chunks)) if chunks is None else list(chunks)
-    if sorted(order) != list(range(n_chunks)):
-        raise ValueError("chunks must be a permutation of range(n_chunks)")
-    t0 = time.perf_counter()
-    conduct = None
-    if sc.conduct is not None:    # trial i takes the calendar of conduct replicate i mod R
-        from ..conduct import conduct_design
-        conduct = conduct_design(dm, n, seed=seed,
-                                 replicates=min(sc.conduct.replicates, n_trials))
-    args = [(seed, c, n_trials, n, conduct) for c in order]
-    outs: dict[int, dict] = {}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=n_trials, unit=" trials", desc=f"N={n}", leave=False, mininterval=0.5,
-                   dynamic_ncols=True)
-    try:
-        if workers <= 1:
-            for a in args:
-                o = _run_chunk(dm, *a)
-                outs[o["chunk"]] = o
-                if bar is not None:
-                    bar.update(o["trials"])
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(dm,)) as ex:
-                for o in ex.map(_worker_chunk, args):
-                    outs[o["chunk"]] = o
-                    if bar is not None:
-                        bar.update(o["trials"])
-    finally:
-        if bar is not None:
-            bar.close()
-    keys = [k for k in outs[0] if k not in ("chunk", "trials", "screened")]
-    trials = {k: np.concatenate([outs[c][k] for c in range(n_chunks)]) for k in keys}
-    return DesignResult(dm, n, group_sizes(dm, n), n_trials, seed, trials,
-                        time.perf_counter() - t0, conduct)
+def one_trial(dm: DesignModel, seed: int, n: int, trial: int = 0
+              ) -> dict[int, dict[str, np.ndarray]]:
+    """Patients of replicate trial ``trial`` (< CHUNK_TRIALS, chunk 0) of a run at control-arm
+    size ``n``: per arm (0 = control), per simulated outcome, an array (patients, 1 + visits)
+    of the baseline then each visit's value, NaN where the visit is not observed (dropout).
+    The same streams as the run, so it is a trial of the run."""
+    sizes = group_sizes(dm, n)
+    K1 = len(dm.arms) + 1
+    per_arm: dict[int, list[dict[str, np.ndarray]]] = {a: [] for a in range(K1)}
+    for s in range(len(dm.strata)):
+        for a in range(K1):
+            g = _draw_group(dm, seed, 0, s, a, int(sizes[s, a]))
+            vals = _values(dm, g, None)
+            obs = _observed(dm, g, vals)[trial]
+            per_arm[a].append({o: np.column_stack([g.base[o][trial],
+                                                   np.where(obs, vals[o][trial], np.nan)])
+                               for o in dm.outcomes})
+    return {a: {o: np.concatenate([x[o] for x in per_arm[a]], axis=0) for o in dm.outcomes}
+            for a in range(K1)}

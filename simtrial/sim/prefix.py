@@ -25,23 +25,19 @@ model (:func:`simtrial.trajectories.simulate_patients` draws all visits and outc
 from __future__ import annotations
 
 import math
-import os
-import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 from scipy import stats
 
-from .._rng import CHUNK_TRIALS, EFFECT, chunk_count, chunk_generator, group_codes
+from .._rng import CHUNK_TRIALS, EFFECT, chunk_generator, group_codes
 from ..stats.sums import analyse_sums, reject
 from ..model.outcomes import latent_at, to_model, to_natural
 from ..model.population import accept_mask, transform
 from ..model.presets import VARIABLES
 
-__all__ = ["CHUNK_TRIALS", "SCREEN_BLOCK", "STREAMS", "SimOutput", "simulate", "stream",
-           "chunk_count"]
+__all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "run_chunk", "combine", "stream",
+           "draw_baselines", "supports"]
 
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
@@ -50,6 +46,29 @@ STREAMS = {"control_baseline": group_codes(0, 0)[0], "control_outcome": group_co
            "effect": EFFECT}
 """Random streams within a chunk (:mod:`simtrial._rng`): the full kernel uses the same codes."""
 _GRID_BATCH = 64
+
+
+def supports(dm) -> bool:
+    """True if this kernel serves the design :class:`~simtrial.model.design.DesignModel`
+    exactly: one stratum, one MSC arm at full effect, one continuous endpoint on the natural
+    scale analysed by ``ancova`` or ``ttest_change`` for superiority with no margin, no
+    interim looks, no conduct, and no dropout that removes anyone (``rate = 0`` and no
+    intermittent misses are no-ops). Multiplicity over a single hypothesis is the unadjusted
+    test. Everything else needs the full patient kernel (:mod:`simtrial.sim.full`)."""
+    from ..model.design import dropout_hazards
+    sc = dm.scenario
+    e = sc.endpoint
+    if len(dm.strata) != 1 or len(dm.arms) != 1 or len(dm.hypotheses) != 1:
+        return False
+    if dm.arms[0].effect_scale != 1.0 or dm.arms[0].ratio != sc.design.allocation_ratio:
+        return False
+    if (e.type != "continuous" or e.analysis not in ("ancova", "ttest_change")
+            or e.scale != "natural" or e.hypothesis != "superiority" or e.margin != 0.0):
+        return False
+    if sc.sequential is not None or sc.conduct is not None or dm.outcomes != (e.outcome,):
+        return False
+    d = sc.dropout
+    return d is None or (not np.any(dropout_hazards(sc, dm.visits) > 0) and d.intermittent == 0)
 
 
 def stream(seed: int, chunk: int, name: str) -> np.random.Generator:
@@ -66,8 +85,10 @@ class _ChunkOut:
     chunk: int
     n_trials: int
     rejections: np.ndarray       # (G,) int64, at the point effect
+    successes: np.ndarray        # (G,) int64, significant in the direction of benefit
     sum_est: np.ndarray          # (G,)
     sum_est2: np.ndarray         # (G,)
+    sum_se: np.ndarray           # (G,)
     rej_assur: np.ndarray        # (G,) int64, trial effects drawn from the distribution
     sum_est_assur: np.ndarray
     sum_est2_assur: np.ndarray
@@ -79,6 +100,7 @@ class _ChunkOut:
     theta_clipped: int
     kept: np.ndarray | None      # (trials,) estimates at the kept grid point
     kept_reject: np.ndarray | None
+    kept_success: np.ndarray | None
     kept_assur_reject: np.ndarray | None
     kept_theta: np.ndarray | None
     screened: int
@@ -96,8 +118,10 @@ class SimOutput:
     n_trials : int
     rejections : ndarray of int, shape (G,)
         Trials rejecting H0 with the true effect at the point estimate (power).
-    sum_est, sum_est2 : ndarray, shape (G,)
-        Sums over trials of the estimate and its square (chunk-ordered summation).
+    successes : ndarray of int, shape (G,)
+        Of those, the trials significant in the direction of benefit.
+    sum_est, sum_est2, sum_se : ndarray, shape (G,)
+        Sums over trials of the estimate, its square and its SE (chunk-ordered summation).
     rej_assur, sum_est_assur, sum_est2_assur : ndarray, shape (G,)
         Successful trials (significant in the direction of benefit) with each trial's true
         effect drawn from the effect distribution (assurance), and the estimate sums; with a
@@ -121,8 +145,10 @@ class SimOutput:
     n1: np.ndarray
     n_trials: int
     rejections: np.ndarray
+    successes: np.ndarray
     sum_est: np.ndarray
     sum_est2: np.ndarray
+    sum_se: np.ndarray
     rej_assur: np.ndarray
     sum_est_assur: np.ndarray
     sum_est2_assur: np.ndarray
@@ -134,6 +160,7 @@ class SimOutput:
     theta_clipped: int
     kept: np.ndarray | None
     kept_reject: np.ndarray | None
+    kept_success: np.ndarray | None
     kept_assur_reject: np.ndarray | None
     kept_theta: np.ndarray | None
     screened: int
@@ -246,6 +273,7 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
     rej = np.zeros(g, dtype=np.int64)
     se1 = np.zeros(g)
     se2 = np.zeros(g)
+    sse = np.zeros(g)
     kept = kept_rej = None
     method = sc.endpoint.analysis
     sides = sc.design.sides
@@ -261,13 +289,14 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
         rej[lo:hi] = r.sum(axis=1)
         se1[lo:hi] = est.sum(axis=1)
         se2[lo:hi] = (est * est).sum(axis=1)
+        sse[lo:hi] = se.sum(axis=1)
         if keep is not None and lo <= keep < hi:
             kept = est[keep - lo].copy()
             kept_rej = r[keep - lo].copy()
-    return rej, se1, se2, kept, kept_rej
+    return rej, se1, se2, sse, kept, kept_rej
 
 
-def _run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: np.ndarray,
+def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: np.ndarray,
                keep: int | None) -> _ChunkOut:
     trials_here = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
     chol = model.population.chol
@@ -288,109 +317,38 @@ def _run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: 
                                       int(n1.max()), 1, chol, lvis_row, delta_trial)
     s0 = s0[:, :trials_here]
     s1 = s1[:, :trials_here]
-    rej, e1, e2, kept, kept_rej = _analyse(model, s0, s1, n0, n1, keep)
+    rej, e1, e2, sse, kept, kept_rej = _analyse(model, s0, s1, n0, n1, keep)
+    if model.scenario.design.sides == 2:   # success: significant in the direction of benefit
+        suc, _, _, _, _, kept_suc = _analyse(model, s0, s1, n0, n1, keep, success=True)
+    else:
+        suc, kept_suc = rej, kept_rej
     if s1a is not None:
         s1a = s1a[:, :trials_here]
-        rej_a, e1a, e2a, _, kept_rej_a = _analyse(model, s0, s1a, n0, n1, keep, success=True)
+        rej_a, e1a, e2a, _, _, kept_rej_a = _analyse(model, s0, s1a, n0, n1, keep, success=True)
         th = theta[:trials_here]
     else:
-        if model.scenario.design.sides == 2:   # success: significant in the direction of benefit
-            rej_a, e1a, e2a, _, kept_rej_a = _analyse(model, s0, s1, n0, n1, keep, success=True)
-        else:
-            rej_a, e1a, e2a, kept_rej_a = rej, e1, e2, kept_rej
+        rej_a, e1a, e2a, kept_rej_a = suc, e1, e2, kept_suc
         th = np.full(trials_here, model.endpoint_md)
     return _ChunkOut(
-        chunk, trials_here, rej, e1, e2, rej_a, e1a, e2a,
+        chunk, trials_here, rej, suc, e1, e2, sse, rej_a, e1a, e2a,
         zeros0=s0[n0 - 1, :, 5].sum(axis=1).astype(np.int64),
         zeros1=s1[n1 - 1, :, 5].sum(axis=1).astype(np.int64),
         resp1=s1[n1 - 1, :, 6].sum(axis=1).astype(np.int64),
         theta_sum=float(th.sum()), theta_sum2=float((th * th).sum()), theta_clipped=clipped,
-        kept=kept, kept_reject=kept_rej, kept_assur_reject=kept_rej_a,
+        kept=kept, kept_reject=kept_rej, kept_success=kept_suc, kept_assur_reject=kept_rej_a,
         kept_theta=th.copy() if keep is not None else None,
         screened=scr0 + scr1, accepted=acc0 + acc1)
 
 
-_WORKER_MODEL = None
-
-
-def _init_worker(model) -> None:
-    global _WORKER_MODEL
-    _WORKER_MODEL = model
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def _worker_chunk(args) -> _ChunkOut:
-    return _run_chunk(_WORKER_MODEL, *args)
-
-
-def simulate(model, n0: Sequence[int] | np.ndarray, *, n_trials: int | None = None,
-             seed: int | None = None, keep: int | None = None, workers: int = 1,
-             chunks: Iterable[int] | None = None, progress: bool = False,
-             progress_label: str = "trials") -> SimOutput:
-    """Simulate replicate trials of ``model`` at each control-arm size in ``n0``.
-
-    Parameters
-    ----------
-    model : TrialModel
-    n0 : sequence of int
-        Control-arm sizes (>= 2); MSC arms are ``design.n_msc(n0)``.
-    n_trials, seed : int, optional
-        Default to the scenario's.
-    keep : int, optional
-        Index into ``n0`` whose per-trial estimates are returned.
-    workers : int
-        Processes (1 = in-process). Results are identical for any value.
-    chunks : iterable of int, optional
-        Order in which to run the chunks (a permutation of all of them); results are
-        combined in chunk-index order, so any order gives the same numbers.
-    progress : bool
-        Show a progress bar on stderr.
-
-    Returns
-    -------
-    SimOutput
-    """
-    sc = model.scenario
-    n_trials = sc.n_trials if n_trials is None else int(n_trials)
-    seed = sc.seed if seed is None else int(seed)
-    a0 = np.asarray(n0, dtype=np.int64)
-    a1 = np.array([sc.design.n_msc(int(n)) for n in a0], dtype=np.int64)
-    if a0.min() < 2 or a1.min() < 2:
-        raise ValueError("arm sizes must be >= 2")
-    n_chunks = chunk_count(n_trials)
-    order = list(range(n_chunks)) if chunks is None else list(chunks)
-    if sorted(order) != list(range(n_chunks)):
-        raise ValueError("chunks must be a permutation of range(n_chunks)")
-    t0 = time.perf_counter()
-    args = [(seed, c, n_trials, a0, a1, keep) for c in order]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=n_trials, unit=" trials", desc=progress_label, leave=False,
-                   mininterval=0.5, dynamic_ncols=True)
-    outs: dict[int, _ChunkOut] = {}
-    try:
-        if workers <= 1:
-            for a in args:
-                o = _run_chunk(model, *a)
-                outs[o.chunk] = o
-                if bar is not None:
-                    bar.update(o.n_trials)
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(model,)) as ex:
-                for o in ex.map(_worker_chunk, args):
-                    outs[o.chunk] = o
-                    if bar is not None:
-                        bar.update(o.n_trials)
-    finally:
-        if bar is not None:
-            bar.close()
-    fields = ("rejections", "sum_est", "sum_est2", "rej_assur", "sum_est_assur",
-              "sum_est2_assur", "zeros0", "zeros1", "resp1")
+def combine(outs: dict[int, _ChunkOut], n_trials: int, a0: np.ndarray, a1: np.ndarray,
+            keep: int | None, elapsed_s: float) -> SimOutput:
+    """Combine chunk outputs in chunk-index order (identical sums for any execution order)."""
+    n_chunks = len(outs)
+    fields = ("rejections", "successes", "sum_est", "sum_est2", "sum_se", "rej_assur",
+              "sum_est_assur", "sum_est2_assur", "zeros0", "zeros1", "resp1")
     acc = {f: None for f in fields}
-    kept_lists: dict[str, list] = {"kept": [], "kept_reject": [], "kept_assur_reject": [],
-                                   "kept_theta": []}
+    kept_lists: dict[str, list] = {"kept": [], "kept_reject": [], "kept_success": [],
+                                   "kept_assur_reject": [], "kept_theta": []}
     screened = accepted = clipped = 0
     t1 = t2 = 0.0
     for c in range(n_chunks):          # combine in chunk order: identical sums for any order
@@ -411,4 +369,4 @@ def simulate(model, n0: Sequence[int] | np.ndarray, *, n_trials: int | None = No
     kept = {f: (np.concatenate(v) if keep is not None else None) for f, v in kept_lists.items()}
     return SimOutput(n0=a0, n1=a1, n_trials=n_trials, **acc, theta_mean=tm, theta_sd=tsd,
                      theta_clipped=clipped, **kept, screened=screened, accepted=accepted,
-                     elapsed_s=time.perf_counter() - t0, keep=keep)
+                     elapsed_s=elapsed_s, keep=keep)

@@ -1,0 +1,204 @@
+"""The public entry points: ``simulate``, ``power``, ``sample_size`` and ``run``.
+
+Every scenario goes through the same code: it resolves to one design
+(:func:`~simtrial.model.design.build_design`), the driver picks the kernel
+(:func:`~simtrial.sim.driver.kernel_for`), and the results are one type
+(:mod:`simtrial.oc.results`). The Python API and the CLI call these functions, so they return
+the same numbers for every scenario.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import numpy as np
+
+from ..errors import SimtrialError
+from ..model.design import DesignModel, build_design, group_sizes
+from ..scenario import Scenario
+from ..sim import driver
+from .build import points
+from .results import PointResult, RunResult, SampleSize
+from .search import initial_bound, search, smallest_valid_n
+
+__all__ = ["design_of", "simulate", "power", "sample_size", "run", "auto_grid"]
+
+
+def design_of(obj) -> DesignModel:
+    """Accept a Scenario, a DesignModel, or a stratum model (its scenario is used)."""
+    if isinstance(obj, DesignModel):
+        return obj
+    if isinstance(obj, Scenario):
+        return build_design(obj)
+    sc = getattr(obj, "scenario", None)
+    if isinstance(sc, Scenario):
+        return build_design(sc)
+    raise TypeError(f"expected a Scenario or DesignModel, got {type(obj).__name__}")
+
+
+def _with(dm: DesignModel, n_trials, seed) -> tuple[int, int]:
+    sc = dm.scenario
+    return (sc.n_trials if n_trials is None else int(n_trials),
+            sc.seed if seed is None else int(seed))
+
+
+def simulate(scenario, ns: Iterable[int], *, n_trials: int | None = None,
+             seed: int | None = None, workers: int = 1, progress: bool = False,
+             keep: Iterable[int] = (), kernel: str | None = None,
+             chunks: Iterable[int] | None = None) -> dict[int, PointResult]:
+    """Operating characteristics at every control-arm size in ``ns`` (one draw, common random
+    numbers): ``{N: PointResult}``. ``kernel`` forces ``"prefix"`` or ``"full"``; by default
+    the fast kernel is used wherever it gives the same numbers."""
+    dm = design_of(scenario)
+    n_trials, seed = _with(dm, n_trials, seed)
+    sim = driver.simulate(dm, list(ns), n_trials=n_trials, seed=seed, workers=workers,
+                          progress=progress, keep=tuple(keep), kernel=kernel, chunks=chunks)
+    return points(dm, sim)
+
+
+def _check_n(dm: DesignModel, n: int) -> None:
+    if not driver.valid_n(dm, n):
+        sizes = (", ".join(str(int(x)) for x in group_sizes(dm, n).sum(axis=0)) if n >= 1
+                 else str(n))
+        raise SimtrialError(f"error: n_per_arm = {n} gives arms of {sizes} patients; every arm "
+                            "needs >= 2 (and every stratum >= 1)")
+
+
+def power(scenario, n_per_arm: int | None = None, *, n_trials: int | None = None,
+          seed: int | None = None, workers: int = 1, keep_trials: bool = True,
+          progress: bool = False, kernel: str | None = None) -> PointResult:
+    """Simulated operating characteristics at one control-arm size (default the design N).
+
+    Returns
+    -------
+    PointResult
+        ``.power`` / ``.mc_se`` of the primary hypothesis, ``.to_frame()`` every metric with its
+        MC SE and the closed form, ``.trials`` the per-trial arrays (``keep_trials``).
+    """
+    dm = design_of(scenario)
+    n = dm.scenario.design.n_per_arm if n_per_arm is None else int(n_per_arm)
+    _check_n(dm, n)
+    return simulate(dm, [n], n_trials=n_trials, seed=seed, workers=workers, progress=progress,
+                    keep=(n,) if keep_trials else (), kernel=kernel)[n]
+
+
+def _targets(target_power) -> list[float]:
+    ts = [target_power] if isinstance(target_power, (int, float)) else list(target_power)
+    for t in ts:
+        if not 0.0 < float(t) < 1.0:
+            raise SimtrialError(f"error: target_power = {t} must be in (0, 1) (e.g. 0.8)")
+    return [float(t) for t in ts]
+
+
+def _kinds(dm: DesignModel, target: str | None) -> tuple[str, ...]:
+    if target is not None:
+        if target not in ("power", "assurance"):
+            raise SimtrialError(f"error: target = {target!r} must be one of power | assurance")
+        return (target,)
+    return (dm.scenario.design.target,)
+
+
+def _simulate_at(dm, n_trials, seed, workers, progress, keep):
+    def at(ns):
+        return simulate(dm, ns, n_trials=n_trials, seed=seed, workers=workers,
+                        progress=progress, keep=keep)
+    return at
+
+
+def _start(dm: DesignModel, kernel: str, targets, kinds, extra: tuple[int, ...]) -> list[int]:
+    if kernel == "prefix":
+        hi = initial_bound(dm, targets, kinds, extra)
+        lo = smallest_valid_n(dm)
+        return [n for n in range(lo, hi + 1) if driver.valid_n(dm, n)] + list(extra)
+    return list(extra)
+
+
+def sample_size(scenario, target_power: float = 0.8, *, target: str | None = None,
+                n_trials: int | None = None, seed: int | None = None, workers: int = 1,
+                progress: bool = False) -> SampleSize:
+    """Smallest control-arm size from which the simulated power (``target = "power"``) or
+    assurance of the primary hypothesis stays at or above ``target_power``.
+
+    Returns
+    -------
+    SampleSize
+    """
+    dm = design_of(scenario)
+    targets = _targets(target_power)
+    kinds = _kinds(dm, target)
+    n_trials, seed = _with(dm, n_trials, seed)
+    kernel = driver.kernel_for(dm)
+    start = _start(dm, kernel, targets, kinds, (dm.scenario.design.n_per_arm,))
+    _, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, ()), kernel,
+                      targets, kinds, start)
+    return sizes[0]
+
+
+def auto_grid(hi: int, design_n: int, k: int = 16) -> list[int]:
+    """About ``k`` arm sizes from 3 to ``hi`` (roughly geometric), plus the design N."""
+    pts = np.unique(np.round(np.geomspace(3, hi, k)).astype(int))
+    return sorted(set(int(x) for x in pts) | {design_n})
+
+
+def run(scenario, *, n_trials: int | None = None, seed: int | None = None, workers: int = 1,
+        progress: bool = False) -> RunResult:
+    """Power at the design N, a power curve, and the sample size for each target.
+
+    The design N, ``design.n_grid`` and the sample-size search share one set of simulated
+    patients (common random numbers). With an effect distribution, every target is solved for
+    power and for assurance.
+
+    Returns
+    -------
+    RunResult
+    """
+    t0 = time.perf_counter()
+    dm = design_of(scenario)
+    t1 = time.perf_counter()
+    sc = dm.scenario
+    n_trials, seed = _with(dm, n_trials, seed)
+    dist = dm.models[0].distribution
+    kinds = ("power", "assurance") if dist is not None and not dist.is_point else ("power",)
+    targets = [float(t) for t in sc.design.target_power]
+    kernel = driver.kernel_for(dm)
+    n_design = sc.design.n_per_arm
+    extra = (n_design,) + tuple(int(n) for n in sc.design.n_grid or ())
+    start = _start(dm, kernel, targets, kinds, extra)
+    pts, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, (n_design,)),
+                        kernel, targets, kinds, start)
+    t2 = time.perf_counter()
+    hi = max(pts)
+    if sc.design.n_grid:
+        grid = [int(n) for n in sc.design.n_grid]
+    elif kernel == "prefix":
+        grid = [n for n in auto_grid(hi, n_design) if n in pts]
+    else:
+        grid = sorted(pts)
+    curve = tuple(pts[n] for n in sorted(pts))
+    t3 = time.perf_counter()
+    return RunResult(dm, pts[n_design], curve, tuple(grid), tuple(sizes), seed, n_trials,
+                     {"build_model": t1 - t0, "simulate": t2 - t1, "summarise": t3 - t2,
+                      "total": t3 - t0, "design_points_simulated": float(len(pts)),
+                      "max_n_per_arm_simulated": float(hi)})
+
+
+def grid_search(scenario, targets, kinds: tuple[str, ...] = ("power",), *,
+                n_trials: int | None = None, seed: int | None = None, workers: int = 1,
+                progress: bool = False):
+    """The sample-size search of :func:`sample_size` on the prefix kernel, also returning the
+    raw dense-grid simulation it ended on (``Simulated``; its ``.prefix`` holds the counts at
+    every N from the smallest valid one up to ``max(ns)``). For teaching code that plots the
+    whole curve; the scenario must be one the prefix kernel serves."""
+    dm = design_of(scenario)
+    n_trials, seed = _with(dm, n_trials, seed)
+    targets = _targets(targets)
+    last: dict = {}
+
+    def at(ns):
+        sim = driver.simulate(dm, ns, n_trials=n_trials, seed=seed, workers=workers,
+                              progress=progress, kernel="prefix")
+        last["sim"] = sim
+        return points(dm, sim)
+    _, sizes = search(dm, at, "prefix", targets, kinds, _start(dm, "prefix", targets, kinds, ()))
+    return last["sim"], sizes

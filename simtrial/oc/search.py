@@ -1,0 +1,201 @@
+"""One definition of the sample size, one search, for every design.
+
+The sample size for a target is the smallest control-arm size N from which the simulated power
+(or assurance) of the primary hypothesis stays at or above the target at every larger simulated
+N (robust to a Monte Carlo dip just past the crossing), with the closed form beside it wherever
+one exists. Every evaluation uses the same patients (common random numbers).
+
+The search adapts to the kernel through :func:`next_sizes`, not through a second definition:
+
+* the prefix-sum kernel evaluates every N from the smallest valid one up to a bound at once, so
+  the bound starts at 1.25 x the largest closed-form N (+5) and doubles until every target is
+  reached (or the cap);
+* the full kernel evaluates the sizes asked for from one draw at the largest of them, so the
+  search doubles from the design N until the target is reached, then fills the gap between the
+  largest N below the target and the next N above it, up to :data:`GAP_POINTS` sizes a pass,
+  until the two are adjacent.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from ..model.design import DesignModel
+from ..sim.driver import valid_n
+from .closed_form import analytic_assurance_n, analytic_sample_size
+from .results import PointResult, SampleSize
+
+__all__ = ["crossing", "next_sizes", "smallest_valid_n", "sample_size_of", "analytic_n",
+           "GAP_POINTS", "value_of"]
+
+GAP_POINTS = 8
+"""Sizes evaluated per pass when filling a gap on the full kernel."""
+
+
+def value_of(p: PointResult, kind: str) -> float:
+    """Primary-hypothesis power, or assurance: the probability of a significant result in the
+    direction of benefit, over the effect distribution (at the point effect without one)."""
+    st = p.stats[0]
+    if kind == "assurance":
+        k = st.assurance if st.assurance is not None else st.success
+    else:
+        k = st.reject
+    return k / p.n_trials
+
+
+def smallest_valid_n(dm: DesignModel, lo: int = 3) -> int:
+    """Smallest control-arm size >= ``lo`` whose every arm and group can be analysed."""
+    n = lo
+    while not valid_n(dm, n):
+        n += 1
+        if n > 10_000:
+            raise ValueError("no analysable control-arm size up to 10,000")
+    return n
+
+
+def crossing(values: dict[int, float], target: float, n_min: int
+             ) -> tuple[int | None, tuple[int, int] | None]:
+    """``(answer, gap)`` over the evaluated sizes ``values`` (N -> power).
+
+    ``answer`` is the smallest evaluated N from which every evaluated N is >= target, provided
+    the size just below it is known to fall short (evaluated below target, or below ``n_min``);
+    ``gap = (below, above)`` is the pair of evaluated sizes that still has unevaluated sizes in
+    between (None when ``answer`` is final or nothing reaches the target).
+    """
+    ns = sorted(values)
+    below = [n for n in ns if values[n] < target]
+    last_below = below[-1] if below else n_min - 1
+    above = [n for n in ns if n > last_below]
+    if not above:
+        return None, None
+    a = above[0]
+    if a - last_below > 1:
+        return None, (last_below, a)
+    return a, None
+
+
+def _fill(gap: tuple[int, int], dm: DesignModel) -> list[int]:
+    lo, hi = gap
+    inner = list(range(lo + 1, hi))
+    if len(inner) > GAP_POINTS:
+        inner = sorted({int(round(x)) for x in np.linspace(lo, hi, GAP_POINTS + 2)[1:-1]})
+    return [n for n in inner if valid_n(dm, n)] or inner[:1]
+
+
+def pursued(dm: DesignModel, target: float, kind: str) -> bool:
+    """False for an assurance target that the closed form says is never reached (assurance
+    plateaus below 1): it is reported as not reached without simulating to the cap."""
+    return not (kind == "assurance" and _has_closed_form(dm)
+                and analytic_n(dm, target, kind) is None)
+
+
+def next_sizes(dm: DesignModel, kernel: str, values: dict[int, float], targets: list[float],
+               cap: int, n_min: int, kind: str = "power") -> list[int]:
+    """Sizes to evaluate next so that every target's answer becomes final (empty when done)."""
+    want: set[int] = set()
+    top = max(values)
+    for t in targets:
+        if not pursued(dm, t, kind):
+            continue
+        ans, gap = crossing(values, t, n_min)
+        if ans is not None:
+            continue
+        if gap is not None:
+            want.update(_fill(gap, dm))
+        elif top < cap:            # nothing reaches the target yet: look further
+            want.add(min(cap, 2 * top))
+    if kernel == "prefix" and want:  # the prefix kernel evaluates every size up to its bound
+        hi = max(want)
+        return [n for n in range(n_min, hi + 1) if valid_n(dm, n)]
+    return sorted(n for n in want if n not in values)
+
+
+def analytic_n(dm: DesignModel, target: float, kind: str) -> int | None:
+    """Closed-form sample size of the primary hypothesis (None if none exists or > cap)."""
+    from .results import _closed_form_ok
+    cap = dm.scenario.design.max_n_per_arm
+    h0 = dm.hypotheses[0]
+    if len(dm.arms) != 1 or dm.arms[0].effect_scale != 1.0 or not _closed_form_ok(dm, h0):
+        return None
+    m = dm.models[0]
+    if kind == "power":
+        return analytic_sample_size(m, target, n_max=cap)
+    return analytic_assurance_n(m, target, cap)
+
+
+def sample_size_of(dm: DesignModel, points: dict[int, PointResult], target: float, kind: str,
+                   searched_max: int, n_min: int) -> SampleSize:
+    """The :class:`SampleSize` for ``target`` read off the evaluated points."""
+    sc = dm.scenario
+    values = {n: value_of(p, kind) for n, p in points.items()}
+    ans, _ = crossing(values, target, n_min)
+    if ans is None:
+        pw = se = math.nan
+        sizes = None
+    else:
+        p = points[ans]
+        pw = values[ans]
+        se = math.sqrt(pw * (1 - pw) / p.n_trials)
+        sizes = tuple(int(x) for x in p.arm_sizes)
+    p0 = next(iter(points.values()))
+    return SampleSize(scenario=sc.name, hypothesis=dm.hypotheses[0].label, target=kind,
+                      target_power=float(target), n_per_arm=ans, arm_sizes=sizes, power=pw,
+                      mc_se=se, analytic_n_per_arm=analytic_n(dm, target, kind),
+                      searched_max=int(searched_max), n_trials=p0.n_trials, seed=p0.seed)
+
+
+def initial_bound(dm: DesignModel, targets: list[float], kinds: tuple[str, ...],
+                  extra: tuple[int, ...]) -> int:
+    """First upper bound of the prefix kernel's dense grid: 1.25 x the largest closed-form N
+    over the reachable targets (+5), at least 20 and the sizes in ``extra``; a power target the
+    closed form does not reach by the cap (or with no closed form) starts at the cap only if
+    nothing else is known."""
+    cap = dm.scenario.design.max_n_per_arm
+    need = []
+    for kind in kinds:
+        for t in targets:
+            an = analytic_n(dm, t, kind)
+            if an is not None:
+                need.append(an)
+            elif kind == "power" and _has_closed_form(dm):
+                need.append(cap)   # power -> 1 with N: "not reached" means "not by the cap"
+    guess = max(need or [20])
+    return int(min(cap, max(20, math.ceil(1.25 * guess) + 5, *extra)))
+
+
+def _has_closed_form(dm: DesignModel) -> bool:
+    from .results import _closed_form_ok
+    return _closed_form_ok(dm, dm.hypotheses[0])
+
+
+def search(dm: DesignModel, simulate_at: Callable[[list[int]], dict[int, PointResult]],
+           kernel: str, targets: list[float], kinds: tuple[str, ...], start: list[int]
+           ) -> tuple[dict[int, PointResult], list[SampleSize]]:
+    """Evaluate ``start``, then :func:`next_sizes` until every target's answer is final.
+
+    ``simulate_at(ns)`` simulates the given sizes (one draw). Assurance can plateau below a
+    target; its search stops at the cap like power's.
+    """
+    cap = dm.scenario.design.max_n_per_arm
+    n_min = smallest_valid_n(dm)
+    pts = dict(simulate_at(sorted(set(start))))
+    if targets:
+        for kind in kinds:
+            while True:
+                values = {n: value_of(p, kind) for n, p in pts.items()}
+                nxt = next_sizes(dm, kernel, values, targets, cap, n_min, kind)
+                if kernel == "prefix" and nxt and max(nxt) <= max(pts):
+                    nxt = []
+                if not nxt:
+                    break
+                if kernel == "prefix":
+                    pts = dict(simulate_at(sorted(set(nxt) | set(start))))
+                else:
+                    pts.update(simulate_at(nxt))
+    searched = max(pts)
+    sizes = [sample_size_of(dm, pts, t, kind, searched, n_min) for kind in kinds
+             for t in targets]
+    return pts, sizes

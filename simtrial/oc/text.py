@@ -1,0 +1,160 @@
+"""Plain-text summaries of results (what the CLI prints and ``summary()`` returns)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..model.outcomes import OUTCOMES
+from ..stats.mc import MONTH_DAYS, quantiles
+
+__all__ = ["point_summary", "run_summary", "sample_size_line", "headline"]
+
+
+def _get(p, metric: str, hypothesis: str | None = None, arm: str | None = None):
+    for r in p.rows():
+        if r["metric"] == metric and (hypothesis is None or r["hypothesis"] == hypothesis) \
+                and (arm is None or r["arm"] == arm):
+            return r["estimate"], r["mc_se"]
+    return math.nan, math.nan
+
+
+def headline(p) -> str:
+    """One sentence: N per arm, power with its MC SE, for the primary endpoint."""
+    dm = p.design
+    h = dm.hypotheses[0]
+    e = h.endpoint
+    od = OUTCOMES.get(e.outcome) if e.type == "continuous" else None
+    what = (f"the {e.visit_months}-month {od.label} change" if od is not None
+            else f"the {e.visit_months}-month responder endpoint {e.name!r}")
+    eff = ""
+    if od is not None and not math.isnan(h.truth):
+        unit = "" if e.scale == "log" else f" {od.unit}"
+        eff = f" of {h.truth:+.3g}{unit}" + (" (log ratio)" if e.scale == "log" else "")
+    return (f"N = {p.n_per_arm} per arm gives {p.power:.1%} power (MC SE {p.mc_se:.3f}) for "
+            f"{what}{eff}")
+
+
+def point_summary(p) -> str:
+    """Readable multi-line summary of a :class:`~simtrial.oc.results.PointResult`."""
+    dm = p.design
+    sc = dm.scenario
+    lines = [f"scenario  {sc.name}" + (f": {sc.description}" if sc.description else "")]
+    sf, sf_se = _get(p, "screen_fail")
+    if len(dm.strata) > 1:
+        strata = ", ".join(f"{s} {f:.0%} (screen fail {_get(p, f'screen_fail_{s}')[0]:.1%})"
+                           for s, f in zip(dm.strata, dm.fractions))
+        lines.append(f"population {strata}")
+    else:
+        lines.append(f"population {dm.strata[0]}: screen failures {sf:.1%} (+/- {sf_se:.2%})")
+    e0 = sc.endpoint
+    if e0.type == "continuous":
+        od = OUTCOMES[e0.outcome]
+        m = dm.models[0]
+        src = m.md_source[od.name][m.k_end]
+        lines.append(f"endpoint  {od.label} ({od.unit}) change at {e0.visit_months} months, "
+                     f"{e0.analysis}, alpha {sc.design.alpha:g} {sc.design.sides}-sided")
+        lines.append(f"effect    true MD {float(m.md[od.name][m.k_end]):+.4g} {od.unit} "
+                     f"(from {src})")
+    names = ["control"] + [a.name for a in dm.arms]
+    lines.append("design    " + ", ".join(f"{nm} {int(x)}" for nm, x in zip(names, p.arm_sizes))
+                 + f" patients; {p.n_trials:,} trials, seed {p.seed} ({p.kernel} kernel)")
+    if sc.dropout is not None and p.trials is not None and "observed" in p.trials:
+        obs = p.trials["observed"][:, :, -1].sum(axis=0) / (p.arm_sizes * p.n_trials)
+        lines.append(f"dropout   {sc.dropout.mechanism.upper()}: observed at month "
+                     f"{dm.visits[-1]}: " + ", ".join(f"{nm} {o:.1%}" for nm, o in zip(names, obs)))
+    has_a = p.stats[0].assurance is not None
+    lines.append(f"{'hypothesis':<28}{'truth':>9}{'mean est':>10}{'power':>8}{'MC SE':>8}"
+                 f"{'closed form':>12}" + ("  assurance (MC SE)" if has_a else ""))
+    for h, st in zip(dm.hypotheses, p.stats):
+        e = h.endpoint
+        pw = st.reject / p.n_trials
+        m, _, _ = st.mean_sd()
+        cf, _ = _get(p, "analytic_power", h.label)
+        desc = f"{h.label} ({e.analysis}, {e.visit_months}m)"
+        line = (f"{desc:<28}{h.truth:>9.4g}{m:>10.4g}{pw:>8.4f}"
+                f"{math.sqrt(pw * (1 - pw) / p.n_trials):>8.4f}"
+                + (f"{cf:>12.4f}" if not math.isnan(cf) else f"{'-':>12}"))
+        if st.assurance is not None:
+            a = st.assurance / p.n_trials
+            line += f"  {a:.4f} ({math.sqrt(a * (1 - a) / p.n_trials):.4f})"
+        if st.not_fitted:
+            line += f"  ({st.not_fitted} fits failed)"
+        lines.append(line)
+    for r in p.rows():
+        if r["hypothesis"] == "family":
+            lines.append(f"{r['metric']:<20}{r['estimate']:.4f} (MC SE {r['mc_se']:.4f})")
+    for metric, label in (("trial_effect_mean", "trial effects"),):
+        tm, _ = _get(p, metric)
+        if not math.isnan(tm):
+            sd, _ = _get(p, "trial_effect_sd")
+            cl, _ = _get(p, "trial_effects_clipped")
+            lines.append(f"{label:<10}drawn mean {tm:+.4g}, SD {sd:.4g}"
+                         + (f"; {int(cl)} beyond the physical limit were set to it" if cl else ""))
+    rf, rf_se = _get(p, "responder_fraction")
+    if not math.isnan(rf):
+        lines.append(f"responders {rf:.3f} of MSC patients (MC SE {rf_se:.4f})")
+    i0, _ = _get(p, "insulin_independence", arm="control")
+    if not math.isnan(i0):
+        i1, _ = _get(p, "insulin_independence", arm=names[1])
+        lines.append(f"insulin-free at {e0.visit_months} months: MSC {i1:.3f}, control {i0:.3f}")
+    if dm.boundaries is not None and p.trials is not None:
+        b = dm.boundaries
+        look = p.trials["point_gsd_look"]
+        why = p.trials["point_gsd_why"]
+        for li, frac in enumerate(b.fractions):
+            lines.append(f"look {li + 1}    fraction {frac:g}, z bound {b.z[li]:.3f}: stop for "
+                         f"efficacy {np.mean((look == li) & (why == 1)):.4f}, futility "
+                         f"{np.mean((look == li) & (why == 2)):.4f}")
+        lines.append(f"expected  patients {np.mean(p.trials['point_gsd_n']):.1f} of "
+                     f"{int(p.sizes.sum())}")
+    if p.conduct is not None and p.trials is not None:
+        lines.extend(_conduct_lines(p))
+    lines.append(f"headline  {headline(p)}")
+    return "\n".join(lines)
+
+
+def _conduct_lines(p) -> list[str]:
+    c = p.conduct
+    tr = p.trials
+    lines = c.summary().splitlines()
+    d = tr["conduct_duration"] / MONTH_DAYS
+    m, a, b = quantiles(d)
+    lines.append(f"duration  {m:.1f} months to the deciding analysis (10-90%: {a:.1f}-{b:.1f}; "
+                 f"mean {np.mean(d):.1f})")
+    if "conduct_look_day" in tr:
+        ld = tr["conduct_look_day"] / MONTH_DAYS
+        pat = tr["conduct_look_patients"]
+        rnd = tr["conduct_look_randomised"]
+        end = tr["conduct_look_endpoint"]
+        for li, f in enumerate(c.fractions):
+            m, a, b = quantiles(ld[:, li])
+            lines.append(f"look {li + 1}    at {m:.1f} months (10-90%: {a:.1f}-{b:.1f}); of "
+                         f"{c.n_patients}: randomised {np.median(rnd[:, li]):.0f}, with data "
+                         f"{np.median(pat[:, li]):.0f}, with the endpoint "
+                         f"{np.median(end[:, li]):.0f} (medians)")
+    return lines
+
+
+def sample_size_line(s) -> str:
+    """One line for a :class:`~simtrial.oc.results.SampleSize`."""
+    an = s.analytic_n_per_arm
+    cf = f"; closed form N = {an}" if an is not None else ""
+    what = f"{s.target_power:.0%} {s.target} ({s.hypothesis})"
+    if not s.reached:
+        return (f"{what}: not reached by N = {s.searched_max} per arm (simulated, "
+                f"design.max_n_per_arm){cf}")
+    sizes = " + ".join(str(x) for x in s.arm_sizes)
+    return (f"{what}: N = {s.n_per_arm} per arm ({sizes} patients): simulated {s.power:.4f} "
+            f"(MC SE {s.mc_se:.4f}, {s.n_trials:,} trials){cf}")
+
+
+def run_summary(r) -> str:
+    """Readable multi-line summary of a :class:`~simtrial.oc.results.RunResult`."""
+    lines = [point_summary(r.point)]
+    for s in r.sample_sizes:
+        lines.append(sample_size_line(s))
+    lines.append(f"time      {r.timings.get('total', float('nan')):.2f} s, "
+                 f"{len(r.curve)} N simulated (up to {max(p.n_per_arm for p in r.curve)})")
+    return "\n".join(lines)

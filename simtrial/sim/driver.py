@@ -1,0 +1,213 @@
+"""The one simulation driver: chunks, workers, progress and combining, for both kernels.
+
+:func:`simulate` takes a resolved design (:class:`~simtrial.model.design.DesignModel`) and the
+control-arm sizes to evaluate, picks the kernel (:func:`kernel_for`: the prefix-sum kernel
+wherever it serves the design exactly, else the full patient kernel), runs the chunks of
+:data:`~simtrial._rng.CHUNK_TRIALS` trials in-process or on a process pool, and combines them in
+chunk-index order, so the numbers depend on neither the number of workers nor the order in
+which chunks finish. It returns the raw combined arrays (:class:`Simulated`);
+:mod:`simtrial.oc` turns them into one :class:`~simtrial.oc.results.PointResult` per N.
+
+Both kernels draw the same patients (:mod:`simtrial._rng`), and the full kernel draws once at
+the largest N and analyses the first patients of each group for smaller N, so a power curve or
+a sample-size search is one draw on either kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .._rng import chunk_count
+from ..model.design import DesignModel, group_sizes
+from . import full, prefix
+
+__all__ = ["KERNELS", "Simulated", "kernel_for", "simulate", "simulate_prefix", "run_chunks",
+           "valid_n"]
+
+KERNELS = ("prefix", "full")
+
+_WORKER_PAYLOAD: Any = None
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """Raw output of :func:`simulate`.
+
+    ``prefix``: the prefix kernel's :class:`~simtrial.sim.prefix.SimOutput` over ``ns``.
+    ``trials``: the full kernel's per-trial arrays per N (chunk order), with ``screened`` /
+    ``accepted`` candidates per stratum and the conduct replicates per N.
+    """
+
+    kernel: str
+    ns: tuple[int, ...]
+    n_trials: int
+    seed: int
+    elapsed_s: float
+    prefix: Any = field(default=None, repr=False)
+    trials: dict[int, dict[str, np.ndarray]] | None = field(default=None, repr=False)
+    screened: np.ndarray | None = None
+    accepted: np.ndarray | None = None
+    conducts: dict[int, Any] | None = field(default=None, repr=False)
+
+
+def _init_worker(payload) -> None:
+    global _WORKER_PAYLOAD
+    _WORKER_PAYLOAD = payload
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _worker(args):
+    fn, rest = args
+    return fn(_WORKER_PAYLOAD, *rest)
+
+
+def kernel_for(dm: DesignModel) -> str:
+    """``"prefix"`` if the prefix-sum kernel serves ``dm`` exactly (:func:`prefix.supports`),
+    else ``"full"``."""
+    return "prefix" if prefix.supports(dm) else "full"
+
+
+def valid_n(dm: DesignModel, n: int) -> bool:
+    """True if control-arm size ``n`` gives every arm >= 2 patients and every group >= 1."""
+    if n < 2:
+        return False
+    g = group_sizes(dm, int(n))
+    return bool(g.min() >= 1 and g.sum(axis=0).min() >= 2)
+
+
+def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], tuple], *,
+               workers: int = 1, chunks: Iterable[int] | None = None, progress: bool = False,
+               label: str = "trials") -> dict[int, Any]:
+    """Run ``fn(payload, *args(c))`` for every chunk ``c``; outputs keyed by chunk index.
+
+    ``chunks`` is the order to run them in (a permutation of all chunks); ``workers > 1`` uses a
+    process pool whose workers receive ``payload`` once.
+    """
+    n_chunks = chunk_count(n_trials)
+    order = list(range(n_chunks)) if chunks is None else list(chunks)
+    if sorted(order) != list(range(n_chunks)):
+        raise ValueError("chunks must be a permutation of range(n_chunks)")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=n_trials, unit=" trials", desc=label, leave=False, mininterval=0.5,
+                   dynamic_ncols=True)
+    outs: dict[int, Any] = {}
+    try:
+        if workers <= 1:
+            for c in order:
+                outs[c] = fn(payload, *args(c))
+                if bar is not None:
+                    bar.update(_trials_in(c, n_trials))
+        else:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                     initargs=(payload,)) as ex:
+                for c, o in zip(order, ex.map(_worker, [(fn, args(c)) for c in order])):
+                    outs[c] = o
+                    if bar is not None:
+                        bar.update(_trials_in(c, n_trials))
+    finally:
+        if bar is not None:
+            bar.close()
+    return outs
+
+
+def _trials_in(c: int, n_trials: int) -> int:
+    from .._rng import CHUNK_TRIALS
+    return min(CHUNK_TRIALS, n_trials - c * CHUNK_TRIALS)
+
+
+def simulate_prefix(model, n0: Sequence[int] | np.ndarray, *, n_trials: int | None = None,
+                    seed: int | None = None, keep: int | None = None, workers: int = 1,
+                    chunks: Iterable[int] | None = None, progress: bool = False,
+                    progress_label: str = "trials") -> prefix.SimOutput:
+    """Raw prefix-kernel aggregates of one stratum model at every control-arm size in ``n0``
+    (MSC arm ``design.n_msc(n)``); ``keep`` indexes the size whose per-trial arrays are kept.
+    For teaching code that needs the raw sums; :func:`simulate` is the general entry."""
+    sc = model.scenario
+    n_trials = sc.n_trials if n_trials is None else int(n_trials)
+    seed = sc.seed if seed is None else int(seed)
+    a0 = np.asarray(n0, dtype=np.int64)
+    a1 = np.array([sc.design.n_msc(int(n)) for n in a0], dtype=np.int64)
+    if a0.min() < 2 or a1.min() < 2:
+        raise ValueError("arm sizes must be >= 2")
+    t0 = time.perf_counter()
+    outs = run_chunks(prefix.run_chunk, model, n_trials,
+                      lambda c: (seed, c, n_trials, a0, a1, keep), workers=workers,
+                      chunks=chunks, progress=progress, label=progress_label)
+    return prefix.combine(outs, n_trials, a0, a1, keep, time.perf_counter() - t0)
+
+
+def simulate(dm: DesignModel, ns: Sequence[int], *, n_trials: int | None = None,
+             seed: int | None = None, workers: int = 1, chunks: Iterable[int] | None = None,
+             progress: bool = False, keep: Sequence[int] = (), kernel: str | None = None,
+             label: str | None = None) -> dict[int, Any]:
+    """Simulate replicate trials of design ``dm`` at every control-arm size in ``ns``.
+
+    Parameters
+    ----------
+    dm : DesignModel
+    ns : sequence of int
+        Control-arm sizes (each must pass :func:`valid_n`).
+    n_trials, seed : int, optional
+        Default to the scenario's.
+    workers : int
+        Processes; the numbers do not depend on it.
+    chunks : iterable of int, optional
+        Order to run the chunks in; results are combined in chunk order.
+    keep : sequence of int
+        Sizes whose per-trial arrays are kept on the result (``PointResult.trials``); the full
+        kernel keeps them for every size.
+    kernel : {"prefix", "full"}, optional
+        Force a kernel (default :func:`kernel_for`); ``"prefix"`` on a design it does not
+        support raises ValueError.
+
+    Returns
+    -------
+    Simulated
+    """
+    sc = dm.scenario
+    n_trials = sc.n_trials if n_trials is None else int(n_trials)
+    seed = sc.seed if seed is None else int(seed)
+    ns = sorted({int(n) for n in ns})
+    bad = [n for n in ns if not valid_n(dm, n)]
+    if bad:
+        raise ValueError(f"control-arm size {bad[0]} gives an arm or stratum group too small "
+                         "to analyse")
+    kernel = kernel or kernel_for(dm)
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}")
+    t0 = time.perf_counter()
+    if kernel == "prefix":
+        if not prefix.supports(dm):
+            raise ValueError("the prefix-sum kernel does not support this design")
+        kept = [n for n in keep if n in ns]
+        k = ns.index(kept[0]) if kept else None
+        so = simulate_prefix(dm.models[0], ns, n_trials=n_trials, seed=seed, keep=k,
+                             workers=workers, chunks=chunks, progress=progress,
+                             progress_label=label or f"N <= {max(ns)}")
+        return Simulated("prefix", tuple(ns), n_trials, seed, time.perf_counter() - t0, prefix=so)
+    conducts = None
+    if sc.conduct is not None:      # trial i takes the calendar of conduct replicate i mod R
+        from ..conduct import conduct_design
+        conducts = {n: conduct_design(dm, n, seed=seed,
+                                      replicates=min(sc.conduct.replicates, n_trials))
+                    for n in ns}
+    nt = tuple(ns)
+    outs = run_chunks(full.run_chunk, dm, n_trials,
+                      lambda c: (seed, c, n_trials, nt, conducts), workers=workers,
+                      chunks=chunks, progress=progress,
+                      label=label or (f"N={ns[0]}" if len(ns) == 1 else f"N {ns[0]}-{ns[-1]}"))
+    n_chunks = chunk_count(n_trials)
+    trials = {n: {k: np.concatenate([outs[c]["by_n"][n][k] for c in range(n_chunks)])
+                  for k in outs[0]["by_n"][n]} for n in ns}
+    screened = sum(outs[c]["screened"] for c in range(n_chunks))
+    accepted = sum(outs[c]["accepted"] for c in range(n_chunks))
+    return Simulated("full", tuple(ns), n_trials, seed, time.perf_counter() - t0, trials=trials,
+                     screened=screened, accepted=accepted, conducts=conducts)
