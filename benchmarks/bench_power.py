@@ -22,9 +22,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from simtrial.sim.prefix import CHUNK_TRIALS, SCREEN_BLOCK, simulate  # noqa: E402
-from simtrial.model.stratum import build_model  # noqa: E402
+import simtrial  # noqa: E402
+from simtrial._rng import CHUNK_TRIALS  # noqa: E402
+from simtrial.model.design import build_design  # noqa: E402
+from simtrial.model.presets import VARIABLES  # noqa: E402
 from simtrial.scenario import parse_scenario  # noqa: E402
+from simtrial.sim.driver import simulate_prefix as simulate  # noqa: E402
+from simtrial.sim.prefix import SCREEN_BLOCK  # noqa: E402
 
 SCENARIO = {
     "name": "bench", "seed": 1, "n_trials": 10_000,
@@ -39,7 +43,6 @@ def rng_floor(model, n_trials: int) -> float:
     """Seconds just to draw the engine's normals (screening blocks + residuals), one stream."""
     g = np.random.Generator(np.random.PCG64(1))
     acc = 1.0 - model.screen_fail_prob
-    from simtrial.model.presets import VARIABLES
     names = model.population.needed((model.endpoint.outcome.baseline,))
     d = 1 + max(VARIABLES.index(v) for v in names if v in VARIABLES)  # columns the engine draws
     per_trial = 2 * (np.ceil(100 / acc / SCREEN_BLOCK) * SCREEN_BLOCK * d
@@ -57,7 +60,8 @@ def main() -> int:
     ap.add_argument("--memory", action="store_true", help="run 1,000,000 trials and report peak RSS")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    model = build_model(parse_scenario(SCENARIO))
+    dm = build_design(parse_scenario(SCENARIO))
+    model = dm.models[0]
     simulate(model, [100], n_trials=CHUNK_TRIALS)  # warm-up
     times = []
     for r in range(args.repeats):
@@ -71,6 +75,14 @@ def main() -> int:
           f"(power {out.rejections[0] / out.n_trials:.4f})")
     print(f"  drawing the same normals alone: {floor:.3f} s -> {10_000 / floor:,.0f} trials/s "
           f"(engine = {best / floor:.2f} x the RNG floor)")
+    api = []
+    for r in range(args.repeats):
+        t = time.perf_counter()
+        res = simtrial.power(dm, 100, n_trials=10_000, seed=r + 1)
+        api.append(time.perf_counter() - t)
+    print(f"  simtrial.power (the public path, kernel {res.kernel!r}): best {min(api):.3f} s -> "
+          f"{10_000 / min(api):,.0f} trials/s (power {res.power:.4f}, same as the kernel's: "
+          f"{res.power == out.rejections[0] / out.n_trials})")
     t = time.perf_counter()
     curve = simulate(model, np.arange(3, 201), n_trials=10_000, seed=1)
     el = time.perf_counter() - t

@@ -1,6 +1,6 @@
 """``python -m simtrial``: same as the ``simtrial`` console script."""
 
-from .cli import _entry
+from .cli import entry
 
 if __name__ == "__main__":
-    _entry()
+    entry()

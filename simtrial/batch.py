@@ -451,7 +451,7 @@ def _write_parquet(path: Path, csv_text: str) -> bool:
     except ImportError:
         return False
     import pandas as pd
-    from .outputs import atomic_write
+    from .io.outputs import atomic_write
     df = pd.read_csv(io.StringIO(csv_text))
     atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
     return True
@@ -592,7 +592,7 @@ def _run(pts, out: Path, executor, kind: str, resume: bool, progress: bool, comm
          ) -> BatchResult:
     from tqdm import tqdm
 
-    from .outputs import atomic_write_text, to_jsonable, write_json
+    from .io.outputs import atomic_write_text, to_jsonable, write_json
     out.mkdir(parents=True, exist_ok=True)
     versions = _versions()
     with _lock(out):

@@ -226,7 +226,7 @@ def _load(args):
 
 
 def _print_json(obj) -> None:
-    from .outputs import to_jsonable
+    from .io.outputs import to_jsonable
     print(json.dumps(to_jsonable(obj), indent=2))
 
 
@@ -259,13 +259,13 @@ def _cmd_run(args) -> int:
     print(res.summary())
     print("wrote     " + ", ".join(str(p) for p in paths.values()))
     if args.report:
-        from .report import write_report
+        from .present.report import write_report
         print(f"report    {write_report(root / sc.name, prebuilt=dm)}")
     return 0
 
 
 def _cmd_report(args) -> int:
-    from .report import write_report
+    from .present.report import write_report
     print(f"wrote     {write_report(args.output_dir)}")
     return 0
 
@@ -367,7 +367,7 @@ def _validate_design(args, sc) -> int:
 
 
 def _plain_json(obj):
-    from .outputs import to_jsonable
+    from .io.outputs import to_jsonable
     return to_jsonable(obj)
 
 
@@ -389,9 +389,9 @@ def _cmd_evidence(args) -> int:
 
 
 def _cmd_meta(args) -> int:
-    from .stats.meta import METHOD_LABELS, check_row_request, evidence_row, evidence_row_csv, pool, \
-        read_studies
-    from .outputs import atomic_write_text
+    from .model.evidence_rows import check_row_request, evidence_row, evidence_row_csv
+    from .stats.meta import METHOD_LABELS, pool, read_studies
+    from .io.outputs import atomic_write_text
     row_opts = {"--id": args.row_id, "--outcome": args.outcome, "--time-months": args.time_months,
                 "--population": args.population}
     time_months = None
@@ -470,7 +470,7 @@ def _number_list(option: str, text: str, example: str) -> list[float]:
 
 
 def _cmd_boundaries(args) -> int:
-    from .stats.gsd import _build
+    from .stats.gsd import boundaries
     try:
         alpha = float(args.alpha)
     except ValueError:
@@ -502,7 +502,7 @@ def _cmd_boundaries(args) -> int:
     names = {"fractions": "--fractions", "alpha": "--alpha", "sides": "--sides",
              "spending": "--spending", "gamma": "--gamma", "futility": "--futility",
              "binding": "--binding"}
-    res = _build(fractions, alpha=alpha, sides=args.sides, spending=args.spending, gamma=gamma,
+    res = boundaries(fractions, alpha=alpha, sides=args.sides, spending=args.spending, gamma=gamma,
                  futility=futility, binding=args.binding, names=names)
     if args.json:
         _print_json(res.as_dict())
@@ -527,7 +527,7 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_lesson(args) -> int:
-    from .lessons import LESSONS, MIN_TRIALS, get_lesson, run_lesson
+    from .present.lessons import LESSONS, MIN_TRIALS, get_lesson, run_lesson
     if args.name is None:
         given = [o for o, v in (("--out", args.out), ("--seed", args.seed),
                                 ("--n-trials", args.n_trials)) if v is not None]
@@ -592,9 +592,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _entry() -> None:
+def entry() -> None:
+    """Run :func:`main` and exit with its code."""
     sys.exit(main())
 
 
 if __name__ == "__main__":
-    _entry()
+    entry()

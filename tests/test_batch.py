@@ -532,7 +532,7 @@ def test_cli_batch_runs_and_prints_a_summary(tmp_path, capsys):
                                            "0 failed; executor serial;")
     assert "sw/preset=t2d,n_per_arm=20" in text and "power " in text and "MC SE" in text
     assert f"wrote     {out / RESULTS}" in text
-    assert set(pd.read_csv(out / RESULTS)["n_trials"]) == {200}
+    assert set(pd.read_csv(out / POINTS)["n_trials"]) == {200}
 
 
 @pytest.mark.parametrize("args, match", [

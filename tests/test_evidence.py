@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from simtrial import evidence as ev
+from simtrial.model import evidence as ev
 from simtrial.errors import EvidenceError, SimtrialError
 
 

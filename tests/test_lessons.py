@@ -1,4 +1,4 @@
-"""Lessons (simtrial.lessons, `simtrial lesson`): determinism, the claims each lesson's text makes,
+"""Lessons (simtrial.present.lessons, `simtrial lesson`): determinism, the claims each lesson's text makes,
 independent closed forms, and the command line.
 
 Statistical checks compare a simulated number with a closed form or with another simulation;
@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 from scipy.special import gammaln, roots_genlaguerre
 
-from simtrial import lessons as L
+from simtrial.present import lessons as L
 from simtrial.cli import main
 from simtrial.errors import SimtrialError
 
@@ -101,7 +101,7 @@ def _chi2_rule(df: float, m: int):
 def _oracle_significant_mean(theta, sigma, n0, n1, alpha=0.05, m=60):
     """P(t < -c) and E[estimate | t < -c] for ANCOVA, written from the model directly and
     integrated by Gaussian quadrature over three chi-square variables (a different rule from
-    the quantile midpoint grid of simtrial.lessons.significant_mean):
+    the quantile midpoint grid of simtrial.present.lessons.significant_mean):
     est | v ~ N(theta, sigma^2 v), v = (1/n0 + 1/n1)(1 + A / B), A ~ chi2_1, B ~ chi2_{N-2}
     (baseline imbalance), residual variance sigma^2 W / df with W ~ chi2_df, df = N - 3,
     success iff est < -c sigma sqrt(v) sqrt(W / df)."""

@@ -54,7 +54,8 @@ from scipy import optimize, stats
 from simtrial.cli import _COMMANDS, main
 from simtrial.errors import SimtrialError
 from simtrial.model.evidence import COLUMNS, EVIDENCE_FILE, load_evidence
-from simtrial.stats.meta import MetaError, MetaResult, evidence_row, evidence_row_csv, pool, read_studies
+from simtrial.model.evidence_rows import evidence_row, evidence_row_csv
+from simtrial.stats.meta import MetaError, MetaResult, pool, read_studies
 
 DATA = Path(__file__).parent / "data"
 BCG_FILE = DATA / "bcg.csv"

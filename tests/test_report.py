@@ -370,7 +370,7 @@ def test_run_report_flag_needs_nothing_else(runs, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------
-# simtrial.html
+# simtrial.present.html
 # ---------------------------------------------------------------------------------------------
 
 def _fig():
@@ -383,7 +383,7 @@ def _fig():
 def test_write_document_contract(tmp_path):
     import matplotlib.pyplot as plt
     import pandas as pd
-    from simtrial.html import Figure, Section, write_document
+    from simtrial.present.html import Figure, Section, write_document
     f1, f2 = _fig(), _fig()
     t = pd.DataFrame({"a": [1, 2], "b": ["<x>", None]})
     t.attrs["caption"] = "cap & more"
@@ -407,7 +407,7 @@ def test_write_document_contract(tmp_path):
                                     '<a href="other.html">x</a>', "<script>1</script>",
                                     '<div style="background: url(x.png)">', '<link rel="x">'])
 def test_write_document_refuses_external_references(tmp_path, markup):
-    from simtrial.html import Figure, Section, write_document
+    from simtrial.present.html import Figure, Section, write_document
     f = _fig()
     with pytest.raises(SimtrialError, match=r"^html error: sections\[0\]\.html"):
         write_document(tmp_path, "t", [Section("s", figures=[Figure("f", f)], html=markup)])
@@ -415,7 +415,7 @@ def test_write_document_refuses_external_references(tmp_path, markup):
 
 
 def test_write_document_refuses_bad_names(tmp_path):
-    from simtrial.html import Figure, Section, write_document
+    from simtrial.present.html import Figure, Section, write_document
     with pytest.raises(SimtrialError, match=r"Figure.name = 'a b' must be"):
         write_document(tmp_path, "t", [Section("s", figures=[Figure("a b", _fig())])])
     with pytest.raises(SimtrialError, match=r"Figure.name = 'x' is used twice"):
@@ -429,7 +429,7 @@ def test_write_document_refuses_bad_names(tmp_path):
 def test_write_document_is_atomic(tmp_path):
     """A figure that fails to render leaves no document, no figure file, no staging folder."""
     import matplotlib.artist
-    from simtrial.html import Figure, Section, write_document
+    from simtrial.present.html import Figure, Section, write_document
 
     class Broken(matplotlib.artist.Artist):
         def draw(self, renderer):
@@ -450,7 +450,7 @@ def test_write_document_is_atomic(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_sampling_distribution_bins_exact_cases():
-    from simtrial.report import sampling_distribution
+    from simtrial.present.report import sampling_distribution
     # lattice estimates (risk differences of fixed arms): one bin per value
     est = np.array([0.0, 0.1, 0.1, 0.2, 0.2, 0.2, np.nan])
     sig = np.array([False, False, True, True, True, False, False])
@@ -471,15 +471,15 @@ def test_sampling_distribution_bins_exact_cases():
 
 def test_plots_take_ax_and_return_it(runs):
     import matplotlib.pyplot as plt
-    from simtrial import plots
-    from simtrial.model.stratum import build_model
-    from simtrial.report import _plain_curves, _plain_trajectories, evidence_forest, load_run
+    from simtrial.present import plots
+    from simtrial.model.design import build_design
+    from simtrial.present.report import _curves, _trajectories, evidence_forest, load_run
     out, _ = runs
     run = load_run(out / "t1d_hba1c_12m_predictive")
-    model = build_model(run.scenario)
-    curves, _ = _plain_curves(run, model)
+    dm = build_design(run.scenario)
+    curves, _ = _curves(run, dm)
     objs = [(plots.plot_power_assurance, curves),
-            (plots.plot_trajectories, _plain_trajectories(run, model)),
+            (plots.plot_trajectories, _trajectories(run, dm)[0]),
             (plots.plot_evidence_forest, evidence_forest("hba1c", {"k25seed_hba1c_12m_t1dm"},
                                                          {"T1DM"}))]
     for fn, obj in objs:

@@ -27,6 +27,7 @@ from typing import Mapping
 import numpy as np
 from scipy import special
 
+from ..errors import ScenarioError
 from .presets import VARIABLES
 
 __all__ = ["Marginal", "PopulationSpec", "transform", "accept_mask", "draw_screened",
@@ -211,7 +212,6 @@ def calibration_sample(spec: PopulationSpec, log2_points: int = 18, *, seed: int
     acc = accept_mask(spec, vals)
     n_acc = int(acc.sum())
     if n_acc < 1000:
-        from ..errors import ScenarioError
         raise ScenarioError(
             "scenario error: population.criteria accept almost no patients "
             f"({n_acc} of {acc.size} candidates); widen the ranges")
@@ -258,7 +258,6 @@ def draw_screened(spec: PopulationSpec, n: int, *, rng: np.random.Generator,
             chunks[k].append(vals[k][idx])
         got += idx.size
         if screened > max_candidates:
-            from ..errors import ScenarioError
             raise ScenarioError(
                 "scenario error: population.criteria accept almost no patients "
                 f"({got} of {screened} candidates); widen the ranges")

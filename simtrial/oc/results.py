@@ -22,14 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..model.design import DesignModel, Hypothesis, design_features
+from ..model.design import design_features, DesignModel, Hypothesis
 from ..model.outcomes import OUTCOMES
 from ..stats.closed_form import power_ancova, power_ttest
-from ..stats.mc import MONTH_DAYS, mean_se, median_mc_se, quantiles, rate_se, wilson
+from ..stats.mc import mean_se, median_mc_se, MONTH_DAYS, quantiles, rate_se, wilson
 from .closed_form import analytic_assurance
+from .text import point_summary, run_summary, sample_size_line
 
 __all__ = ["ID_COLUMNS", "TIDY_COLUMNS", "HypothesisStats", "PointResult", "SampleSize",
-           "RunResult", "closed_form_power", "closed_form_assurance"]
+           "RunResult", "closed_form_power", "closed_form_assurance", "has_closed_form"]
 
 ID_COLUMNS = ("scenario", "design_point", "n_per_arm", "hypothesis", "endpoint", "arm", "visit")
 """Id columns of every operating-characteristics row."""
@@ -41,7 +42,7 @@ TIDY_COLUMNS = ("table",) + ID_COLUMNS + ("metric", "estimate", "mc_se", "q10", 
 # closed forms of a hypothesis
 # ---------------------------------------------------------------------------------------------
 
-def _closed_form_ok(dm: DesignModel, h: Hypothesis) -> bool:
+def has_closed_form(dm: DesignModel, h: Hypothesis) -> bool:
     """A complete-data closed form exists for ``h``: one stratum, a continuous endpoint on the
     natural scale at the primary outcome and visit (the model's moments), superiority, no
     margin."""
@@ -56,7 +57,7 @@ def closed_form_power(dm: DesignModel, h: Hypothesis, n0: int, n1: int) -> float
     """Closed-form power of hypothesis ``h`` at arm sizes ``n0`` (control), ``n1`` (its arm):
     the t-test or ANCOVA formula of :mod:`simtrial.stats.closed_form` with complete data and no
     multiplicity or interim looks (a reference beside the simulation); NaN where none exists."""
-    if not _closed_form_ok(dm, h) or n0 < 2 or n1 < 2:
+    if not has_closed_form(dm, h) or n0 < 2 or n1 < 2:
         return math.nan
     m = dm.models[0]
     sc = dm.scenario
@@ -72,7 +73,7 @@ def closed_form_assurance(dm: DesignModel, h: Hypothesis, n0: int, n1: int) -> f
     """Closed-form assurance of the primary hypothesis (NaN without an effect distribution or a
     closed form)."""
     dist = dm.models[0].distribution
-    if (dist is None or dist.is_point or h.index != 0 or not _closed_form_ok(dm, h)
+    if (dist is None or dist.is_point or h.index != 0 or not has_closed_form(dm, h)
             or h.arm != 1 or dm.arms[0].effect_scale != 1.0 or n0 < 2 or n1 < 2):
         return math.nan
     return float(analytic_assurance(dm.models[0], n0, n1))
@@ -365,7 +366,6 @@ class PointResult:
         return d
 
     def summary(self) -> str:
-        from .text import point_summary
         return point_summary(self)
 
     def __repr__(self) -> str:
@@ -615,7 +615,6 @@ class SampleSize:
         return _frame(self.rows())
 
     def summary(self) -> str:
-        from .text import sample_size_line
         return sample_size_line(self)
 
 
@@ -683,7 +682,6 @@ class RunResult:
                 "timings": dict(self.timings)}
 
     def summary(self) -> str:
-        from .text import run_summary
         return run_summary(self)
 
     def __repr__(self) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 from ..model.design import DesignModel
 from ..sim.driver import valid_n
 from .closed_form import analytic_assurance_n, analytic_sample_size
-from .results import PointResult, SampleSize
+from .results import PointResult, SampleSize, has_closed_form
 
 __all__ = ["crossing", "next_sizes", "smallest_valid_n", "sample_size_of", "analytic_n",
            "GAP_POINTS", "value_of"]
@@ -115,10 +115,9 @@ def next_sizes(dm: DesignModel, kernel: str, values: dict[int, float], targets: 
 
 def analytic_n(dm: DesignModel, target: float, kind: str) -> int | None:
     """Closed-form sample size of the primary hypothesis (None if none exists or > cap)."""
-    from .results import _closed_form_ok
     cap = dm.scenario.design.max_n_per_arm
     h0 = dm.hypotheses[0]
-    if len(dm.arms) != 1 or dm.arms[0].effect_scale != 1.0 or not _closed_form_ok(dm, h0):
+    if len(dm.arms) != 1 or dm.arms[0].effect_scale != 1.0 or not has_closed_form(dm, h0):
         return None
     m = dm.models[0]
     if kind == "power":
@@ -167,8 +166,7 @@ def initial_bound(dm: DesignModel, targets: list[float], kinds: tuple[str, ...],
 
 
 def _has_closed_form(dm: DesignModel) -> bool:
-    from .results import _closed_form_ok
-    return _closed_form_ok(dm, dm.hypotheses[0])
+    return has_closed_form(dm, dm.hypotheses[0])
 
 
 def search(dm: DesignModel, simulate_at: Callable[[list[int]], dict[int, PointResult]],

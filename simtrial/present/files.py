@@ -9,7 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..outputs import manifest, write_json
+from ..io.outputs import manifest, write_json
+from .plots import plot_conduct, plot_power_curve
 
 __all__ = ["write_run", "FILES"]
 
@@ -28,7 +29,6 @@ def write_run(res, out_dir: str | Path, command: list[str] | None = None) -> dic
     """
     from matplotlib.figure import Figure
 
-    from ..plots import plot_conduct, plot_power_curve
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)

@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .._rng import chunk_count
+from .._rng import chunk_count, CHUNK_TRIALS
+from ..conduct import conduct_design
 from ..model.design import DesignModel, group_sizes
 from . import full, prefix
 
@@ -119,7 +120,6 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
 
 
 def _trials_in(c: int, n_trials: int) -> int:
-    from .._rng import CHUNK_TRIALS
     return min(CHUNK_TRIALS, n_trials - c * CHUNK_TRIALS)
 
 
@@ -195,7 +195,6 @@ def simulate(dm: DesignModel, ns: Sequence[int], *, n_trials: int | None = None,
         return Simulated("prefix", tuple(ns), n_trials, seed, time.perf_counter() - t0, prefix=so)
     conducts = None
     if sc.conduct is not None:      # trial i takes the calendar of conduct replicate i mod R
-        from ..conduct import conduct_design
         conducts = {n: conduct_design(dm, n, seed=seed,
                                       replicates=min(sc.conduct.replicates, n_trials))
                     for n in ns}

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .._rng import CHUNK_TRIALS, EFFECT, chunk_generator, group_codes
-from ..stats.sums import analyse_sums, reject
+from .._rng import chunk_generator, CHUNK_TRIALS, EFFECT, group_codes
+from ..model.design import dropout_hazards
 from ..model.outcomes import latent_at, to_model, to_natural
 from ..model.population import accept_mask, transform
 from ..model.presets import VARIABLES
+from ..stats.sums import analyse_sums, reject
 
 __all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "run_chunk", "combine", "stream",
            "draw_baselines", "supports"]
@@ -55,7 +56,6 @@ def supports(dm) -> bool:
     interim looks, no conduct, and no dropout that removes anyone (``rate = 0`` and no
     intermittent misses are no-ops). Multiplicity over a single hypothesis is the unadjusted
     test. Everything else needs the full patient kernel (:mod:`simtrial.sim.full`)."""
-    from ..model.design import dropout_hazards
     sc = dm.scenario
     e = sc.endpoint
     if len(dm.strata) != 1 or len(dm.arms) != 1 or len(dm.hypotheses) != 1:

@@ -595,7 +595,8 @@ def _build(fractions, alpha=0.025, sides=1, spending="obf", gamma=None, futility
 
 
 def boundaries(fractions, alpha: float = 0.025, sides: int = 1, spending: str = "obf",
-               gamma: float | None = None, futility=None, binding: bool = False) -> Boundaries:
+               gamma: float | None = None, futility=None, binding: bool = False, *,
+               names: dict[str, str] | None = None) -> Boundaries:
     """Efficacy bounds of a group-sequential design from an alpha-spending function.
 
     Parameters
@@ -623,6 +624,9 @@ def boundaries(fractions, alpha: float = 0.025, sides: int = 1, spending: str = 
     -------
     Boundaries
 
+    names : dict, optional
+        How error messages name the inputs (e.g. ``{"alpha": "--alpha"}`` for a CLI).
+
     Raises
     ------
     GsdError
@@ -636,7 +640,7 @@ def boundaries(fractions, alpha: float = 0.025, sides: int = 1, spending: str = 
     ``sides = 2`` each side gets half of every increment.
     """
     return _build(fractions, alpha=alpha, sides=sides, spending=spending, gamma=gamma,
-                  futility=futility, binding=binding)
+                  futility=futility, binding=binding, names=names)
 
 
 # --------------------------------------------------------------------------------------------

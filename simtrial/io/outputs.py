@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from .. import __version__
+from .._rng import CHUNK_TRIALS
+from ..model.evidence import evidence_version
+from ..sim.prefix import SCREEN_BLOCK
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -77,10 +81,6 @@ def manifest(dm, *, seed: int, n_trials: int, timings: dict[str, float],
              ) -> dict[str, Any]:
     """Provenance record of a run: resolved scenario, seed, versions, timings, the resolved
     design (``design``) and its first stratum's model (``model``)."""
-    from . import __version__
-    from ._rng import CHUNK_TRIALS
-    from .sim.prefix import SCREEN_BLOCK
-    from .model.evidence import evidence_version
     import scipy
     import pandas
     sc = dm.scenario

@@ -36,20 +36,23 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from .model import evidence as ev
-from .oc.closed_form import analytic_assurance
-from .stats.closed_form import power_ancova, smallest_n
-from .sim.driver import simulate_prefix as simulate
-from .errors import SimtrialError
-from .model.stratum import build_model
-from .model.outcomes import OUTCOMES
-from .oc.run import grid_search, power
-from .model.design import build_design
-from .oc.build import points
-from .oc.search import crossing, sample_size_of, smallest_valid_n
-from .sim.driver import Simulated
-from .stats.mc import mean_se, wilson
-from .scenario import Scenario, parse_scenario
+from .. import __version__
+from ..errors import SimtrialError
+from ..io.outputs import atomic_write_text, to_jsonable
+from ..model import evidence as ev
+from ..model.design import build_design
+from ..model.outcomes import OUTCOMES
+from ..model.stratum import build_model
+from ..oc.build import points
+from ..oc.closed_form import analytic_assurance
+from ..oc.run import grid_search, power
+from ..oc.search import crossing, sample_size_of, smallest_valid_n
+from ..scenario import parse_scenario, Scenario
+from ..sim.driver import simulate_prefix as simulate, Simulated
+from ..stats.closed_form import power_ancova, smallest_n
+from ..stats.mc import mean_se, wilson, Z975
+from .html import Figure, Section, write_document
+from . import plots
 
 __all__ = ["LESSONS", "LESSON_SEED", "Lesson", "LessonRun", "get_lesson", "compute_lesson",
            "run_lesson", "significant_mean", "winners_curse", "fading_effects",
@@ -61,7 +64,6 @@ LESSON_SEED = 20261122
 """Default seed of every lesson (the shipped scenarios' seed)."""
 MIN_TRIALS = 200
 """Fewest replicate trials a lesson accepts (conditional means need a few dozen successes)."""
-from .stats.mc import Z975  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +208,6 @@ def _check_args(seed: int, n_trials: int) -> None:
 
 
 def _json(obj: Any) -> Any:
-    from .outputs import to_jsonable
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
     return to_jsonable(obj)
@@ -445,8 +446,6 @@ def winners_curse(seed: int = LESSON_SEED, n_trials: int = 20_000, *, small_n: i
 
 
 def _sections_winners_curse(res: WinnersCurseResult):
-    from . import plots
-    from .html import Section
     i = res.i_small
     row = res.row
     big = int(res.ns[-1])
@@ -668,8 +667,6 @@ def fading_effects(seed: int = LESSON_SEED, n_trials: int = 10_000, *,
 
 
 def _sections_fading(res: FadingResult):
-    from . import plots
-    from .html import Section
     paras = [
         "Some MSC effects are seen early and then vanish. In the Kashbour 2025 meta-analysis "
         "(as told by the seed write-up) stimulated C-peptide was higher with MSC at 3 months but "
@@ -939,8 +936,6 @@ def assurance_vs_power(seed: int = LESSON_SEED, n_trials: int = 20_000, *,
 
 
 def _sections_assurance(res: AssuranceResult):
-    from . import plots
-    from .html import Section
     row = res.row
     reach = (lambda n: f"is reached at {n} patients per arm" if n is not None
              else f"is not reached by {int(res.ns[-1])} patients per arm")
@@ -1118,8 +1113,6 @@ def t1d_vs_t2d(seed: int = LESSON_SEED, n_trials: int = 20_000, *,
 
 
 def _sections_t1d_t2d(res: T1DvsT2DResult):
-    from . import plots
-    from .html import Section
     import pandas as pd
     t1, t2 = res.design("t1d_hba1c"), res.design("t2d_hba1c")
     z, ti, i1 = res.design("t2d_hba1c_zhang"), res.design("t2d_insulin"), res.design("t1d_insulin")
@@ -1358,8 +1351,6 @@ def heterogeneity(seed: int = LESSON_SEED, n_trials: int = 10_000, *, n_max: int
 
 
 def _sections_heterogeneity(res: HeterogeneityResult):
-    from . import plots
-    from .html import Section
     rep = res.variants[-1]
     row = res.row
     s1 = Section("What I² measures", [
@@ -1426,7 +1417,6 @@ def _sections_heterogeneity(res: HeterogeneityResult):
 def _figure(name: str, fn: Callable, res, caption: str, **kw):
     """Draw ``fn(res, ax=ax, **kw)`` on a new figure and wrap it for the report."""
     import matplotlib.pyplot as plt
-    from .html import Figure
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=120)
     fn(res, ax=ax, **kw)
     fig.tight_layout()
@@ -1523,9 +1513,6 @@ def run_lesson(name: str, out_dir, *, seed: int | None = None,
     -------
     LessonRun
     """
-    from . import __version__
-    from .html import write_document
-    from .outputs import atomic_write_text
     les = get_lesson(name)
     seed = LESSON_SEED if seed is None else seed
     n_trials = les.default_n_trials if n_trials is None else n_trials
@@ -1534,7 +1521,6 @@ def run_lesson(name: str, out_dir, *, seed: int | None = None,
     res = les.compute(seed, n_trials)
     t1 = time.perf_counter()
     sections = les.sections(res)
-    from .html import Section
     sections.append(Section("Reproduce", [
         f"simtrial lesson {les.name} --seed {seed}" + (
             "" if n_trials == les.default_n_trials else f" (n_trials = {n_trials})")

@@ -30,7 +30,7 @@ import matplotlib.figure
 import matplotlib.pyplot as plt
 import pandas  # noqa: E402
 
-from .errors import SimtrialError  # noqa: E402
+from ..errors import SimtrialError  # noqa: E402
 
 __all__ = ["Figure", "Section", "write_document", "CSS"]
 

@@ -9,7 +9,8 @@ import numpy as np
 __all__ = ["plot_power_curve", "plot_evidence_forest",
            "plot_power_assurance", "plot_trajectories", "plot_sampling_distribution"]
 
-from .stats.mc import Z975  # noqa: E402
+from ..oc.results import curve_title
+from ..stats.mc import Z975
 
 
 def _series(points, metric: str, label: str):
@@ -99,7 +100,6 @@ def plot_power_curve(run, ax=None):
     ax.set_ylabel("power / assurance" if has_a else
                   "power" + (" (after multiplicity / interim looks)" if len(hyps) > 1
                              or dm.boundaries is not None else ""))
-    from .oc.results import curve_title
     sc = dm.scenario
     h0 = hyps[0]
     sub = ""

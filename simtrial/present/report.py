@@ -34,28 +34,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__, plots
-from .errors import SimtrialError
+from .. import __version__
+from . import plots
+from ..errors import SimtrialError
 from .html import Figure, Section, write_document
-from .model import evidence
-from .model.design import DesignModel, build_design, group_sizes
-from .model.evidence import load_evidence
-from .model.outcomes import OUTCOMES
-from .model.presets import (OUTCOME_RESIDUAL_CORRELATION_SOURCE, VISIT_CORRELATION_SOURCE,
+from ..model import evidence
+from ..model.design import DesignModel, build_design, group_sizes
+from ..model.evidence import load_evidence
+from ..model.outcomes import OUTCOMES
+from ..model.presets import (OUTCOME_RESIDUAL_CORRELATION_SOURCE, VISIT_CORRELATION_SOURCE,
                             get_preset)
-from .oc.results import closed_form_assurance, closed_form_power, curve_title
-from .oc.run import power
-from .oc.search import analytic_n
-from .scenario import load_scenario, parse_scenario
-from .sim.driver import valid_n
-from .sim.full import one_trial
+from ..oc.results import closed_form_assurance, closed_form_power, curve_title
+from ..oc.run import power
+from ..oc.search import analytic_n
+from ..scenario import load_scenario, parse_scenario
+from ..sim.driver import valid_n
+from ..sim.full import one_trial
 
 __all__ = ["RunFolder", "load_run", "build_report", "write_report", "EvidenceForest",
            "CurveSeries", "PowerCurves", "ArmTrajectory", "Trajectories", "SamplingDistribution",
            "evidence_forest", "assumptions_table", "sampling_distribution", "REPORT_FILE"]
 
 REPORT_FILE = "report.html"
-from .stats.mc import Z975  # noqa: E402
+from ..stats.mc import Z975  # noqa: E402
 MAX_PATIENTS_SHOWN = 30
 """Individual trajectories drawn per arm (the arm means use every patient)."""
 
@@ -840,7 +841,8 @@ def _sampling(run: RunFolder, dm) -> tuple[list[SamplingDistribution], Any]:
                               ("mean_estimate", st.mean_sd()[0])):
             stored, _ = _design_value(run.results, metric, hypothesis=h.label)
             if not _close(stored, again):
-                raise _mismatch(run, f"design {metric} of {h.label}", stored, again)
+                what = f"design {metric}" + ("" if len(dm.hypotheses) == 1 else f" of {h.label}")
+                raise _mismatch(run, what, stored, again)
         e = h.endpoint
         if e.type == "responder":
             unit, what = "risk difference", "responder rate difference"

@@ -1,0 +1,1 @@
+"""Output plumbing: atomic writes, JSON, the run manifest (no figures, no presentation)."""
