@@ -6,7 +6,7 @@ two looks) at least 3x faster than simtrial 0.1.0, which simulated every N of it
 bisection from scratch. 0.2.0 draws once per pass at the largest N of the pass and analyses the
 first patients of each group for every smaller N.
 
-    python benchmarks/bench_search.py [--n-trials 4000] [--target 0.8] [--baseline DIR]
+    python benchmarks/bench_search.py [--n-trials 4000] [--target 0.8] [--run] [--baseline DIR]
 
 ``--baseline DIR`` also times a checkout of an older version (e.g. ``git worktree add
 /tmp/base 543ef05``) in a subprocess, alternating with this one, and prints the ratio.
@@ -32,14 +32,19 @@ NEW = """
 import time, simtrial
 sc = simtrial.load_scenario({path!r})
 t = time.perf_counter()
-r = simtrial.sample_size(sc, {target}, n_trials={n})
+if {run}:
+    r = simtrial.run(sc, n_trials={n}).sample_sizes[0]
+else:
+    r = simtrial.sample_size(sc, {target}, n_trials={n})
 print(time.perf_counter() - t, r.n_per_arm, r.power)
 """
 OLD = """
 import time, simtrial
 from simtrial.scenario import load_scenario
 from simtrial.runner import run_design
-sc = load_scenario({path!r}).replace(**{{"design.target_power": [{target}], "design.n_grid": None}})
+sc = load_scenario({path!r})
+if not {run}:
+    sc = sc.replace(**{{"design.target_power": [{target}], "design.n_grid": None}})
 t = time.perf_counter()
 r = run_design(sc, n_trials={n})
 s = r.sample_sizes[0]
@@ -60,8 +65,10 @@ def main() -> int:
     ap.add_argument("--target", type=float, default=0.8)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--baseline", type=Path, help="checkout of an older simtrial to compare")
+    ap.add_argument("--run", action="store_true",
+                    help="time `run` (design N, every target of the scenario) instead")
     a = ap.parse_args()
-    fmt = dict(path=str(SCENARIO), target=a.target, n=a.n_trials)
+    fmt = dict(path=str(SCENARIO), target=a.target, n=a.n_trials, run=a.run)
     new, old = [], []
     for _ in range(a.repeats):
         t, what = _time(NEW.format(**fmt), ROOT)
@@ -71,7 +78,8 @@ def main() -> int:
             t, what_old = _time(OLD.format(**fmt), a.baseline)
             old.append(t)
             print(f"baseline    : {t:7.2f} s  {what_old}")
-    print(f"sample-size search, {SCENARIO.name}, {a.target:.0%} power, {a.n_trials:,} trials: "
+    what = "run (design N + 80% and 90% power)" if a.run else f"sample-size search, {a.target:.0%} power"
+    print(f"{what}, {SCENARIO.name}, {a.n_trials:,} trials: "
           f"median {statistics.median(new):.2f} s")
     if old:
         print(f"  baseline median {statistics.median(old):.2f} s -> "

@@ -9,18 +9,19 @@ the same numbers for every scenario.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Iterable
 
 import numpy as np
 
 from ..errors import SimtrialError
-from ..model.design import DesignModel, build_design, group_sizes
+from ..model.design import DesignModel, build_design, dropout_hazards, group_sizes
 from ..scenario import Scenario
 from ..sim import driver
 from .build import points
 from .results import PointResult, RunResult, SampleSize
-from .search import initial_bound, search, smallest_valid_n
+from .search import analytic_n, initial_bound, search, smallest_valid_n
 
 __all__ = ["design_of", "simulate", "power", "sample_size", "run", "auto_grid"]
 
@@ -106,12 +107,30 @@ def _simulate_at(dm, n_trials, seed, workers, progress, keep):
     return at
 
 
+def _guesses(dm: DesignModel, targets, kinds) -> list[int]:
+    """First sizes for the full kernel's search: the complete-data closed-form N of each target
+    (where one exists) divided by the share of patients expected to reach the endpoint visit,
+    so that the first pass usually brackets the answer."""
+    sc = dm.scenario
+    k = dm.visit_index(sc.endpoint)
+    keep = float(np.prod(1.0 - dropout_hazards(sc, dm.visits)[:k + 1]))
+    out = []
+    for kind in kinds:
+        for t in targets:
+            an = analytic_n(dm, t, kind)
+            if an is not None:
+                n = int(min(sc.design.max_n_per_arm, math.ceil(an / max(keep, 0.05))))
+                if driver.valid_n(dm, n):
+                    out.append(n)
+    return out
+
+
 def _start(dm: DesignModel, kernel: str, targets, kinds, extra: tuple[int, ...]) -> list[int]:
     if kernel == "prefix":
         hi = initial_bound(dm, targets, kinds, extra)
         lo = smallest_valid_n(dm)
         return [n for n in range(lo, hi + 1) if driver.valid_n(dm, n)] + list(extra)
-    return list(extra)
+    return list(extra) + _guesses(dm, targets, kinds)
 
 
 def sample_size(scenario, target_power: float = 0.8, *, target: str | None = None,
@@ -129,7 +148,11 @@ def sample_size(scenario, target_power: float = 0.8, *, target: str | None = Non
     kinds = _kinds(dm, target)
     n_trials, seed = _with(dm, n_trials, seed)
     kernel = driver.kernel_for(dm)
-    start = _start(dm, kernel, targets, kinds, (dm.scenario.design.n_per_arm,))
+    # the design N is not needed here: the full kernel starts from the closed-form guesses
+    extra = (dm.scenario.design.n_per_arm,)
+    if kernel == "full" and _guesses(dm, targets, kinds):
+        extra = ()
+    start = _start(dm, kernel, targets, kinds, extra)
     _, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, ()), kernel,
                       targets, kinds, start)
     return sizes[0]

@@ -10,10 +10,13 @@ The search adapts to the kernel through :func:`next_sizes`, not through a second
 * the prefix-sum kernel evaluates every N from the smallest valid one up to a bound at once, so
   the bound starts at 1.25 x the largest closed-form N (+5) and doubles until every target is
   reached (or the cap);
-* the full kernel evaluates the sizes asked for from one draw at the largest of them, so the
-  search doubles from the design N until the target is reached, then fills the gap between the
-  largest N below the target and the next N above it, up to :data:`GAP_POINTS` sizes a pass,
-  until the two are adjacent.
+* the full kernel's cost is the analyses (an MMRM fit costs the same at every N), so the search
+  evaluates as few sizes as it can: from the design N it predicts the crossing (probit of power
+  linear in sqrt(N), the shape of a z-test's power; through one point with the closed-form
+  intercept, else between the two points around the gap), evaluates the predicted size and the
+  one below it in one pass (one draw at the larger), and repeats inside the remaining gap until
+  the largest size below the target and the smallest above it are adjacent. Sizes above every
+  evaluated one are predicted the same way (+15%, at most 4x).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import math
 from typing import Callable
 
 import numpy as np
+from scipy import special
 
 from ..model.design import DesignModel
 from ..sim.driver import valid_n
@@ -29,10 +33,7 @@ from .closed_form import analytic_assurance_n, analytic_sample_size
 from .results import PointResult, SampleSize, has_closed_form
 
 __all__ = ["crossing", "next_sizes", "smallest_valid_n", "sample_size_of", "analytic_n",
-           "GAP_POINTS", "value_of"]
-
-GAP_POINTS = 8
-"""Sizes evaluated per pass when filling a gap on the full kernel."""
+           "value_of", "search", "pursued"]
 
 
 def value_of(p: PointResult, kind: str) -> float:
@@ -77,12 +78,58 @@ def crossing(values: dict[int, float], target: float, n_min: int
     return a, None
 
 
-def _fill(gap: tuple[int, int], dm: DesignModel) -> list[int]:
+def _probit(p: float) -> float:
+    return float(special.ndtri(min(max(p, 1e-4), 1.0 - 1e-4)))
+
+
+def _predict(values: dict[int, float], target: float, lo: int | None, hi: int,
+             z: float) -> float:
+    """Where the power curve crosses ``target``: linear in (sqrt(N), probit(power)) between
+    two evaluated sizes, or through one size with the closed-form shape
+    ``probit(power) = c sqrt(N) - z`` (power of a z-test in N)."""
+    q_t = _probit(target)
+    q_hi = _probit(values[hi])
+    if lo is not None and lo in values:
+        q_lo = _probit(values[lo])
+        if q_hi > q_lo:
+            s = (q_t - q_lo) / (q_hi - q_lo)
+            return (math.sqrt(lo) + s * (math.sqrt(hi) - math.sqrt(lo))) ** 2
+        return 0.5 * (lo + hi)
+    c = (q_hi + z) / math.sqrt(hi)
+    if c <= 0:
+        return 0.5 * hi
+    return ((q_t + z) / c) ** 2
+
+
+def _fill(gap: tuple[int, int], dm: DesignModel, values: dict[int, float], target: float,
+          z: float, n_min: int) -> list[int]:
+    """Sizes inside the gap (below, above) to evaluate next: the predicted crossing and the size
+    just below it, so that one pass usually settles the answer."""
     lo, hi = gap
-    inner = list(range(lo + 1, hi))
-    if len(inner) > GAP_POINTS:
-        inner = sorted({int(round(x)) for x in np.linspace(lo, hi, GAP_POINTS + 2)[1:-1]})
-    return [n for n in inner if valid_n(dm, n)] or inner[:1]
+    inner = [n for n in range(lo + 1, hi) if valid_n(dm, n)]
+    if not inner:
+        return list(range(lo + 1, hi))[:1]
+    if len(inner) <= 2:
+        return inner
+    guess = _predict(values, target, lo if lo >= n_min else None, hi, z)
+    n_star = int(math.ceil(guess - 1e-9))
+    if n_star >= hi:                 # predicted at the upper end: is the size below it short?
+        return [inner[-1]]
+    if n_star <= inner[0]:           # predicted at the lower end: does the first one reach it?
+        return [inner[0]]
+    return sorted({n for n in (n_star - 1, n_star) if n in inner}) or [inner[len(inner) // 2]]
+
+
+def _beyond(values: dict[int, float], target: float, top: int, cap: int, z: float) -> int:
+    """Next size above every evaluated one when none reaches the target: the predicted crossing
+    plus 15%, at least one more than the top and at most 4 x the top (doubling when the
+    prediction is unusable)."""
+    p = values[top]
+    if 0.02 < p < target:
+        n = _predict(values, target, None, top, z) * 1.15
+        if math.isfinite(n):
+            return int(min(cap, max(top + 1, min(4 * top, math.ceil(n)))))
+    return int(min(cap, 2 * top))
 
 
 def pursued(dm: DesignModel, target: float, kind: str) -> bool:
@@ -97,6 +144,8 @@ def next_sizes(dm: DesignModel, kernel: str, values: dict[int, float], targets: 
     """Sizes to evaluate next so that every target's answer becomes final (empty when done)."""
     want: set[int] = set()
     top = max(values)
+    sc = dm.scenario
+    z = float(special.ndtri(1.0 - sc.design.alpha / sc.design.sides))
     for t in targets:
         if not pursued(dm, t, kind):
             continue
@@ -104,9 +153,9 @@ def next_sizes(dm: DesignModel, kernel: str, values: dict[int, float], targets: 
         if ans is not None:
             continue
         if gap is not None:
-            want.update(_fill(gap, dm))
+            want.update(_fill(gap, dm, values, t, z, n_min))
         elif top < cap:            # nothing reaches the target yet: look further
-            want.add(min(cap, 2 * top))
+            want.add(_beyond(values, t, top, cap, z) if kernel == "full" else min(cap, 2 * top))
     if kernel == "prefix" and want:  # the prefix kernel evaluates every size up to its bound
         hi = max(want)
         return [n for n in range(n_min, hi + 1) if valid_n(dm, n)]

@@ -487,8 +487,12 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
         sub = st.take(act)
         e = _evaluate(par.sigma(theta[act]), sub, par, full=True)
         hinv, hpd = _pd_inverse(e["hess"])
-        finv, fpd = _pd_inverse(e["fisher"])
-        ainv = np.where(hpd[:, None, None], hinv, finv)
+        # the expected information is needed only where the observed one is not PD
+        ainv, fpd = hinv.copy(), np.zeros_like(hpd)
+        need = np.flatnonzero(~hpd)
+        if need.size:
+            finv, fpd[need] = _pd_inverse(e["fisher"][need])
+            ainv[need] = finv
         usable = np.isfinite(e["f"]) & (hpd | fpd) & np.all(np.isfinite(e["grad"]), axis=1)
         step = -_mv(ainv, e["grad"])
         dec = -(e["grad"] * step).sum(-1)
