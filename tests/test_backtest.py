@@ -14,7 +14,7 @@ from tests.backtest import CASES, DATA, KEY, compute
 def test_shipped_scenario_reproduces_its_pinned_numbers(name):
     stored = pd.read_csv(DATA / f"{name}.csv", keep_default_na=False, dtype=str)
     for col in ("estimate", "mc_se"):
-        stored[col] = pd.to_numeric(stored[col].replace("", "nan"))
+        stored[col] = pd.to_numeric(stored[col].replace({"": None, "nan": None}))
     now = compute(name)
     a = stored.set_index(KEY)
     b = now.set_index(KEY)
