@@ -44,7 +44,7 @@ __all__ = ["Scenario", "PopulationConfig", "EndpointConfig", "ArmConfig", "Dropo
            "ANALYSES", "CONTINUOUS_ANALYSES", "RESPONDER_ANALYSES", "ENDPOINT_TYPES",
            "RESPONDER_BOUNDS", "HYPOTHESES", "DROPOUT_MECHANISMS", "MULTIPLICITY_METHODS",
            "WITHIN_METHODS", "SPENDING", "EFFECT_SOURCES", "EVIDENCE_POPULATIONS", "HETEROGENEITY",
-           "DISTRIBUTIONS", "CUSTOM_FAMILIES", "MODIFIERS", "MAX_MONTH", "MAX_MSC_ARMS",
+           "DISTRIBUTIONS", "CUSTOM_FAMILIES", "MODIFIERS", "MAX_MONTH", "MAX_MSC_ARMS", "MAX_MODEL_VISITS",
            "MARGINAL_KEYS", "FAMILIES", "CRITERIA_VARIABLES", "OUTCOME_PARAM_KEYS",
            "ENDPOINT_KEYS", "LOG_OUTCOMES", "EFFECT_KEYS", "TOP_KEYS"]
 
@@ -68,6 +68,8 @@ MODIFIERS = ("hba1c", "fasting_cpeptide")
 MAX_MONTH = 24
 MAX_MSC_ARMS = 8
 """At most this many MSC arms (the design engine's limit, :func:`simtrial.trial.build_design`)."""
+MAX_MODEL_VISITS = 16
+"""At most this many scheduled visits with analysis = "mmrm" or "mi" (:mod:`simtrial.mmrm`)."""
 MARGINAL_KEYS = ("family", "mean", "sd", "lower", "upper", "p")
 FAMILIES = ("normal", "truncnorm", "lognormal", "bernoulli")
 CRITERIA_VARIABLES = tuple(VARIABLES) + ("insulin_dose",)
@@ -1088,6 +1090,7 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     endpoints = _endpoints(data, design.sides)
     every = (endpoint,) + endpoints
     visits = tuple(sorted(set(design.visits or VISITS) | {e.visit_months for e in every}))
+    _visit_limit(every, visits)
     dropout = None
     if "dropout" in data:
         dropout = validate(DropoutConfig, table(data, "dropout", ""), "dropout", visits=visits,
@@ -1136,9 +1139,20 @@ def _arms(data: dict, design: DesignConfig) -> tuple[ArmConfig, ...]:
             raise err(f"arms[{i}].name", arm.name, "must be unique")
         arms.append(arm)
     if len(arms) > MAX_MSC_ARMS:
-        raise err("arms", f"[{len(arms)} arms]", f"has more than {MAX_MSC_ARMS} MSC arms (the "
-                  f"design engine compares at most {MAX_MSC_ARMS} arms with one control)")
+        raise ScenarioError(f"scenario error: arms has {len(arms)} [[arms]] tables; at most "
+                            f"{MAX_MSC_ARMS} MSC arms are supported (remove "
+                            f"{len(arms) - MAX_MSC_ARMS} of them)")
     return tuple(arms)
+
+
+def _visit_limit(every: tuple[EndpointConfig, ...], visits: tuple[int, ...]) -> None:
+    """MMRM and multiple imputation model every scheduled visit: at most 16 of them."""
+    for i, e in enumerate(every):
+        if e.analysis in ("mmrm", "mi") and len(visits) > MAX_MODEL_VISITS:
+            path = "endpoint" if i == 0 else f"endpoints[{i - 1}]"
+            raise err(f"{path}.analysis", e.analysis, f"models every scheduled visit: at most "
+                      f"{MAX_MODEL_VISITS} (there are {len(visits)}: design.visits plus the "
+                      "endpoint months)", "visits = [3, 6, 12]")
 
 
 def _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq) -> None:
