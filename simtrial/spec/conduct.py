@@ -1,129 +1,246 @@
 """``[conduct]``: trial-conduct settings (sites, recruitment, capacity, manufacturing, regimen).
 
-Validated here, simulated by :mod:`simtrial.conduct`.
+Each key is declared once (see :mod:`simtrial.spec._fields`); validated here, simulated by
+:mod:`simtrial.conduct`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from ..errors import ScenarioError
-from ._fields import check_keys, choice, err, integer, number, table
+from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 
-__all__ = ["MONTH_DAYS", "ConductConfig", "ManufacturingConfig", "RegimenConfig", "parse_conduct"]
+from ._fields import (Bool, Choice, Float, Int, check_keys, dump, err, integer, key, number, rule,
+                      section, table, toml_keys, validate)
+
+__all__ = ["MONTH_DAYS", "ConductConfig", "ManufacturingConfig", "RegimenConfig", "parse_conduct",
+           "CONDUCT_KEYS", "MANUFACTURING_KEYS", "REGIMEN_KEYS"]
 
 MONTH_DAYS = 365.25 / 12
 """Days per month (30.4375)."""
 INF = math.inf
 
-CONDUCT_KEYS = ("sites", "activation_months", "ramp_months", "rate_per_site_month", "arrivals",
-                "screen_fail", "screening_days", "withdrawal_per_month", "visit_window_days",
-                "chairs", "beds", "infusion_unit", "replicates", "manufacturing", "regimen")
-MANUFACTURING_KEYS = ("batch_capacity", "batch_interval_days", "batch_day", "release_delay_days",
-                      "doses_per_patient", "placebo_doses")
-REGIMEN_KEYS = ("infusions", "interval_days", "infusion_hours", "observation_hours", "placebo")
+
+def _is_inf(v: Any) -> bool:
+    return v == "inf" or (isinstance(v, float) and math.isinf(v) and v > 0)   # "inf": manifests
 
 
-# ---------------------------------------------------------------------------------------------
-# configuration
-# ---------------------------------------------------------------------------------------------
+def _capacity(v: Any) -> float:
+    """A positive integer count or inf (unlimited)."""
+    if _is_inf(v):
+        return INF
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise PydanticCustomError("int_type", "must be an integer")
+    if v < 1:
+        raise PydanticCustomError("greater_than_equal", "too small", {"ge": 1})
+    if v > 1_000_000:
+        raise PydanticCustomError("less_than_equal", "too large", {"le": 1_000_000})
+    return float(v)
 
-@dataclass(frozen=True)
+
+def _rate(v: Any) -> float:
+    """Candidates per site per month: > 0, or inf (everyone at once)."""
+    if _is_inf(v):
+        return INF
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise PydanticCustomError("float_type", "must be a number")
+    v = float(v)
+    if math.isnan(v):
+        raise PydanticCustomError("nan", "must be a number, not nan")
+    if not v > 0.0:
+        raise PydanticCustomError("greater_than", "too small", {"gt": 0.0})
+    if not v <= 1e6:
+        raise PydanticCustomError("less_than_equal", "too large", {"le": 1e6})
+    return v
+
+
+_INF_SCHEMA = {"const": "inf"}
+Capacity = Annotated[float, BeforeValidator(_capacity), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1_000_000}, {"type": "number"},
+               _INF_SCHEMA]})]
+Rate = Annotated[float, BeforeValidator(_rate), WithJsonSchema(
+    {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _INF_SCHEMA]})]
+
+
+@section
 class ManufacturingConfig:
     """``[conduct.manufacturing]``: GMP batches (doses per batch, calendar, release delay)."""
 
-    batch_capacity: float = INF
-    batch_interval_days: float = 7.0
-    batch_day: float = 0.0
-    release_delay_days: float = 0.0
-    doses_per_patient: int = 1
-    placebo_doses: bool = False
+    batch_capacity: Capacity = key(INF, "batch_capacity = 4 (or inf)", "doses per batch [inf]",
+                                   dump="always")
+    batch_interval_days: Float(gt=0.0, le=365.0) = key(
+        7.0, "batch_interval_days = 7", "days between batches", dump="always")
+    batch_day: Float(ge=0.0, le=365.0) = key(0.0, "batch_day = 0", "day of the first batch "
+                                             "(< batch_interval_days)", dump="always")
+    release_delay_days: Float(ge=0.0, le=365.0) = key(
+        0.0, "release_delay_days = 21", "days from batch to release", dump="always")
+    doses_per_patient: Int(ge=1, le=52) = key(
+        1, "doses_per_patient = 1", "1 (one lot for the whole regimen) or conduct.regimen."
+        "infusions (a fresh dose per infusion) [regimen.infusions]", dump="always")
+    placebo_doses: Bool = key(False, "placebo_doses = false", "placebo infusions also use "
+                              "manufactured doses", dump="always")
+
+    @model_validator(mode="after")
+    def _rules(self) -> "ManufacturingConfig":
+        if self.batch_day >= self.batch_interval_days:
+            raise rule("conduct.manufacturing.batch_day", self.batch_day, f"must be < "
+                       f"batch_interval_days = {self.batch_interval_days:g} (day of the first "
+                       "batch)", "batch_day = 0")
+        return self
 
 
-@dataclass(frozen=True)
+@section
 class RegimenConfig:
     """``[conduct.regimen]``: infusions per patient, spacing, chair and bed times."""
 
-    infusions: int = 1
-    interval_days: float = 28.0
-    infusion_hours: float = 2.0
-    observation_hours: float = 24.0
-    placebo: bool = True
+    infusions: Int(ge=1, le=52) = key(1, "infusions = 3", "infusions per patient", dump="always")
+    interval_days: Float(gt=0.0, le=365.0) = key(28.0, "interval_days = 28", "days between "
+                                                 "infusions", dump="always")
+    infusion_hours: Float(gt=0.0, le=72.0) = key(2.0, "infusion_hours = 2", "chair time per "
+                                                 "infusion", dump="always")
+    observation_hours: Float(ge=0.0, le=720.0) = key(24.0, "observation_hours = 24", "bed time "
+                                                     "after each infusion", dump="always")
+    placebo: Bool = key(True, "placebo = true", "control patients get placebo infusions",
+                        dump="always")
+
+    @model_validator(mode="after")
+    def _rules(self) -> "RegimenConfig":
+        days = (self.infusion_hours + self.observation_hours) / 24.0
+        if days > self.interval_days:
+            raise rule("conduct.regimen.interval_days", self.interval_days, f"must be >= the chair "
+                       f"+ bed time of one infusion ({days:g} days)", "interval_days = 28")
+        return self
 
 
-@dataclass(frozen=True)
+@section
 class ConductConfig:
-    """``[conduct]``: validated conduct settings (see the module docstring for the model).
+    """``[conduct]``: validated conduct settings (see :mod:`simtrial.conduct` for the model).
 
     ``activation_days`` is resolved per site from ``activation_months`` or ``ramp_months``.
     """
 
-    sites: int
-    rate_per_site_month: float
-    activation_days: tuple[float, ...]
-    activation_months: tuple[float, ...] | None = None
-    ramp_months: float | None = None
-    arrivals: str = "poisson"
-    screen_fail: float | None = None
-    screening_days: float = 0.0
-    withdrawal_per_month: float = 0.0
-    visit_window_days: float = 0.0
-    chairs: float = INF
-    beds: float = INF
-    infusion_unit: str = "site"
-    replicates: int = 200
-    manufacturing: ManufacturingConfig = field(default_factory=ManufacturingConfig)
-    regimen: RegimenConfig = field(default_factory=RegimenConfig)
+    TOML_KEYS = ("sites", "activation_months", "ramp_months", "rate_per_site_month", "arrivals",
+                 "screen_fail", "screening_days", "withdrawal_per_month", "visit_window_days",
+                 "chairs", "beds", "infusion_unit", "replicates", "manufacturing", "regimen")
+
+    sites: Int(ge=1, le=10_000) = key(example="sites = 10", doc="number of sites",
+                                      required=" (number of sites, e.g. sites = 10)",
+                                      dump="always")
+    rate_per_site_month: Rate = key(
+        example="rate_per_site_month = 0.8", doc="candidates screened per open site per month "
+        "(inf = all at once)", required=" (candidates screened per site per month; inf = all at "
+        "once) (e.g. rate_per_site_month = 0.8)", dump="always")
+    activation_days: tuple[float, ...] = key((), doc="day each site opens (derived)",
+                                             toml=False)
+    activation_months: tuple[float, ...] | None = key(
+        None, "activation_months = [0, 1, 2, 3, ...] (one per site)", "month each site opens "
+        "(or ramp_months)")
+    ramp_months: Float(ge=0.0, le=240.0) | None = key(None, "ramp_months = 6", "sites open "
+                                                      "evenly over this many months [0]")
+    arrivals: Choice("poisson", "regular") = key("poisson", doc="candidate arrivals per site")
+    screen_fail: Float(ge=0.0, lt=1.0) | None = key(None, "screen_fail = 0.2", "screen-failure "
+                                                    "probability [from the inclusion criteria]")
+    screening_days: Float(ge=0.0, le=365.0) = key(0.0, "screening_days = 14", "days from "
+                                                  "screening to randomisation")
+    withdrawal_per_month: Float(ge=0.0, le=10.0) = key(
+        0.0, "withdrawal_per_month = 0.01", "withdrawal hazard per month")
+    visit_window_days: Float(ge=0.0, le=180.0) = key(
+        0.0, "visit_window_days = 14", "+/- days around each visit (< half the shortest gap)")
+    chairs: Capacity = key(INF, "chairs = 2 (or inf)", "infusion chairs per site [inf]")
+    beds: Capacity = key(INF, "beds = 2 (or inf)", "24-h observation beds per site [inf]")
+    infusion_unit: Choice("site", "central") = key("site", doc="where patients are infused")
+    replicates: Int(ge=1, le=1_000_000) = key(200, "replicates = 200", "simulated conducts")
+    manufacturing: ManufacturingConfig = key(factory=ManufacturingConfig,
+                                             doc="[conduct.manufacturing]", dump="always")
+    regimen: RegimenConfig = key(factory=RegimenConfig, doc="[conduct.regimen]", dump="always")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or info.context is None:
+            return data
+        check_keys(data, "conduct", toml_keys(cls))
+        d = dict(data)
+        if "activation_months" in d and "ramp_months" in d:
+            raise err("conduct.ramp_months", d["ramp_months"], "cannot be combined with "
+                      "activation_months (give one: a month per site, or a ramp)",
+                      "ramp_months = 6")
+        rg = table(d, "regimen", "conduct")
+        mt = table(d, "manufacturing", "conduct")
+        inf = rg.get("infusions", 1)
+        if isinstance(inf, (int, float)) and not isinstance(inf, bool) \
+                and float(inf).is_integer() and 1 <= inf <= 52:
+            inf = int(inf)
+            mt = dict(mt)
+            mt["doses_per_patient"] = integer(mt, "doses_per_patient", "conduct.manufacturing",
+                                              inf, lo=1, hi=52,
+                                              example=f"doses_per_patient = {inf}")
+            d["manufacturing"] = mt
+        return d
+
+    @field_validator("activation_months", mode="before")
+    @classmethod
+    def _activation(cls, v: Any, info: ValidationInfo) -> Any:
+        sites = info.data.get("sites")
+        if v is None or sites is None:
+            return v
+        ex = f"activation_months = [{', '.join(str(i) for i in range(min(sites, 4)))}" \
+             f"{', ...' if sites > 4 else ''}] (one per site)"
+        if not isinstance(v, (list, tuple)) or len(v) != sites:
+            raise rule("conduct.activation_months", v, f"must list one month per site "
+                       f"({sites} numbers for sites = {sites})", ex)
+        return tuple(number({}, f"conduct.activation_months[{i}]", "", value=x, ge=0.0,
+                            le=240.0, example=ex) for i, x in enumerate(v))
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> "ConductConfig":
+        sites = self.sites
+        if self.activation_months is not None:
+            act = tuple(m * MONTH_DAYS for m in self.activation_months)
+        else:
+            r = 0.0 if self.ramp_months is None else self.ramp_months
+            act = tuple(r * k / (sites - 1) * MONTH_DAYS if sites > 1 else 0.0
+                        for k in range(sites))
+        if not self.activation_days:
+            object.__setattr__(self, "activation_days", act)   # derived, on a frozen section
+        visits = (info.context or {}).get("visits")
+        win = self.visit_window_days
+        if win > 0 and visits:
+            m = (0,) + tuple(visits)
+            gap = min(b - a for a, b in zip(m, m[1:])) * MONTH_DAYS
+            if win >= gap / 2:
+                raise rule("conduct.visit_window_days", win, f"must be < {gap / 2:g} (half the "
+                           f"shortest gap between visits at months {', '.join(map(str, visits))}"
+                           ", so visits keep their order)", "visit_window_days = 14")
+        man, reg = self.manufacturing, self.regimen
+        dpp, cap, infusions = man.doses_per_patient, man.batch_capacity, reg.infusions
+        if dpp not in (1, infusions):
+            raise rule("conduct.manufacturing.doses_per_patient", dpp, f"must be 1 (one lot for "
+                       f"the whole regimen) or {infusions} (a fresh dose per infusion, "
+                       f"conduct.regimen.infusions = {infusions})",
+                       f"doses_per_patient = {infusions}")
+        if cap != INF and dpp > cap:
+            raise rule("conduct.manufacturing.batch_capacity", int(cap), f"must be >= "
+                       f"doses_per_patient = {dpp}", f"batch_capacity = {dpp}")
+        if man.placebo_doses and not reg.placebo:
+            raise rule("conduct.manufacturing.placebo_doses", man.placebo_doses, "needs "
+                       "conduct.regimen.placebo = true (placebo infusions)",
+                       "placebo_doses = false")
+        return self
 
     def to_toml(self) -> dict[str, Any]:
         """TOML-shaped dict (round-trips through :func:`parse_conduct`)."""
-        d: dict[str, Any] = {"sites": self.sites, "rate_per_site_month": self.rate_per_site_month}
-        if self.activation_months is not None:
-            d["activation_months"] = list(self.activation_months)
-        if self.ramp_months is not None:
-            d["ramp_months"] = self.ramp_months
-        for k, default in (("arrivals", "poisson"), ("screen_fail", None), ("screening_days", 0.0),
-                           ("withdrawal_per_month", 0.0), ("visit_window_days", 0.0),
-                           ("chairs", INF), ("beds", INF), ("infusion_unit", "site"),
-                           ("replicates", 200)):
-            v = getattr(self, k)
-            if v != default:
-                d[k] = v
-        m = self.manufacturing
-        d["manufacturing"] = {"batch_capacity": m.batch_capacity,
-                              "batch_interval_days": m.batch_interval_days,
-                              "batch_day": m.batch_day, "release_delay_days": m.release_delay_days,
-                              "doses_per_patient": m.doses_per_patient,
-                              "placebo_doses": m.placebo_doses}
-        g = self.regimen
-        d["regimen"] = {"infusions": g.infusions, "interval_days": g.interval_days,
-                        "infusion_hours": g.infusion_hours,
-                        "observation_hours": g.observation_hours, "placebo": g.placebo}
-        return d
+        return dump(self)
 
 
-def _capacity(t: dict, key: str, path: str, default: float, example: str) -> float:
-    """A positive integer count or inf (unlimited)."""
-    if key not in t:
-        return default
-    v = t[key]
-    if v == "inf" or (isinstance(v, float) and math.isinf(v) and v > 0):   # "inf": manifests
-        return INF
-    n = integer(t, key, path, lo=1, hi=1_000_000, example=example)
-    return float(n)
-
-
-def _rate(t: dict, key: str, path: str) -> float:
-    ex = f"{key} = 0.8"
-    if key not in t:
-        raise ScenarioError(f"scenario error: {path}.{key} is required (candidates screened per "
-                            f"site per month; inf = all at once) (e.g. {ex})")
-    v = t[key]
-    if v == "inf" or (isinstance(v, float) and math.isinf(v) and v > 0):
-        return INF
-    return number(t, key, path, gt=0.0, le=1e6, example=ex)
+CONDUCT_KEYS = toml_keys(ConductConfig)
+MANUFACTURING_KEYS = toml_keys(ManufacturingConfig)
+REGIMEN_KEYS = toml_keys(RegimenConfig)
 
 
 def parse_conduct(data: dict, visits: tuple[int, ...]) -> ConductConfig | None:
@@ -143,95 +260,4 @@ def parse_conduct(data: dict, visits: tuple[int, ...]) -> ConductConfig | None:
     """
     if "conduct" not in data:
         return None
-    p = "conduct"
-    t = table(data, "conduct", "")
-    check_keys(t, p, CONDUCT_KEYS)
-    if "sites" not in t:
-        raise ScenarioError("scenario error: conduct.sites is required (number of sites, "
-                            "e.g. sites = 10)")
-    sites = integer(t, "sites", p, lo=1, hi=10_000, example="sites = 10")
-    rate = _rate(t, "rate_per_site_month", p)
-    arrivals = choice(t, "arrivals", p, ("poisson", "regular"), "poisson")
-    act_m = ramp = None
-    if "activation_months" in t and "ramp_months" in t:
-        raise err("conduct.ramp_months", t["ramp_months"], "cannot be combined with "
-                   "activation_months (give one: a month per site, or a ramp)", "ramp_months = 6")
-    if "activation_months" in t:
-        v = t["activation_months"]
-        ex = f"activation_months = [{', '.join(str(i) for i in range(min(sites, 4)))}"\
-             f"{', ...' if sites > 4 else ''}] (one per site)"
-        if not isinstance(v, list) or len(v) != sites:
-            raise err("conduct.activation_months", v, f"must list one month per site "
-                       f"({sites} numbers for sites = {sites})", ex)
-        act_m = tuple(number({}, f"conduct.activation_months[{i}]", "", value=x, ge=0.0,
-                             le=240.0, example=ex) for i, x in enumerate(v))
-        act = tuple(m * MONTH_DAYS for m in act_m)
-    else:
-        ramp = number(t, "ramp_months", p, None, ge=0.0, le=240.0, example="ramp_months = 6")
-        r = 0.0 if ramp is None else ramp
-        act = tuple(r * k / (sites - 1) * MONTH_DAYS if sites > 1 else 0.0 for k in range(sites))
-    sf = number(t, "screen_fail", p, None, ge=0.0, lt=1.0, example="screen_fail = 0.2")
-    sdays = number(t, "screening_days", p, 0.0, ge=0.0, le=365.0, example="screening_days = 14")
-    wd = number(t, "withdrawal_per_month", p, 0.0, ge=0.0, le=10.0,
-                example="withdrawal_per_month = 0.01")
-    win = number(t, "visit_window_days", p, 0.0, ge=0.0, le=180.0,
-                 example="visit_window_days = 14")
-    if win > 0:
-        m = (0,) + tuple(visits)
-        gap = min(b - a for a, b in zip(m, m[1:])) * MONTH_DAYS
-        if win >= gap / 2:
-            raise err("conduct.visit_window_days", win, f"must be < {gap / 2:g} (half the "
-                       f"shortest gap between visits at months {', '.join(map(str, visits))}, so "
-                       "visits keep their order)", "visit_window_days = 14")
-    chairs = _capacity(t, "chairs", p, INF, "chairs = 2 (or inf)")
-    beds = _capacity(t, "beds", p, INF, "beds = 2 (or inf)")
-    unit = choice(t, "infusion_unit", p, ("site", "central"), "site")
-    reps = integer(t, "replicates", p, 200, lo=1, hi=1_000_000, example="replicates = 200")
-
-    rp = "conduct.regimen"
-    rg = table(t, "regimen", p)
-    check_keys(rg, rp, REGIMEN_KEYS)
-    infusions = integer(rg, "infusions", rp, 1, lo=1, hi=52, example="infusions = 3")
-    interval = number(rg, "interval_days", rp, 28.0, gt=0.0, le=365.0,
-                      example="interval_days = 28")
-    ih = number(rg, "infusion_hours", rp, 2.0, gt=0.0, le=72.0, example="infusion_hours = 2")
-    oh = number(rg, "observation_hours", rp, 24.0, ge=0.0, le=720.0,
-                example="observation_hours = 24")
-    if (ih + oh) / 24.0 > interval:
-        raise err("conduct.regimen.interval_days", interval, f"must be >= the chair + bed time "
-                   f"of one infusion ({(ih + oh) / 24.0:g} days)", "interval_days = 28")
-    placebo = rg.get("placebo", True)
-    if not isinstance(placebo, bool):
-        raise err("conduct.regimen.placebo", placebo, "must be true or false", "placebo = true")
-
-    mp = "conduct.manufacturing"
-    mt = table(t, "manufacturing", p)
-    check_keys(mt, mp, MANUFACTURING_KEYS)
-    cap = _capacity(mt, "batch_capacity", mp, INF, "batch_capacity = 4 (or inf)")
-    bint = number(mt, "batch_interval_days", mp, 7.0, gt=0.0, le=365.0,
-                  example="batch_interval_days = 7")
-    bday = number(mt, "batch_day", mp, 0.0, ge=0.0, le=365.0, example="batch_day = 0")
-    if bday >= bint:
-        raise err("conduct.manufacturing.batch_day", bday, f"must be < batch_interval_days = "
-                   f"{bint:g} (day of the first batch)", "batch_day = 0")
-    rel = number(mt, "release_delay_days", mp, 0.0, ge=0.0, le=365.0,
-                 example="release_delay_days = 21")
-    dpp = integer(mt, "doses_per_patient", mp, infusions, lo=1, hi=52,
-               example=f"doses_per_patient = {infusions}")
-    if dpp not in (1, infusions):
-        raise err("conduct.manufacturing.doses_per_patient", dpp, f"must be 1 (one lot for the "
-                   f"whole regimen) or {infusions} (a fresh dose per infusion, "
-                   f"conduct.regimen.infusions = {infusions})", f"doses_per_patient = {infusions}")
-    if cap != INF and dpp > cap:
-        raise err("conduct.manufacturing.batch_capacity", int(cap), f"must be >= "
-                   f"doses_per_patient = {dpp}", f"batch_capacity = {dpp}")
-    pdoses = mt.get("placebo_doses", False)
-    if not isinstance(pdoses, bool):
-        raise err("conduct.manufacturing.placebo_doses", pdoses, "must be true or false",
-                   "placebo_doses = false")
-    if pdoses and not placebo:
-        raise err("conduct.manufacturing.placebo_doses", pdoses, "needs conduct.regimen.placebo "
-                   "= true (placebo infusions)", "placebo_doses = false")
-    return ConductConfig(sites, rate, act, act_m, ramp, arrivals, sf, sdays, wd, win, chairs, beds,
-                         unit, reps, ManufacturingConfig(cap, bint, bday, rel, dpp, pdoses),
-                         RegimenConfig(infusions, interval, ih, oh, placebo))
+    return validate(ConductConfig, table(data, "conduct", ""), "conduct", visits=tuple(visits))
