@@ -70,3 +70,83 @@ def test_spec_imports_nothing_downstream():
                 assert mod in allowed, f"{f.name} imports simtrial.{mod}"
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("simtrial."):
                 assert node.module.split(".")[1] in allowed, f"{f.name} imports {node.module}"
+
+
+# --------------------------------------------------------------------------------------------
+# `simtrial schema` and the generated key reference
+# --------------------------------------------------------------------------------------------
+
+def _schema(capsys) -> dict:
+    import json
+
+    from simtrial.cli import main
+    assert main(["schema"]) == 0
+    return json.loads(capsys.readouterr().out)       # valid JSON (no NaN/Infinity)
+
+
+def test_schema_is_json_and_lists_every_section(capsys):
+    from simtrial.scenario import TOP_KEYS
+    s = _schema(capsys)
+    assert set(s["properties"]) == set(TOP_KEYS)
+    assert s["required"] == ["population", "endpoint", "effect", "design"]
+    assert s["additionalProperties"] is False
+    design = s["$defs"]["DesignConfig"]["properties"]
+    assert design["alpha"]["exclusiveMinimum"] == 0 and design["alpha"]["exclusiveMaximum"] == 0.5
+    assert design["sides"]["enum"] == [2, 1]
+    assert "hba1c" in s["$defs"]["PopulationConfig"]["properties"]
+    assert "looks" in s["$defs"]["SequentialConfig"]["properties"]
+
+
+def test_schema_out_file(tmp_path, capsys):
+    import json
+
+    from simtrial.cli import main
+    out = tmp_path / "scenario.schema.json"
+    assert main(["schema", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    assert json.loads(out.read_text()) == _schema(capsys)
+
+
+def _shipped_tables():
+    """Every shipped scenario file as written, and every design point of a sweep file."""
+    import tomllib
+
+    from simtrial.sweep import load_points
+    for path in SHIPPED:
+        data = tomllib.loads(path.read_text())
+        points = load_points(path)
+        if points[0].values:                       # a sweep file: its design points
+            for p in points:
+                yield f"{path.stem}:{p.id}", p.scenario.to_dict()
+        else:
+            yield path.stem, data
+            yield f"{path.stem}:to_dict", points[0].scenario.to_dict()
+
+
+def test_every_shipped_scenario_validates_against_the_schema(capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    s = _schema(capsys)
+    jsonschema.Draft202012Validator.check_schema(s)
+    v = jsonschema.Draft202012Validator(s)
+    for name, data in _shipped_tables():
+        errors = [f"{list(e.path)}: {e.message}" for e in v.iter_errors(data)]
+        assert not errors, (name, errors[:3])
+    bad = {**minimal(), "design": {"n_per_am": 20}}
+    assert list(v.iter_errors(bad))                 # and it does reject an unknown key
+
+
+def test_key_reference_is_generated_from_the_declarations():
+    from simtrial.spec.docs import DOC_PATH, key_reference
+    assert DOC_PATH.read_text(encoding="utf-8") == key_reference(), (
+        "docs/scenario-keys.md is out of date: run python -m simtrial.spec.docs")
+
+
+def test_key_reference_lists_every_key():
+    from simtrial.spec.docs import key_reference
+    from simtrial.scenario import DesignConfig, EffectConfig, EndpointConfig
+    text = key_reference()
+    for prefix, cls in (("design", DesignConfig), ("effect", EffectConfig),
+                        ("endpoint", EndpointConfig)):
+        for k in cls.__pydantic_fields__:
+            assert f"`{prefix}.{k}`" in text
+    assert "`conduct.manufacturing.batch_capacity`" in text and "`sequential.looks`" in text

@@ -50,14 +50,17 @@ def section(cls=None, **config: Any):
 
 def key(default: Any = REQUIRED, example: str | None = None, doc: str = "", *,
         dump: str = "non_default", required: str = "", toml: bool = True,
-        factory: Any = None) -> Any:
+        factory: Any = None, shown_default: str | None = None) -> Any:
     """The declaration of one key: default, example, one-line doc and how it is serialised.
 
     ``dump`` is ``"non_default"`` (written only when it differs from the default), ``"always"``
     or ``"never"`` (derived, not a TOML key); ``required`` is text added to the "is required"
-    message; ``toml=False`` marks an attribute that is not a TOML key.
+    message; ``toml=False`` marks an attribute that is not a TOML key; ``shown_default`` is the
+    default as the key reference shows it when it depends on other keys.
     """
     extra = {"example": example, "dump": dump, "required_msg": required, "toml": toml}
+    if shown_default is not None:
+        extra["shown_default"] = shown_default
     kw: dict[str, Any] = {"description": doc, "json_schema_extra": extra}
     if factory is not None:
         return Field(default_factory=factory, **kw)

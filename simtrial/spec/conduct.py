@@ -81,7 +81,8 @@ class ManufacturingConfig:
         0.0, "release_delay_days = 21", "days from batch to release", dump="always")
     doses_per_patient: Int(ge=1, le=52) = key(
         1, "doses_per_patient = 1", "1 (one lot for the whole regimen) or conduct.regimen."
-        "infusions (a fresh dose per infusion) [regimen.infusions]", dump="always")
+        "infusions (a fresh dose per infusion)", dump="always",
+        shown_default="conduct.regimen.infusions")
     placebo_doses: Bool = key(False, "placebo_doses = false", "placebo infusions also use "
                               "manufactured doses", dump="always")
 

@@ -247,12 +247,13 @@ class EndpointConfig:
     each with a unique ``name``)."""
 
     outcome: Choice(*_OUTCOMES) = key(
-        example='outcome = "hba1c"', doc="outcome analysed (continuous endpoints)", dump="always")
+        example='outcome = "hba1c"', doc="outcome analysed (continuous endpoints)", dump="always",
+        shown_default="required (responder: from the criteria)")
     visit_months: Int(ge=1, le=MAX_MONTH) = key(
         example="visit_months = 12", doc="month of the endpoint visit", dump="always")
     analysis: Choice(*CONTINUOUS_ANALYSES, *RESPONDER_ANALYSES) = key(
         "ancova", doc="continuous: ancova | ttest_change | mmrm | mi; responder: chisq | fisher "
-        "| cmh | logistic [chisq for responders]", dump="always")
+        "| cmh | logistic", dump="always", shown_default='"ancova" (responder: "chisq")')
     type: Choice(*ENDPOINT_TYPES) = key("continuous", doc="continuous or responder (a "
                                         "composite of responder criteria)")
     scale: Choice("natural", "log") = key(
@@ -437,7 +438,8 @@ class DropoutConfig:
         "visit (one per scheduled visit)")
     mechanism: Choice(*DROPOUT_MECHANISMS) = key(
         "mcar", doc="mcar | mar (observed value) | mnar (unseen value)", dump="always")
-    outcome: Choice(*_OUTCOMES) | None = key(None, doc="drives MAR/MNAR [primary outcome]")
+    outcome: Choice(*_OUTCOMES) | None = key(None, doc="drives MAR/MNAR",
+                                             shown_default="the primary outcome")
     strength: Float(ge=-10.0, le=10.0) = key(0.0, "strength = 1.0", "log-odds per baseline SD "
                                              "of a worse value (mar/mnar)")
     intermittent: Float(ge=0.0, lt=1.0) = key(0.0, "intermittent = 0.05", "probability of "
@@ -524,8 +526,8 @@ class SequentialConfig:
     TOML_KEYS = ("looks", "fractions", "spending", "gamma", "futility", "binding")
 
     fractions: FloatList("must be a list of numbers", gt=0.0, le=1.0) = key(
-        example="fractions = [0.5, 1.0]", doc="information fractions of the looks (or looks = K,"
-        " equally spaced)", dump="always")
+        example="fractions = [0.5, 1.0]", doc="information fractions of the looks, increasing "
+        "to 1.0", dump="always", shown_default="required (or looks)")
     spending: Choice(*SPENDING) = key("obf", doc="obf | pocock | hsd (gamma)", dump="always")
     gamma: Float(ge=-40.0, le=40.0) | None = key(None, "gamma = -4", 'Hwang-Shih-DeCani gamma '
                                                  '(spending = "hsd")')
@@ -616,7 +618,8 @@ class EffectConfig:
     source: Choice(*EFFECT_SOURCES) = key(example='source = "evidence"', doc="evidence (the "
                                           "meta-analysis row) or fixed (md)", dump="always")
     population: Choice(*EVIDENCE_POPULATIONS) = key(
-        doc="evidence population [matches the preset: T1DM or T2DM]", dump="always")
+        doc="evidence population", dump="always",
+        shown_default="matches population.preset (T1DM or T2DM)")
     row: Str | None = key(None, 'row = "k25seed_insulin_dose_12m_all"', "evidence row id "
                           '(source = "evidence" only)')
     md: Float(finite=True) | None = key(None, "md = -0.5", 'mean difference MSC - control, '
@@ -635,7 +638,8 @@ class EffectConfig:
                                                      "sceptical prior centred on 0")
     family: Choice(*CUSTOM_FAMILIES) | None = key(None, doc='distribution = "custom": normal | '
                                                   "t | mixture")
-    mean: Float(**_FIN) | None = key(None, "mean = -0.72", "custom: mean [md]")
+    mean: Float(**_FIN) | None = key(None, "mean = -0.72", "custom: mean",
+                                     shown_default="md (source = \"fixed\")")
     sd: Float(gt=0.0, le=1e9) | None = key(None, "sd = 0.30", "custom: sd")
     df: Float(gt=0.0, le=1e6) | None = key(None, "df = 5", "custom t: degrees of freedom")
     components: tuple[tuple[float, float, float], ...] | None = key(
@@ -769,8 +773,8 @@ class DesignConfig:
         (0.8, 0.9), "target_power = [0.8, 0.9]", "sample sizes reported by `simtrial run`",
         dump="always")
     max_n_per_arm: Int(ge=2, le=100_000) = key(
-        2000, "max_n_per_arm = 2000", "upper limit of the sample-size search [max(2000, "
-        "n_per_arm)]", dump="always")
+        2000, "max_n_per_arm = 2000", "upper limit of the sample-size search", dump="always",
+        shown_default="max(2000, n_per_arm)")
     n_grid: IntList("must be a non-empty list of integers", min_length=1, ge=2) | None = key(
         None, "n_grid = [10, 20, 40]", "N per arm for the power curve [automatic]")
     visits: IntList(f"must be a non-empty list of months 1-{MAX_MONTH}", min_length=1, ge=1,
@@ -937,8 +941,8 @@ class OutcomeModelConfig:
 class Scenario:
     """A validated scenario. Build with :func:`load_scenario` or :func:`parse_scenario`."""
 
-    name: Str = key(example='name = "t1d_hba1c_12m"', doc="output folder name [file stem]",
-                    dump="always")
+    name: Str = key(example='name = "t1d_hba1c_12m"', doc="output folder name",
+                    dump="always", shown_default="the file stem")
     description: Str = key("", doc="the question the scenario answers", dump="always")
     seed: Int(ge=0, le=2**63 - 1) = key(20261122, "seed = 20261122", "random seed",
                                         dump="always")
