@@ -65,14 +65,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from .errors import ScenarioError
 from .spec.conduct import (CONDUCT_KEYS, MANUFACTURING_KEYS, MONTH_DAYS, REGIMEN_KEYS,  # noqa: F401
                            ConductConfig, ManufacturingConfig, RegimenConfig, parse_conduct)
 

@@ -59,17 +59,21 @@ def test_shipped_round_trip_through_to_dict(path):
 
 
 def test_spec_imports_nothing_downstream():
-    allowed = {"errors", "presets", "outcomes", "spec"}
+    """simtrial.spec may import only simtrial.errors and the name tables (presets, outcomes)."""
+    allowed = {"errors", "presets", "outcomes", "model.presets", "model.outcomes"}
     for f in SPEC.glob("*.py"):
-        tree = ast.parse(f.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                mod = (node.module or "").split(".")[0]
-                if node.level == 1:
-                    continue                      # simtrial.spec.<sibling>
-                assert mod in allowed, f"{f.name} imports simtrial.{mod}"
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("simtrial."):
-                assert node.module.split(".")[1] in allowed, f"{f.name} imports {node.module}"
+        for node in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                continue                                  # simtrial.spec.<sibling>
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                assert node.module in allowed, f"{f.name} imports simtrial.{node.module}"
+            names = [node.module] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names]
+            for n in names:
+                if n and n.startswith("simtrial."):
+                    assert n[len("simtrial."):] in allowed, f"{f.name} imports {n}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,9 +31,8 @@ from typing import Any
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from ..errors import ScenarioError, fmt_value
-from ..outcomes import OUTCOMES
-from ..presets import PRESET_POPULATION, PRESETS, VARIABLES, VISITS
-from ._fields import (REQUIRED, Bool, Choice, Float, FloatList, Int, IntList, Str, check_keys,
+from ._tables import OUTCOMES, PRESET_POPULATION, PRESETS, VARIABLES, VISITS
+from ._fields import (Bool, Choice, Float, FloatList, Int, IntList, Str, check_keys,
                       choice, dump, err, integer, key, number, number_list, rule, section, table,
                       toml_keys, validate, validate_key)
 from .conduct import ConductConfig, parse_conduct

@@ -17,8 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from ..outcomes import OUTCOMES
-from ..presets import PRESETS, VARIABLES
+from ._tables import OUTCOMES, PRESETS, VARIABLES
 from .scenario import (CRITERIA_VARIABLES, FAMILIES, MARGINAL_KEYS, OUTCOME_PARAM_KEYS,
                        RESPONDER_BOUNDS, Scenario)
 
