@@ -31,7 +31,7 @@ from pydantic_core import PydanticCustomError
 from ..errors import ScenarioError, fmt_value
 
 __all__ = ["REQUIRED", "section", "key", "Int", "Float", "Choice", "Str", "Bool", "FloatList",
-           "IntList", "rule", "validate", "validate_key", "translate", "dump", "toml_keys", "field_info",
+           "IntList", "rule", "as_rule", "validate", "validate_key", "translate", "dump", "toml_keys", "field_info",
            "choices_of", "bounds_of", "err", "check_keys", "table", "integer", "number", "choice",
            "number_list"]
 
@@ -167,6 +167,12 @@ def rule(path: str, value: Any, text: str, example: str | None = None, *,
     if example:
         line += f" (e.g. {example})"
     return PydanticCustomError("rule", "{line}", {"line": line})
+
+
+def as_rule(exc: ScenarioError) -> PydanticCustomError:
+    """A house error raised inside a field validator, as a pydantic error (so that errors of
+    keys declared earlier, collected first, are still reported first)."""
+    return PydanticCustomError("rule", "{line}", {"line": str(exc).removeprefix("scenario error: ")})
 
 
 # ---------------------------------------------------------------------------------------------

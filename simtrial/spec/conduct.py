@@ -13,8 +13,9 @@ from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema, field_vali
 from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
-from ._fields import (Bool, Choice, Float, Int, check_keys, dump, err, integer, key, number, rule,
-                      section, table, toml_keys, validate)
+from ..errors import ScenarioError
+from ._fields import (Bool, Choice, Float, Int, as_rule, check_keys, dump, err, integer, key,
+                      number, rule, section, table, toml_keys, validate)
 
 __all__ = ["MONTH_DAYS", "ConductConfig", "ManufacturingConfig", "RegimenConfig", "parse_conduct",
            "CONDUCT_KEYS", "MANUFACTURING_KEYS", "REGIMEN_KEYS"]
@@ -156,9 +157,9 @@ class ConductConfig:
     beds: Capacity = key(INF, "beds = 2 (or inf)", "24-h observation beds per site [inf]")
     infusion_unit: Choice("site", "central") = key("site", doc="where patients are infused")
     replicates: Int(ge=1, le=1_000_000) = key(200, "replicates = 200", "simulated conducts")
+    regimen: RegimenConfig = key(factory=RegimenConfig, doc="[conduct.regimen]", dump="always")
     manufacturing: ManufacturingConfig = key(factory=ManufacturingConfig,
                                              doc="[conduct.manufacturing]", dump="always")
-    regimen: RegimenConfig = key(factory=RegimenConfig, doc="[conduct.regimen]", dump="always")
 
     @model_validator(mode="before")
     @classmethod
@@ -171,17 +172,7 @@ class ConductConfig:
             raise err("conduct.ramp_months", d["ramp_months"], "cannot be combined with "
                       "activation_months (give one: a month per site, or a ramp)",
                       "ramp_months = 6")
-        rg = table(d, "regimen", "conduct")
-        mt = table(d, "manufacturing", "conduct")
-        inf = rg.get("infusions", 1)
-        if isinstance(inf, (int, float)) and not isinstance(inf, bool) \
-                and float(inf).is_integer() and 1 <= inf <= 52:
-            inf = int(inf)
-            mt = dict(mt)
-            mt["doses_per_patient"] = integer(mt, "doses_per_patient", "conduct.manufacturing",
-                                              inf, lo=1, hi=52,
-                                              example=f"doses_per_patient = {inf}")
-            d["manufacturing"] = mt
+        d.setdefault("manufacturing", {})    # its doses_per_patient defaults to the regimen's
         return d
 
     @field_validator("activation_months", mode="before")
@@ -195,8 +186,25 @@ class ConductConfig:
         if not isinstance(v, (list, tuple)) or len(v) != sites:
             raise rule("conduct.activation_months", v, f"must list one month per site "
                        f"({sites} numbers for sites = {sites})", ex)
-        return tuple(number({}, f"conduct.activation_months[{i}]", "", value=x, ge=0.0,
-                            le=240.0, example=ex) for i, x in enumerate(v))
+        try:
+            return tuple(number({}, f"conduct.activation_months[{i}]", "", value=x, ge=0.0,
+                                le=240.0, example=ex) for i, x in enumerate(v))
+        except ScenarioError as exc:
+            raise as_rule(exc) from None
+
+    @field_validator("manufacturing", mode="before")
+    @classmethod
+    def _doses(cls, v: Any, info: ValidationInfo) -> Any:
+        reg = info.data.get("regimen")
+        if not isinstance(v, dict) or reg is None:
+            return v
+        n = reg.infusions
+        try:
+            dpp = integer(v, "doses_per_patient", "conduct.manufacturing", n, lo=1, hi=52,
+                          example=f"doses_per_patient = {n}")
+        except ScenarioError as exc:
+            raise as_rule(exc) from None
+        return {**v, "doses_per_patient": dpp}
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "ConductConfig":

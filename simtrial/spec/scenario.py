@@ -281,8 +281,10 @@ class EndpointConfig:
                                                                  if k != "name"))
         d = dict(data)
         etype = choice(d, "type", path, ENDPOINT_TYPES, "continuous")
-        if "visit_months" not in d:       # reported before a missing outcome
-            raise ScenarioError(f"scenario error: {path}.visit_months is required")
+        for k in ("visit_months",):       # checked in the order of the old parser
+            if k not in d:
+                raise ScenarioError(f"scenario error: {path}.{k} is required")
+            d[k] = validate_key(cls, k, d[k], path)
         if not primary:
             name = d.get("name")
             if not isinstance(name, str) or not _NAME_RE.match(name) or name == "primary":
@@ -295,12 +297,19 @@ class EndpointConfig:
                               "outcomes come from the responder criteria)")
             d["responder"] = _responder(d.get("responder"), path)
             d["outcome"] = d["responder"][0][0]
+            for k in ("combine", "missing"):
+                if k in d:
+                    d[k] = validate_key(cls, k, d[k], path)
             d["analysis"] = choice(d, "analysis", path, RESPONDER_ANALYSES, "chisq")
             return d
         for k in ("responder", "combine", "missing"):
             if k in d:
                 raise err(f"{path}.{k}", d[k], 'is only used with type = "responder"',
                           'type = "responder"')
+        if "outcome" not in d:
+            raise ScenarioError(f"scenario error: {path}.outcome is required (one of "
+                                f"{', '.join(OUTCOMES)})")
+        d["outcome"] = validate_key(cls, "outcome", d["outcome"], path)
         d["analysis"] = choice(d, "analysis", path, CONTINUOUS_ANALYSES, "ancova")
         return _raw(cls, d, info)
 
@@ -799,34 +808,48 @@ class DesignConfig:
                        "target_power = [0.8, 0.9]")
         return tuple(sorted(set(v)))
 
-    @field_validator("n_grid", "visits")
+    @field_validator("alpha")
     @classmethod
-    def _sorted(cls, v: tuple | None) -> tuple | None:
-        return None if v is None else tuple(sorted(set(v)))
-
-    @model_validator(mode="after")
-    def _rules(self, info: ValidationInfo) -> "DesignConfig":
-        n, ratio, t = self.n_per_arm, self.allocation_ratio, _given(self, info)
-        n_msc = self.n_msc(n)
-        if n_msc < 2:
+    def _msc_arm(cls, alpha: float, info: ValidationInfo) -> float:
+        n, ratio = info.data.get("n_per_arm"), info.data.get("allocation_ratio")
+        if n is not None and ratio is not None and _n_msc(ratio, n) < 2:
+            t = _ctx(info).get("raw:DesignConfig", {})
             raise rule("design.allocation_ratio", t.get("allocation_ratio", ratio),
-                       f"gives an MSC arm of {n_msc} patient at design.n_per_arm = {n}; the MSC "
-                       "arm needs >= 2 (raise allocation_ratio or n_per_arm)",
+                       f"gives an MSC arm of {_n_msc(ratio, n)} patient at design.n_per_arm = "
+                       f"{n}; the MSC arm needs >= 2 (raise allocation_ratio or n_per_arm)",
                        f"allocation_ratio = {math.ceil(150 / n) / 100:g}")
-        if self.max_n_per_arm < n:
-            raise rule("design.max_n_per_arm", self.max_n_per_arm,
-                       f"must be >= design.n_per_arm = {n}")
-        raw_grid = t.get("n_grid", self.n_grid or ())
-        for i, x in enumerate(raw_grid):
-            if x > self.max_n_per_arm:
-                raise rule(f"design.n_grid[{i}]", x, f"must be <= {self.max_n_per_arm}",
+        return alpha
+
+    @field_validator("max_n_per_arm")
+    @classmethod
+    def _max_n(cls, max_n: int, info: ValidationInfo) -> int:
+        n = info.data.get("n_per_arm")
+        if n is not None and max_n < n:
+            raise rule("design.max_n_per_arm", max_n, f"must be >= design.n_per_arm = {n}")
+        return max_n
+
+    @field_validator("n_grid")
+    @classmethod
+    def _grid(cls, grid: tuple | None, info: ValidationInfo) -> tuple | None:
+        max_n, ratio = info.data.get("max_n_per_arm"), info.data.get("allocation_ratio")
+        if grid is None or max_n is None or ratio is None:
+            return grid
+        raw = _ctx(info).get("raw:DesignConfig", {}).get("n_grid", grid)
+        for i, x in enumerate(raw):
+            if x > max_n:
+                raise rule(f"design.n_grid[{i}]", x, f"must be <= {max_n}",
                            "n_grid = [10, 20, 40]")
-        for i, x in enumerate(raw_grid):
-            if self.n_msc(int(x)) < 2:
+        for i, x in enumerate(raw):
+            if _n_msc(ratio, int(x)) < 2:
                 raise rule(f"design.n_grid[{i}]", x, f"gives an MSC arm of 1 patient at "
                            f"allocation_ratio = {ratio:g}; the MSC arm needs >= 2",
                            "n_grid = [10, 20, 40]")
-        return self
+        return tuple(sorted(set(grid)))
+
+    @field_validator("visits")
+    @classmethod
+    def _sorted(cls, v: tuple | None) -> tuple | None:
+        return None if v is None else tuple(sorted(set(v)))
 
     def n_msc(self, n_control: int) -> int:
         """MSC-arm size for a control-arm size (round half up)."""
@@ -879,24 +902,8 @@ class OutcomeModelConfig:
         if not isinstance(data, dict) or info.context is None:
             return data
         check_keys(data, "outcome_model", toml_keys(cls))
-        d = {k: v for k, v in data.items() if k not in OUTCOMES}
-        per: dict[str, dict[str, tuple[float, ...]]] = {}
-        for outcome in OUTCOMES:
-            if outcome not in data:
-                continue
-            sub = table(data, outcome, "outcome_model")
-            path = f"outcome_model.{outcome}"
-            check_keys(sub, path, OUTCOME_PARAM_KEYS)
-            params: dict[str, tuple[float, ...]] = {}
-            for k, bounds in _PER_OUTCOME_BOUNDS.items():
-                if k in sub:
-                    params[k] = number_list(sub[k], f"{path}.{k}", len(VISITS),
-                                            f"{k} = [..3 numbers for months 3, 6, 12..]", **bounds)
-                    if any(math.isinf(x) for x in params[k]):
-                        raise err(f"{path}.{k}", sub[k], "must be finite")
-            per[outcome] = params
-        d["per_outcome"] = per
-        return _raw(cls, d, info)
+        _raw(cls, data, info)
+        return {k: v for k, v in data.items() if k not in OUTCOMES}
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> "OutcomeModelConfig":
@@ -924,12 +931,33 @@ class OutcomeModelConfig:
         if self.visit_correlation is not None and self.visit_correlation <= 0.0:
             raise rule("outcome_model.visit_correlation", self.visit_correlation, "must be > 0",
                        "visit_correlation = 0.6")
+        _set(self, "per_outcome", _per_outcome(t))
         return self
 
     def _toml(self, d: dict) -> dict:
         for outcome, params in self.per_outcome.items():
             d[outcome] = {k: list(v) for k, v in params.items()}
         return d
+
+
+def _per_outcome(t: dict) -> dict[str, dict[str, tuple[float, ...]]]:
+    """``[outcome_model.<outcome>]`` tables: per-visit arrays for months 3, 6, 12."""
+    per: dict[str, dict[str, tuple[float, ...]]] = {}
+    for outcome in OUTCOMES:
+        if outcome not in t:
+            continue
+        sub = table(t, outcome, "outcome_model")
+        path = f"outcome_model.{outcome}"
+        check_keys(sub, path, OUTCOME_PARAM_KEYS)
+        params: dict[str, tuple[float, ...]] = {}
+        for k, bounds in _PER_OUTCOME_BOUNDS.items():
+            if k in sub:
+                params[k] = number_list(sub[k], f"{path}.{k}", len(VISITS),
+                                        f"{k} = [..3 numbers for months 3, 6, 12..]", **bounds)
+                if any(math.isinf(x) for x in params[k]):
+                    raise err(f"{path}.{k}", sub[k], "must be finite")
+        per[outcome] = params
+    return per
 
 
 # ---------------------------------------------------------------------------------------------
