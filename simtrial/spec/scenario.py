@@ -808,17 +808,17 @@ class DesignConfig:
                        "target_power = [0.8, 0.9]")
         return tuple(sorted(set(v)))
 
-    @field_validator("alpha")
+    @field_validator("allocation_ratio")
     @classmethod
-    def _msc_arm(cls, alpha: float, info: ValidationInfo) -> float:
-        n, ratio = info.data.get("n_per_arm"), info.data.get("allocation_ratio")
-        if n is not None and ratio is not None and _n_msc(ratio, n) < 2:
+    def _msc_arm(cls, ratio: float, info: ValidationInfo) -> float:
+        n = info.data.get("n_per_arm")      # (the default ratio 1.0 always gives >= 2)
+        if n is not None and _n_msc(ratio, n) < 2:
             t = _ctx(info).get("raw:DesignConfig", {})
             raise rule("design.allocation_ratio", t.get("allocation_ratio", ratio),
                        f"gives an MSC arm of {_n_msc(ratio, n)} patient at design.n_per_arm = "
                        f"{n}; the MSC arm needs >= 2 (raise allocation_ratio or n_per_arm)",
                        f"allocation_ratio = {math.ceil(150 / n) / 100:g}")
-        return alpha
+        return ratio
 
     @field_validator("max_n_per_arm")
     @classmethod
