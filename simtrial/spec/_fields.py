@@ -429,6 +429,7 @@ def _same(a: Any, b: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 def err(path: str, value: Any, rule: str, example: str | None = None) -> ScenarioError:
+    """The house line ``scenario error: <path> = <value> <rule> (e.g. <example>)``."""
     msg = f"scenario error: {path} = {fmt_value(value)} {rule}"
     if example:
         msg += f" (e.g. {example})"
@@ -436,6 +437,7 @@ def err(path: str, value: Any, rule: str, example: str | None = None) -> Scenari
 
 
 def check_keys(table: dict, path: str, allowed: tuple[str, ...]) -> None:
+    """Unknown keys are errors, with a "did you mean" hint and the allowed keys."""
     for key in table:
         if key not in allowed:
             where = f"{path}.{key}" if path else key
@@ -447,6 +449,7 @@ def check_keys(table: dict, path: str, allowed: tuple[str, ...]) -> None:
 
 
 def table(data: dict, key: str, path: str, required: bool = False) -> dict:
+    """``data[key]`` as a table ({} if absent and not required)."""
     where = f"{path}.{key}" if path else key
     if key not in data:
         if required:
@@ -459,6 +462,7 @@ def table(data: dict, key: str, path: str, required: bool = False) -> dict:
 
 
 def get(table: dict, key: str, path: str, default: Any) -> Any:
+    """``table[key]``, its default, or "<path>.<key> is required"."""
     if key in table:
         return table[key]
     if default is REQUIRED:
@@ -468,11 +472,13 @@ def get(table: dict, key: str, path: str, default: Any) -> Any:
 
 
 def keypath(path: str, key: str) -> str:
+    """``path.key`` (``key`` at the top level)."""
     return f"{path}.{key}" if path else key
 
 
 def integer(table: dict, key: str, path: str, default: Any = REQUIRED, lo: int | None = None,
          hi: int | None = None, example: str | None = None) -> Any:
+    """An integer key (an integral float is accepted), within [lo, hi]."""
     v = get(table, key, path, default)
     if v is default and default is not REQUIRED:
         return v
@@ -492,6 +498,7 @@ def integer(table: dict, key: str, path: str, default: Any = REQUIRED, lo: int |
 def number(table: dict, key: str, path: str, default: Any = REQUIRED, *, gt: float | None = None,
            ge: float | None = None, lt: float | None = None, le: float | None = None,
            example: str | None = None, value: Any = REQUIRED) -> Any:
+    """A number key (not nan), within the bounds; bounded numbers must be finite."""
     v = get(table, key, path, default) if value is REQUIRED else value
     if value is REQUIRED and v is default and default is not REQUIRED:
         return v
@@ -515,6 +522,7 @@ def number(table: dict, key: str, path: str, default: Any = REQUIRED, *, gt: flo
 
 
 def choice(table: dict, key: str, path: str, choices: tuple, default: Any = REQUIRED) -> Any:
+    """One of ``choices`` (case-insensitive hint when close)."""
     if key not in table and default is REQUIRED:
         raise ScenarioError(
             f"scenario error: {keypath(path, key)} is required (one of {', '.join(map(str, choices))})")
@@ -533,6 +541,7 @@ def choice(table: dict, key: str, path: str, choices: tuple, default: Any = REQU
 
 def number_list(v: Any, path: str, length: int | None, example: str, **bounds: float
                 ) -> tuple[float, ...]:
+    """A list of numbers (``length`` of them, if given), each within the bounds."""
     if not isinstance(v, list) or (length is not None and len(v) != length):
         n = f"{length} numbers" if length is not None else "a list of numbers"
         raise err(path, v, f"must be {n}", example)
