@@ -188,6 +188,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--binding", action="store_true",
                     help="efficacy bounds account for the futility stops (binding futility)")
     bd.add_argument("--json", action="store_true", help="print JSON")
+    sc_ = sub.add_parser("schema", help="JSON Schema of a scenario file (completion in TOML "
+                                        "editors: Taplo, Even Better TOML)")
+    sc_.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
     # let values such as "--futility -1,0" or "--gamma -4" through (argparse would take "-1,0"
     # for an option); every option of this subcommand starts with "--"
     import re
@@ -563,6 +566,29 @@ _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_si
 
 
 _COMMANDS["lesson"] = _cmd_lesson
+
+
+def _cmd_schema(args) -> int:
+    """Print (or write) the JSON Schema of a scenario file, from simtrial.spec's declarations.
+
+    Point an editor at it, e.g. a first line ``#:schema ./scenario.schema.json`` in the TOML file
+    (Taplo / Even Better TOML), after ``simtrial schema --out scenario.schema.json``.
+    """
+    from .spec.schema import json_schema
+    text = json.dumps(json_schema(), indent=2, allow_nan=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SimtrialError(f"usage error: simtrial schema: cannot write --out {args.out!r}: "
+                            f"{exc.strerror or exc}") from None
+    print(f"wrote {args.out}")
+    return 0
+
+
+_COMMANDS["schema"] = _cmd_schema
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,10 +51,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ScenarioError, fmt_value
+from .errors import fmt_value, ScenarioError
 from .model.outcomes import OUTCOMES
 from .model.presets import VARIABLES
-from .scenario import Scenario, parse_scenario
+from .scenario import parse_scenario, read_toml, Scenario
 
 __all__ = ["DesignPoint", "expand", "load_points", "sweep_axes", "value_text", "INLINE_SCALAR",
            "INLINE_LIST", "MAX_POINTS"]
@@ -371,5 +371,4 @@ def load_points(path: str | Path) -> tuple[DesignPoint, ...]:
     ScenarioError
         Missing or unreadable file, invalid TOML, malformed sweep, invalid design point.
     """
-    from .scenario import read_toml
     return expand(read_toml(path), origin=str(Path(path)))

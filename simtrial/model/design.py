@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scenario import ArmConfig, EndpointConfig, Scenario
+from ..scenario import ArmConfig, EndpointConfig, Scenario, arm_size
 from ..stats import gsd
 from .outcomes import OUTCOMES
 from .presets import PRESET_POPULATION
@@ -150,8 +150,7 @@ def dropout_hazards(sc: Scenario, visits: tuple[int, ...]) -> np.ndarray:
 
 def group_sizes(dm: DesignModel, n: int) -> np.ndarray:
     """Patients per (stratum, arm) for control-arm size ``n``; shape (strata, arms + 1)."""
-    sc = dm.scenario
-    arm_n = [int(n)] + [sc.design.__class__(n, a.ratio).n_msc(int(n)) for a in dm.arms]
+    arm_n = [int(n)] + [arm_size(a.ratio, int(n)) for a in dm.arms]
     fr = np.asarray(dm.fractions)
     out = np.zeros((len(fr), len(arm_n)), dtype=np.int64)
     for j, na in enumerate(arm_n):
