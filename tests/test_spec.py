@@ -155,3 +155,23 @@ def test_key_reference_lists_every_key():
         for k in cls.__pydantic_fields__:
             assert f"`{prefix}.{k}`" in text
     assert "`conduct.manufacturing.batch_capacity`" in text and "`sequential.looks`" in text
+
+
+def test_building_a_section_in_python_does_not_validate():
+    """Downstream code builds sections from validated values (trial.group_sizes:
+    ``sc.design.__class__(n, ratio).n_msc(n)``, with numpy integers and sizes that the TOML
+    rules would refuse), as with the plain frozen dataclasses before."""
+    import dataclasses
+
+    import numpy as np
+
+    from simtrial.scenario import ArmConfig, DesignConfig
+    d = DesignConfig(np.int64(2), 0.5)
+    assert d.n_msc(2) == 1 and d.max_n_per_arm == 2000 and d.target_power == (0.8, 0.9)
+    sc = parse_scenario(minimal())
+    assert dataclasses.replace(sc.design, n_per_arm=np.int64(3)).n_per_arm == 3
+    assert sc.msc_arms == (ArmConfig("MSC", 1.0, 1.0),)
+    with pytest.raises(TypeError, match="missing required argument 'n_per_arm'"):
+        DesignConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.alpha = 0.1

@@ -42,10 +42,45 @@ CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
 def section(cls=None, **config: Any):
-    """Decorator: a frozen pydantic dataclass with unknown keys forbidden."""
+    """Decorator: a frozen pydantic dataclass with unknown keys forbidden.
+
+    TOML input is validated by :func:`validate` (a TypeAdapter). Building a section in Python
+    (``DesignConfig(n, ratio)``, ``dataclasses.replace``) does not validate, as with a plain
+    frozen dataclass: downstream code builds sections from already-validated values (and numpy
+    integers), and the rules need the validation context of a whole scenario.
+    """
     def wrap(c):
-        return _pydantic_dataclass(c, frozen=True, config=ConfigDict(**{**CONFIG, **config}))
+        c = _pydantic_dataclass(c, frozen=True, config=ConfigDict(**{**CONFIG, **config}))
+        c.__init__ = _plain_init(c)
+        return c
     return wrap if cls is None else wrap(cls)
+
+
+def _plain_init(cls: type):
+    names = tuple(_fields(cls))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise TypeError(f"{cls.__name__}() takes {len(names)} positional arguments")
+        values = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {k!r}")
+            if k in values:
+                raise TypeError(f"{cls.__name__}() got multiple values for argument {k!r}")
+            values[k] = v
+        for name in names:
+            if name in values:
+                v = values[name]
+            else:
+                info = _fields(cls)[name]
+                if info.is_required():
+                    raise TypeError(f"{cls.__name__}() missing required argument {name!r}")
+                v = info.get_default(call_default_factory=True)
+            object.__setattr__(self, name, v)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
 
 
 def key(default: Any = REQUIRED, example: str | None = None, doc: str = "", *,
