@@ -325,11 +325,11 @@ def _validate_design(args, sc) -> int:
     from .model.design import build_design, group_sizes
     from .sim.driver import kernel_for
     dm = build_design(sc)
-    d = dm.describe()
+    d = dm.to_dict()
     kernel = kernel_for(dm)
     if args.json:
         _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "kernel": kernel,
-                     "design": d, "model": dm.models[0].describe()})
+                     "design": d, "model": dm.models[0].to_dict()})
         return 0
     print(f"{args.scenario}: valid")
     print(f"  scenario {sc.name} (hash {sc.hash()[:12]}), seed {sc.seed}, {sc.n_trials:,} trials;"
@@ -363,7 +363,7 @@ def _validate_design(args, sc) -> int:
     m = d["multiplicity"]
     print(f"  multiplicity {m['method']}" + (f" (within {m['within']})" if m["within"] else ""))
     if dm.boundaries is not None:
-        print(f"  sequential {dm.boundaries.describe()}")
+        print(f"  sequential {dm.boundaries.summary()}")
     if getattr(sc, "conduct", None) is not None:
         print("  conduct " + json.dumps(_plain_json(sc.conduct.to_toml()), separators=(", ", ": ")))
     return 0
@@ -508,9 +508,9 @@ def _cmd_boundaries(args) -> int:
     res = boundaries(fractions, alpha=alpha, sides=args.sides, spending=args.spending, gamma=gamma,
                  futility=futility, binding=args.binding, names=names)
     if args.json:
-        _print_json(res.as_dict())
+        _print_json(res.to_dict())
     else:
-        print(res.describe())
+        print(res.summary())
         print(res.table())
     return 0
 

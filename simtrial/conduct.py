@@ -474,7 +474,7 @@ class ConductResult:
             d[f"{name}_median"], d[f"{name}_q10"], d[f"{name}_q90"] = q
         return pd.DataFrame(d)
 
-    def describe(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Resolved conduct as plain data, for the manifest."""
         return {"config": self.config.to_toml(),
                 "activation_days": list(self.config.activation_days),

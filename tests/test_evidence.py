@@ -418,7 +418,7 @@ def test_evidence_version_hashes_the_csv():
 
 def test_evidence_row_as_dict_and_frozen():
     row = ev.select_row("hba1c", 12, "all")
-    d = row.as_dict()
+    d = row.to_dict()
     assert tuple(d) == ev.COLUMNS
     assert d["n"] is None and d["k"] == 11 and d["time_months"] == 12
     with pytest.raises(AttributeError):

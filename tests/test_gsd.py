@@ -466,7 +466,7 @@ def test_boundaries_is_frozen_and_json_able():
     b = boundaries(EQ3, futility=[0, -math.inf])
     with pytest.raises(dataclasses.FrozenInstanceError):
         b.alpha = 0.05  # type: ignore[misc]
-    d = b.as_dict()
+    d = b.to_dict()
     text = json.dumps(d, allow_nan=False)
     back = json.loads(text)
     for key in ("fractions", "z", "nominal_p", "cumulative_alpha", "incremental_alpha",
@@ -475,8 +475,8 @@ def test_boundaries_is_frozen_and_json_able():
     assert back["futility"] == [0.0, "-inf", None]
     assert back["z"] == list(b.z) and back["gamma"] is None and back["sides"] == 1
     assert isinstance(b, Boundaries) and b.looks == 3
-    assert b.describe().endswith("3 looks, non-binding futility")
-    assert boundaries(EQ3, futility=[0, 0], binding=True).describe().endswith(", binding futility")
+    assert b.summary().endswith("3 looks, non-binding futility")
+    assert boundaries(EQ3, futility=[0, 0], binding=True).summary().endswith(", binding futility")
     assert len(b.table().splitlines()) == 4
 
 

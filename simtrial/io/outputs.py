@@ -105,8 +105,8 @@ def manifest(dm, *, seed: int, n_trials: int, timings: dict[str, float],
                      "machine": platform.machine()},
         "timings_s": timings,
         "files": files,
-        "model": dm.models[0].describe(),
-        "design": dm.describe(),
+        "model": dm.models[0].to_dict(),
+        "design": dm.to_dict(),
     })
 
 

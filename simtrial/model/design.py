@@ -47,7 +47,7 @@ class Hypothesis:
     sign: int
     true_null: bool
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain summary for manifests."""
         return {"index": self.index, "label": self.label, "endpoint": self.endpoint.name,
                 "outcome": self.endpoint.outcome, "type": self.endpoint.type,
@@ -94,7 +94,7 @@ class DesignModel:
         """Index of an endpoint's visit in :attr:`visits`."""
         return self.visits.index(e.visit_months)
 
-    def describe(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Resolved design as plain data, for the manifest."""
         sc = self.scenario
         d: dict[str, Any] = {
@@ -105,7 +105,7 @@ class DesignModel:
                for a in self.arms],
             "visits": list(self.visits),
             "outcomes_simulated": list(self.outcomes),
-            "hypotheses": [h.as_dict() for h in self.hypotheses],
+            "hypotheses": [h.to_dict() for h in self.hypotheses],
             "dropout": None if sc.dropout is None else {
                 "mechanism": sc.dropout.mechanism, "outcome": sc.dropout.outcome,
                 "strength": sc.dropout.strength, "intermittent": sc.dropout.intermittent,
@@ -114,9 +114,9 @@ class DesignModel:
             "multiplicity": {"method": sc.multiplicity.method,
                              "within": sc.multiplicity.within
                              if sc.multiplicity.method == "hierarchical" else None},
-            "sequential": None if self.boundaries is None else self.boundaries.as_dict(),
+            "sequential": None if self.boundaries is None else self.boundaries.to_dict(),
             "screen_fail_prob": {s: m.screen_fail_prob for s, m in zip(self.strata, self.models)},
-            "stratum_models": {s: m.describe() for s, m in zip(self.strata, self.models)},
+            "stratum_models": {s: m.to_dict() for s, m in zip(self.strata, self.models)},
         }
         return d
 

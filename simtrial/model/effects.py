@@ -166,7 +166,7 @@ class EffectDistribution:
             x = self.mean + self.scale * stats.t.ppf(u, self.df)
         return float(np.mean(f(x)))
 
-    def describe(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain summary for manifests."""
         out: dict[str, Any] = {"kind": self.kind, "family": self.family, "point": self.point,
                                "mean": self.expectation(), "sd": self.sd()}

@@ -340,7 +340,7 @@ class EvidenceRow:
     default: bool
     note: str
 
-    def as_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """Return the row as a plain dict in column order (``None`` for missing values)."""
         return dataclasses.asdict(self)
 

@@ -91,7 +91,7 @@ class VisitModel:
     beta: np.ndarray
     sigma: np.ndarray
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         """Plain-number summary for manifests."""
         return {
             "outcome": self.outcome.name, "scale": self.outcome.scale, "visits": list(self.visits),
@@ -189,7 +189,7 @@ class Heterogeneity:
             return [(p, 1.0 / p, 0.0)] + ([(1.0 - p, 0.0, 0.0)] if p < 1.0 else [])
         return [(1.0, self.multiplier(None, mod_values), 0.0)]
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         """Plain summary for manifests."""
         return {k: getattr(self, k) for k in ("mode", "cv", "responder_fraction", "modifier",
                                               "slope", "mod_mean", "mod_sd")}

@@ -81,7 +81,7 @@ class Marginal:
             return (z < special.ndtri(self.p)).astype(np.float64)
         raise ValueError(f"unknown family {self.family}")  # validated upstream
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         """Parameters relevant to the family, for manifests."""
         keys = {"normal": ("mean", "sd"), "lognormal": ("mean", "sd"),
                 "truncnorm": ("mean", "sd", "lower", "upper"), "bernoulli": ("p",)}[self.family]

@@ -108,12 +108,12 @@ class TrialModel:
         """Natural-scale MD at the endpoint visit."""
         return float(self.md[self.endpoint.outcome.name][self.k_end])
 
-    def describe(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Resolved model as plain data, for the manifest."""
         return {
             "population": {
                 "preset": self.population.preset,
-                "marginals": {k: m.as_dict() for k, m in self.population.marginals.items()},
+                "marginals": {k: m.to_dict() for k, m in self.population.marginals.items()},
                 "correlation": {f"{VARIABLES[i]},{VARIABLES[j]}": float(self.population.correlation[i, j])
                                 for i in range(len(VARIABLES)) for j in range(i + 1, len(VARIABLES))
                                 if self.population.correlation[i, j] != 0.0},
@@ -123,7 +123,7 @@ class TrialModel:
                 "screen_fail_mc_se": self.screen_fail_mc_se,
             },
             "visits": list(self.visits),
-            "outcomes": {k: v.as_dict() for k, v in self.outcomes.items()},
+            "outcomes": {k: v.to_dict() for k, v in self.outcomes.items()},
             "endpoint": {"outcome": self.endpoint.outcome.name,
                          "visit_months": self.visits[self.k_end], "md": self.endpoint_md},
             "md": {k: [float(x) for x in v] for k, v in self.md.items()},
@@ -131,8 +131,8 @@ class TrialModel:
             "md_source": self.md_source,
             "evidence_row": self.evidence_row,
             "effect_cv": self.effect_cv,
-            "heterogeneity": self.heterogeneity.as_dict(),
-            "effect_distribution": (self.distribution.describe()
+            "heterogeneity": self.heterogeneity.to_dict(),
+            "effect_distribution": (self.distribution.to_dict()
                                     if self.distribution is not None else None),
             "visit_correlation": self.visit_corr.tolist(),
             "analytic_moments": self.analytic,
@@ -273,7 +273,7 @@ def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: in
             # at an evidence month the row itself is required (a missing row is an error)
             row = ev.select_row(od.name, month_end, population, sc.effect.row)
             known[month_end] = (float(row.md), row.id)
-            row_used = row.as_dict()
+            row_used = row.to_dict()
             info = {"se": row.se, "i2": row.i2, "k": row.k, "row": row.id}
         else:
             # endpoint between or beyond the evidence months: the time profile gives the MD and

@@ -82,6 +82,11 @@ def point_summary(p) -> str:
         if st.not_fitted:
             line += f"  ({st.not_fitted} fits failed)"
         lines.append(line)
+    if (sc.dropout is not None or dm.boundaries is not None or sc.multiplicity.method != "none"
+            or sc.conduct is not None) and any(
+                not math.isnan(_get(p, "analytic_power", h.label)[0]) for h in dm.hypotheses):
+        lines.append("          (closed form: complete-data t-test / ANCOVA without dropout, "
+                     "multiplicity or interim looks, a reference)")
     for r in p.rows():
         if r["hypothesis"] == "family":
             lines.append(f"{r['metric']:<20}{r['estimate']:.4f} (MC SE {r['mc_se']:.4f})")

@@ -51,7 +51,7 @@ def write_run(res, out_dir: str | Path, command: list[str] | None = None) -> dic
         man = manifest(res.design, seed=res.seed, n_trials=res.n_trials, timings=timings,
                        files=list(names.values()), command=command, kernel=res.kernel)
         if res.point.conduct is not None:
-            man["conduct"] = res.point.conduct.describe()
+            man["conduct"] = res.point.conduct.to_dict()
         write_json(stage / names["manifest"], man)
         paths = {}
         for key, name in names.items():

@@ -164,7 +164,7 @@ def _n_range(k: np.ndarray, n_trials: int, ns: np.ndarray, target: float
 
 def _row(outcome: str, month: int, population: str, row_id: str | None = None) -> dict:
     """An evidence row as plain data."""
-    return ev.select_row(outcome, month, population, row_id).as_dict()
+    return ev.select_row(outcome, month, population, row_id).to_dict()
 
 
 def _cite(row: dict) -> str:

@@ -697,7 +697,7 @@ def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
                    + (f" (within {sc.multiplicity.within})"
                       if sc.multiplicity.method == "hierarchical" else "") + ".")
     if dm.boundaries is not None:
-        out.append(f"Interim analyses: {dm.boundaries.describe()}.")
+        out.append(f"Interim analyses: {dm.boundaries.summary()}.")
     out.append(f"Monte Carlo: {run.n_trials:,} replicate trials per N, seed {run.seed} "
                f"(scenario hash {run.manifest['scenario_hash'][:12]}).")
     return out

@@ -474,7 +474,7 @@ class Boundaries:
         """Number of looks K."""
         return len(self.fractions)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Fields as JSON-able plain values (lists of floats; ``nan`` -> None, ``inf`` -> "inf")."""
         def lst(xs):
             return None if xs is None else [_plain(x) for x in xs]
@@ -493,7 +493,7 @@ class Boundaries:
             "binding": self.binding,
         }
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         """One-line description of the design."""
         sf = SPENDING_LABELS[self.spending] + (f" (gamma = {self.gamma:g})"
                                                if self.spending == "hsd" else "")
