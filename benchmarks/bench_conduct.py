@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simtrial.conduct import MONTH_DAYS, parse_conduct, simulate_conduct  # noqa: E402
+from simtrial.sim.conduct import MONTH_DAYS, parse_conduct, simulate_conduct  # noqa: E402
 
 
 def _config(sites: int, limited: bool):

@@ -1,4 +1,4 @@
-"""Trial conduct (simtrial.conduct) and its link to the design engine.
+"""Trial conduct (simtrial.sim.conduct) and its link to the design engine.
 
 What is proved here:
 
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from simtrial.cli import main
-from simtrial.conduct import (MONTH_DAYS, conduct_design, link_chunk, median_mc_se,
+from simtrial.sim.conduct import (MONTH_DAYS, conduct_design, link_chunk, median_mc_se,
                               parse_conduct, simulate_conduct)
 from simtrial.errors import ScenarioError
 from simtrial.scenario import parse_scenario

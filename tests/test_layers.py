@@ -18,7 +18,7 @@ LAYERS = [
          "model.evidence", "model.evidence_rows")),
     (3, ("spec", "scenario", "sweep")),
     (4, ("model.stratum", "model.design", "model")),
-    (5, ("sim", "conduct")),
+    (5, ("sim",)),
     (6, ("oc",)),
     (7, ("io",)),
     (8, ("present",)),

@@ -690,7 +690,7 @@ def plot_conduct(result, ax=None):
     Parameters
     ----------
     result : ConductResult, PointResult or RunResult
-        From :func:`simtrial.conduct.simulate_conduct`, or a result of a scenario with
+        From :func:`simtrial.sim.conduct.simulate_conduct`, or a result of a scenario with
         ``[conduct]`` (uses ``enrolment_curve()`` and ``rows()`` of its conduct result).
     ax : matplotlib Axes, optional
 

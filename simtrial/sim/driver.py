@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .._rng import chunk_count, CHUNK_TRIALS
-from ..conduct import conduct_design
+from .conduct import conduct_design
 from ..model.design import DesignModel, group_sizes
 from . import full, prefix
 

@@ -35,7 +35,7 @@ N asked for:
    t = (est - m0) / se. Multiplicity (:mod:`simtrial.stats.multiplicity`) acts on the family;
    interim looks (:mod:`simtrial.stats.gsd`) on the primary hypothesis: look ``l`` analyses the first
    ``ceil(t_l n_g)`` patients of each group (enrolment order, complete follow-up). With
-   ``[conduct]`` (:mod:`simtrial.conduct`) each trial takes its calendar from a conduct
+   ``[conduct]`` (:mod:`simtrial.sim.conduct`) each trial takes its calendar from a conduct
    replicate instead: look ``l`` is a calendar day and analyses the visits done by then, and
    conduct withdrawal removes later visits; see that module for the mapping.
 
@@ -61,7 +61,7 @@ from ..model.design import DesignModel, Hypothesis, benefit_sign, dropout_hazard
 from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
 from ..scenario import EndpointConfig
 from ..stats import binary, gsd, mmrm, multiplicity
-from ..conduct import link_chunk
+from .conduct import link_chunk
 from .patients import residual_cholesky
 from .prefix import draw_baselines
 

@@ -1,7 +1,7 @@
 """``[conduct]``: trial-conduct settings (sites, recruitment, capacity, manufacturing, regimen).
 
 Each key is declared once (see :mod:`simtrial.spec._fields`); validated here, simulated by
-:mod:`simtrial.conduct`.
+:mod:`simtrial.sim.conduct`.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class RegimenConfig:
 
 @section
 class ConductConfig:
-    """``[conduct]``: validated conduct settings (see :mod:`simtrial.conduct` for the model).
+    """``[conduct]``: validated conduct settings (see :mod:`simtrial.sim.conduct` for the model).
 
     ``activation_days`` is resolved per site from ``activation_months`` or ``ramp_months``.
     """

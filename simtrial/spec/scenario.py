@@ -993,7 +993,7 @@ class Scenario:
     multiplicity: MultiplicityConfig = key(factory=MultiplicityConfig, doc="[multiplicity]")
     sequential: SequentialConfig | None = key(None, doc="[sequential]: interim looks")
     conduct: ConductConfig | None = key(None, doc="[conduct]: trial conduct, simulated "
-                                        "(simtrial.conduct)")
+                                        "(simtrial.sim.conduct)")
     source_path: str | None = key(None, doc="the file it was read from", toml=False)
 
     @property

@@ -72,11 +72,11 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from ._rng import generator
-from .model.design import group_sizes
-from .spec.conduct import (CONDUCT_KEYS, MANUFACTURING_KEYS, REGIMEN_KEYS,  # noqa: F401
+from .._rng import generator
+from ..model.design import group_sizes
+from ..spec.conduct import (CONDUCT_KEYS, MANUFACTURING_KEYS, REGIMEN_KEYS,  # noqa: F401
                            ConductConfig, ManufacturingConfig, RegimenConfig, parse_conduct)
-from .stats.mc import MONTH_DAYS, median_mc_se, quantiles
+from ..stats.mc import MONTH_DAYS, median_mc_se, quantiles
 
 __all__ = ["MONTH_DAYS", "ConductConfig", "ManufacturingConfig", "RegimenConfig",
            "ConductResult", "parse_conduct", "simulate_conduct", "conduct_design",
