@@ -473,13 +473,13 @@ def test_plots_take_ax_and_return_it(runs):
     import matplotlib.pyplot as plt
     from simtrial.present import plots
     from simtrial.model.design import build_design
-    from simtrial.present.report import _curves, _trajectories, evidence_forest, load_run
+    from simtrial.present.report import curve_data, evidence_forest, load_run, trajectory_data
     out, _ = runs
     run = load_run(out / "t1d_hba1c_12m_predictive")
     dm = build_design(run.scenario)
-    curves, _ = _curves(run, dm)
+    curves, _ = curve_data(run, dm)
     objs = [(plots.plot_power_assurance, curves),
-            (plots.plot_trajectories, _trajectories(run, dm)[0]),
+            (plots.plot_trajectories, trajectory_data(run, dm)[0]),
             (plots.plot_evidence_forest, evidence_forest("hba1c", {"k25seed_hba1c_12m_t1dm"},
                                                          {"T1DM"}))]
     for fn, obj in objs:

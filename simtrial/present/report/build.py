@@ -1,0 +1,406 @@
+"""Assembling the report: the scenario in words, key results, the conduct and manifest
+sections, and writing ``report.html`` with its figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+import pandas as pd
+
+from ... import __version__
+from .. import plots
+from ...errors import SimtrialError
+from ..html import Figure, Section, write_document
+from ...model.design import DesignModel, build_design, group_sizes
+from ...model.outcomes import OUTCOMES
+from ...scenario import load_scenario
+from ...stats.mc import Z975
+from .load import (MAX_PATIENTS_SHOWN, REPORT_FILE, RunFolder, fmt, known_tables, load_run,
+                   round_frame)
+from .figures import (curve_data, dist_interval, evidence_forest, sampling_data,
+                      trajectory_data)
+from .assumptions import assumptions_table, evidence_rows_used
+
+__all__ = ["build_report", "write_report"]
+
+# ---------------------------------------------------------------------------------------------
+# the scenario in words
+# ---------------------------------------------------------------------------------------------
+
+def _header_comment(run: RunFolder) -> str:
+    """The leading comment of the scenario file, if the file still holds this scenario."""
+    f = run.manifest.get("scenario_file")
+    if not f:
+        return ""
+    p = Path(f)
+    if not p.is_file():
+        return ""
+    try:
+        sc = load_scenario(p).replace(seed=run.scenario.seed, n_trials=run.scenario.n_trials)
+        if sc.hash() != run.scenario.hash():
+            return ""
+        lines = []
+        for line in p.read_text(encoding="utf-8").splitlines():
+            s = line.strip()
+            if not s.startswith("#"):
+                break
+            lines.append(s.lstrip("#").strip())
+        return " ".join(x for x in lines if x)
+    except (SimtrialError, OSError, UnicodeDecodeError):
+        return ""
+
+
+def _scenario_words(run: RunFolder, models, dm=None) -> list[str]:
+    sc = run.scenario
+    d = sc.design
+    m0 = models[0]
+    out = []
+    if True:
+        strata = ", ".join(f"{s.upper()} {f:.0%} ({m.screen_fail_prob:.1%} screen failures)"
+                           for s, f, m in zip(dm.strata, dm.fractions, dm.models))
+        pop = f"patients from {strata}" + (", randomisation stratified by diabetes type"
+                                           if len(dm.strata) > 1 else "")
+        sizes = group_sizes(dm, d.n_per_arm).sum(axis=0)
+        arms = ("arms " + ", ".join(
+            f"{nm} {int(k)}" + ("" if i == 0 else f" (effect x{a.effect_scale:g})")
+            for i, (nm, k, a) in enumerate(zip(["control"] + [a.name for a in dm.arms], sizes,
+                                               [None] + list(dm.arms))))
+            + " patients at the design size")
+    out.append(f"A randomised trial of MSC therapy in {pop}: {arms}.")
+    eps = sc.all_endpoints
+    for i, e in enumerate(eps):
+        kind = "Primary" if i == 0 else "Secondary"
+        if e.type == "responder":
+            what = "responder (" + f" {'AND' if e.combine == 'all' else 'OR'} ".join(
+                f"{o} {b.replace('_', ' ')} {fmt(x)}" for o, b, x in e.responder) + ")"
+        else:
+            od = OUTCOMES[e.outcome]
+            what = f"change in {od.label} ({od.unit}) from baseline"
+        nm = getattr(e, "name", "") or ""
+        out.append(f"{kind} endpoint{'' if nm in ('', 'primary') else ' ' + repr(nm)}: "
+                   f"{what} at {e.visit_months} months, analysed by {e.analysis}.")
+    out.append(f"Tests are {d.sides}-sided at alpha {d.alpha:g}; target power "
+               + ", ".join(f"{t:.0%}" for t in d.target_power) + ".")
+    od = m0.outcome_def
+    src = m0.md_source[od.name][m0.k_end]
+    eff = (f"True effect (MSC minus control) on {od.label} at {sc.endpoint.visit_months} months: "
+           f"{m0.endpoint_md:+.4g} {od.unit} ({src}")
+    if m0.evidence_row:
+        eff += f"; {m0.evidence_row.get('source')}"
+    eff += ")."
+    if len(dm.models) > 1:
+        eff = "True effects per stratum: " + "; ".join(
+            f"{s.upper()} {m.endpoint_md:+.4g} {od.unit} ({m.md_source[od.name][m.k_end]})"
+            for s, m in zip(dm.strata, dm.models)) + "."
+    out.append(eff)
+    dist = m0.distribution
+    if dist is not None and not dist.is_point:
+        out.append(f"For assurance the true effect of the future trial is drawn from the {dist.kind} "
+                   f"distribution ({dist.family}, mean {dist.expectation():+.4g}, SD "
+                   f"{dist.sd():.4g} {od.unit}).")
+    if sc.dropout is not None:
+        dr = sc.dropout
+        out.append(f"Dropout: {dr.mechanism.upper()}"
+                   + (f", {dr.rate:.0%} by the last visit" if dr.rate is not None else "")
+                   + (f", driven by {dr.outcome}" if dr.mechanism != "mcar" else "") + ".")
+    if sc.multiplicity.method != "none":
+        out.append(f"Multiplicity: {sc.multiplicity.method}"
+                   + (f" (within {sc.multiplicity.within})"
+                      if sc.multiplicity.method == "hierarchical" else "") + ".")
+    if dm.boundaries is not None:
+        out.append(f"Interim analyses: {dm.boundaries.summary()}.")
+    out.append(f"Monte Carlo: {run.n_trials:,} replicate trials per N, seed {run.seed} "
+               f"(scenario hash {run.manifest['scenario_hash'][:12]}).")
+    return out
+
+
+
+# ---------------------------------------------------------------------------------------------
+# conduct (optional: present when the run has conduct results)
+# ---------------------------------------------------------------------------------------------
+
+def conduct_rows(res: pd.DataFrame) -> pd.Series:
+    """Mask of the conduct rows of results.csv (hypothesis "conduct", or a conduct table)."""
+    m = res["table"].astype(str).str.contains("conduct", case=False)
+    if "hypothesis" in res.columns:
+        m |= res["hypothesis"].astype(str) == "conduct"
+    return m
+
+
+def _conduct_section(run: RunFolder, design_result, plots) -> Section | None:
+    """Conduct metrics from results.csv and the enrolment timeline of the design-N conduct
+    replicates (re-simulated with the design, :func:`simtrial.plots.plot_conduct`)."""
+    res = run.results
+    rows = res[conduct_rows(res)]
+    conduct = getattr(design_result, "conduct", None)
+    if rows.empty and conduct is None:
+        return None
+    sec = Section("Trial conduct", paragraphs=[
+        "Calendar of the trial from the discrete-event conduct model (sites, recruitment, "
+        "screening, cell manufacturing, infusions, visits, withdrawal). Days from the first "
+        "site's earliest opening; medians over the conduct replicates with 10-90% ranges, and "
+        "the Monte Carlo SE of each median."])
+    plot = getattr(plots, "plot_conduct", None)
+    if conduct is not None and plot is not None:
+        ax = plot(design_result)
+        sec.figures.append(_fig("conduct_timeline", ax,
+                                f"Enrolment and endpoint data against calendar time at the design "
+                                f"size ({conduct.replicates} conduct replicates, seed {run.seed})."))
+    if not rows.empty:
+        cols = [c for c in ("visit", "metric", "estimate", "mc_se", "q10", "q90")
+                if c in rows.columns]
+        t = round_frame(rows[cols].rename(columns={"mc_se": "MC SE", "q10": "10%",
+                                                    "q90": "90%"}))
+        t.attrs["caption"] = "Conduct metrics at the design size (results.csv)."
+        sec.tables.append(t)
+    return sec
+
+
+# ---------------------------------------------------------------------------------------------
+# assembling the report
+# ---------------------------------------------------------------------------------------------
+
+def _fig(name: str, ax, caption: str) -> Figure:
+    fig = ax.figure
+    fig.tight_layout()
+    return Figure(name, fig, caption)
+
+
+def _manifest_section(run: RunFolder) -> Section:
+    import html as _h
+    man = run.manifest
+    plat = man.get("platform", {}) or {}
+    tim = man.get("timings_s", {}) or {}
+    rows = [("scenario", man.get("scenario_name")), ("scenario file", man.get("scenario_file")),
+            ("scenario hash", man.get("scenario_hash")), ("seed", man.get("seed")),
+            ("replicate trials per N", man.get("n_trials")),
+            ("simtrial version (run)", man.get("simtrial_version")),
+            ("simtrial version (report)", __version__),
+            ("evidence version", man.get("evidence_version")),
+            ("random streams", man.get("rng")), ("created (UTC)", man.get("created_utc")),
+            ("command", " ".join(map(str, man.get("command") or []))),
+            ("platform", ", ".join(f"{k} {v}" for k, v in plat.items())),
+            ("run time (s)", fmt(tim.get("total"))), ("files", ", ".join(man.get("files") or []))]
+    t = pd.DataFrame([{"field": k, "value": "" if v is None else str(v)} for k, v in rows])
+    t.attrs["caption"] = "Provenance of the run (manifest.json)."
+    text = json.dumps(man, indent=2)
+    return Section("Manifest", tables=[t], html=(
+        "<details><summary>Full manifest.json</summary><pre>" + _h.escape(text)
+        + "</pre></details>"))
+
+
+_KEY_LABELS = {"power": "power", "analytic_power": "closed-form power",
+               "assurance": "assurance", "analytic_assurance": "closed-form assurance",
+               "success": "success (significant in the direction of benefit)",
+               "mean_estimate": "mean estimated effect", "sd_estimate": "SD of estimated effect",
+               "true_effect": "true effect", "bias": "bias of the estimate",
+               "screen_fail": "screen-failure probability (simulated)",
+               "insulin_independence": "insulin-free at the endpoint",
+               "responder_fraction": "MSC responders", "responder_rate": "responder rate",
+               "trial_effect_mean": "mean trial effect drawn",
+               "trial_effect_sd": "SD of trial effects drawn", "fwer": "family-wise error rate",
+               "disjunctive_power": "any false null rejected",
+               "conjunctive_power": "all false nulls rejected",
+               "expected_patients": "expected patients (interim looks)",
+               "stop_efficacy": "stop for efficacy", "stop_futility": "stop for futility",
+               "not_fitted": "fits that failed (count)"}
+
+
+def _key_results(run: RunFolder, dm) -> pd.DataFrame:
+    """Labelled key numbers at the design size: every simulated probability with its MC SE
+    and 95% MC interval, closed forms beside them."""
+    res = run.results
+    d = res[(res["table"] == "design") & ~conduct_rows(res)]
+    one = len(dm.hypotheses) == 1
+    rows = []
+    for r in d.itertuples(index=False):
+        metric = str(r.metric)
+        base = metric if metric in _KEY_LABELS else metric.split("_")[0]
+        if metric not in _KEY_LABELS or (metric == "not_fitted" and not r.estimate):
+            continue
+        q = _KEY_LABELS[base if base in _KEY_LABELS else metric]
+        hyp = str(r.hypothesis) if pd.notna(r.hypothesis) else ""
+        arm = str(r.arm) if pd.notna(r.arm) else ""
+        visit = str(r.visit) if pd.notna(r.visit) else ""
+        if hyp not in ("", "family") and not one:
+            q = f"{hyp}: {q}"
+        if metric in ("insulin_independence", "responder_rate") or (
+                metric in ("stop_efficacy", "stop_futility")):
+            q += f" ({arm if metric != 'stop_efficacy' and metric != 'stop_futility' else visit})"
+        se = float(r.mc_se) if pd.notna(r.mc_se) else math.nan
+        lo = hi = math.nan
+        if math.isfinite(se) and se > 0:
+            lo, hi = r.estimate - Z975 * se, r.estimate + Z975 * se
+        rows.append({"quantity": q, "estimate": r.estimate, "MC SE": se if math.isfinite(se)
+                     else None, "95% MC interval": "" if math.isnan(lo) else
+                     f"{lo:.4g} to {hi:.4g}"})
+    t = round_frame(pd.DataFrame(rows))
+    t.attrs["caption"] = (f"At the design size N = {dm.scenario.design.n_per_arm} per arm "
+                          f"({run.n_trials:,} trials); simulated numbers carry their Monte Carlo "
+                          "SE, closed-form numbers have none. Every row is in results.csv "
+                          "(table 'design').")
+    return t
+
+
+def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
+    """Sections of the report of a run folder (figures open until written or closed).
+
+    Parameters
+    ----------
+    output_dir : str or path-like
+        A folder written by ``simtrial run`` (``manifest.json`` + ``results.csv``).
+    prebuilt : DesignModel, optional
+        The model the run used (``simtrial run --report`` passes it), to skip rebuilding it;
+        ignored unless its scenario hash equals the manifest's.
+
+    Returns
+    -------
+    list of Section
+        Question and scenario; key results; assumptions; evidence; power and sample size;
+        trajectories; sampling distribution; conduct (when present); other results; manifest.
+
+    Raises
+    ------
+    SimtrialError
+        See :func:`load_run`; also when a re-simulation does not reproduce ``results.csv``.
+    """
+    import matplotlib.pyplot as plt
+    run = load_run(output_dir)
+    sc = run.scenario
+    figs_made: list = []
+    try:
+        if prebuilt is not None and prebuilt.scenario.hash() != sc.hash():
+            prebuilt = None
+        return _build(run, sc, figs_made, plots, prebuilt)
+    except BaseException:
+        for f in figs_made:
+            plt.close(f)
+        raise
+
+
+def _build(run, sc, figs_made, plots, prebuilt) -> list[Section]:
+    dm = prebuilt if isinstance(prebuilt, DesignModel) else build_design(sc)
+    models = list(dm.models)
+    outcomes = tuple(dm.outcomes)
+    model = models[0]
+
+    def fig(name, ax, caption):
+        figs_made.append(ax.figure)
+        return _fig(name, ax, caption)
+
+    sections: list[Section] = []
+    q = _header_comment(run)
+    paras = []
+    if q:
+        paras.append(q if q.lower().startswith("question") else f"Question: {q}")
+    if sc.description:
+        paras.append(f"In short: {sc.description}.")
+    paras += _scenario_words(run, models, dm)
+    sections.append(Section("Question and scenario", paragraphs=paras))
+
+    # key numbers, assumptions, evidence
+    curves, ss_table = curve_data(run, dm)
+    samp, design_result = sampling_data(run, dm)
+    trajs = trajectory_data(run, dm)
+    key = _key_results(run, dm)
+    sections.append(Section("Key results", tables=[key, ss_table]))
+    sections.append(Section("Assumptions", paragraphs=[
+        "Where each number of the model comes from. Change any of them in the scenario file "
+        "and re-run to see how much the answer depends on it."],
+        tables=[assumptions_table(sc, models, outcomes, dm)]))
+
+    used = evidence_rows_used(models)
+    pops = {m.scenario.effect.population for m in models} | {"all"}
+    ev_figs = []
+    for o in outcomes:
+        if not used.get(o) and o != sc.endpoint.outcome:
+            continue
+        extra = []
+        if o == sc.endpoint.outcome:
+            src = model.md_source[o][model.k_end]
+            if not used.get(o):     # the scenario fixes the effect: show it against the evidence
+                extra.append((f"effect assumed by the scenario ({src})", model.endpoint_md,
+                              model.endpoint_md, model.endpoint_md))
+            d = model.distribution
+            iv = dist_interval(d)
+            if iv is not None:
+                extra.append((f"{d.kind} distribution of the true effect (95%)",
+                              d.expectation(), iv[0], iv[1]))
+        forest = evidence_forest(o, used.get(o, set()), pops, tuple(extra))
+        ax = plots.plot_evidence_forest(forest)
+        ev_figs.append(fig(f"evidence_{o}", ax,
+                           f"Evidence rows for {forest.label} ({forest.unit}), MSC minus control, "
+                           "with 95% intervals; filled = used by this simulation, open = other "
+                           "rows of the table for context. Interval: reported CI where given, "
+                           "else MD +/- 1.96 SE (SE route in the assumptions table)."))
+    if ev_figs:
+        sections.append(Section("Evidence used", figures=ev_figs))
+
+    ax = plots.plot_power_assurance(curves)
+    cap = ("Power against the control-arm size: points = simulated "
+           f"({run.n_trials:,} trials each) with 95% Monte Carlo intervals and band; dashed = "
+           "closed form; dotted lines = targets and the simulated sample sizes.")
+    if not curves.analytic:
+        cap += " No closed form exists for this design (strata, responders or multiplicity)."
+    sections.append(Section("Power, assurance and sample size",
+                            paragraphs=["The sample sizes are in the second table of Key results."],
+                            figures=[fig("power_assurance", ax, cap)]))
+
+    tfigs = []
+    for tj in trajs:
+        ax = plots.plot_trajectories(tj)
+        tfigs.append(fig(f"trajectories_{tj.outcome}", ax,
+                         tj.title + ". Thin lines: individual patients (at most "
+                         f"{MAX_PATIENTS_SHOWN} per arm drawn); thick: arm means with 95% CIs "
+                         "over the observed patients at months 0 (baseline), 3, 6 and 12."))
+    sections.append(Section("Patient trajectories", figures=tfigs))
+
+    sfigs = []
+    for i, s in enumerate(samp):
+        ax = plots.plot_sampling_distribution(s)
+        truth = ("" if math.isnan(s.truth) else f"; truth {s.truth:+.4g}")
+        sfigs.append(fig(f"sampling_distribution_{i + 1}", ax,
+                         f"Sampling distribution of the estimated effect, {s.label}, over "
+                         f"{s.n_trials:,} trials at N = {s.n_per_arm}: mean "
+                         f"{s.mean:+.4g} (MC SE {s.mean_mc_se:.2g}), SD {s.sd:.4g}{truth}. "
+                         f"Trials reaching significance ({s.share_sig:.1%}, MC SE "
+                         f"{s.share_sig_mc_se:.2g}) have mean estimate {s.mean_sig:+.4g} (MC SE "
+                         f"{s.mean_sig_mc_se:.2g}): the winner's curse."))
+    sections.append(Section("Sampling distribution of the estimated effect", figures=sfigs))
+
+    cs = _conduct_section(run, design_result, plots)
+    if cs is not None:
+        for f in cs.figures:
+            figs_made.append(f.fig)
+        sections.append(cs)
+
+    other = run.results[~run.results["table"].astype(str).isin(known_tables())]
+    other = other[~conduct_rows(other)]
+    if not other.empty:
+        t = round_frame(other.dropna(axis=1, how="all"))
+        t.attrs["caption"] = "Other tables in results.csv."
+        sections.append(Section("Other results", tables=[t]))
+    sections.append(_manifest_section(run))
+    return sections
+
+
+def write_report(output_dir: str | Path, *, filename: str = REPORT_FILE, prebuilt=None) -> Path:
+    """Build the report of a run folder and write ``<output_dir>/report.html`` (atomic) plus
+    ``figures/*.png`` and ``figures/*.svg``. ``prebuilt`` as in :func:`build_report`.
+
+    Returns
+    -------
+    pathlib.Path
+        The HTML file.
+    """
+    sections = build_report(output_dir, prebuilt=prebuilt)
+    man = json.loads((Path(output_dir) / "manifest.json").read_text(encoding="utf-8"))
+    # no clock time or absolute path: the same run folder gives the same document
+    paths = write_document(output_dir, f"simtrial report: {man['scenario_name']}", sections,
+                           filename=filename,
+                           subtitle=f"{man['n_trials']:,} replicate trials per N, seed "
+                                    f"{man['seed']}, scenario hash {man['scenario_hash'][:12]}; "
+                                    f"run with simtrial {man['simtrial_version']}, report by "
+                                    f"simtrial {__version__}")
+    return paths[filename]
