@@ -469,7 +469,7 @@ def test_bad_conduct_keys_give_one_line_errors(conduct, match):
     assert str(exc.value).startswith("scenario error: ")
 
 
-def test_conduct_round_trip_hash_and_extended():
+def test_conduct_round_trip_hash_and_full_kernel():
     c = {"sites": 3, "activation_months": [0, 1.5, 4], "rate_per_site_month": 0.8,
          "chairs": 2, "beds": math.inf, "screen_fail": 0.1,
          "manufacturing": {"batch_capacity": 4, "release_delay_days": 21},

@@ -59,7 +59,7 @@ def _scenarios(path: Path) -> list:
 
 
 def _build(sc):
-    """What `simtrial validate` builds: the design for extended scenarios, else the model."""
+    """What `simtrial validate` builds: the resolved design."""
     from simtrial.model.design import build_design
     return build_design(sc)
 

@@ -58,7 +58,7 @@ class Hypothesis:
 
 @dataclass(frozen=True)
 class DesignModel:
-    """A resolved extended design: one :class:`TrialModel` per stratum plus the design.
+    """A resolved design: one :class:`TrialModel` per stratum plus arms, endpoints, hypotheses.
 
     Attributes
     ----------
@@ -98,7 +98,6 @@ class DesignModel:
         """Resolved design as plain data, for the manifest."""
         sc = self.scenario
         d: dict[str, Any] = {
-            "engine": "simtrial.trial (full patient-level design engine)",
             "strata": {s: f for s, f in zip(self.strata, self.fractions)},
             "arms": [{"name": "control", "ratio": 1.0, "effect_scale": 0.0}]
             + [{"name": a.name, "ratio": a.ratio, "effect_scale": a.effect_scale}
@@ -169,7 +168,7 @@ def benefit_sign(od_name: str) -> int:
 
 
 def build_design(sc: Scenario) -> DesignModel:
-    """Resolve an extended scenario: stratum models, hypotheses, boundaries.
+    """Resolve a scenario: stratum models, hypotheses, boundaries.
 
     Raises
     ------

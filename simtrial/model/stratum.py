@@ -471,7 +471,7 @@ def _delta_table(vm: VisitModel, x0: np.ndarray, k: int, dist: EffectDistributio
     """Model-scale effect on a grid of natural-scale MDs spanning the effect distribution.
 
     MDs beyond the physical limit (e.g. a dose reduction larger than the mean dose) are mapped to
-    the last attainable value; :func:`simtrial.engine.simulate` counts how often that happens.
+    the last attainable value; :func:`simtrial.simulate` counts how often that happens (``trial_effects_clipped``).
     """
     lo, hi = dist.ppf_range(1e-7)
     grid = np.linspace(min(lo, dist.point), max(hi, dist.point), size)

@@ -16,7 +16,7 @@ environment with tiny processes:
    randomised) or ``screen_fail``. Passing candidates are randomised ``screening_days`` later;
    screening stops when the design's N have passed (no over-recruitment).
 3. **Randomisation.** The allocation list is a random permutation of the design's exact group
-   sizes (:func:`simtrial.trial.group_sizes`: stratum x arm), i.e. a single randomisation list
+   sizes (:func:`simtrial.model.design.group_sizes`: stratum x arm), i.e. a single randomisation list
    with fixed totals; the k-th patient randomised takes entry k.
 4. **Manufacturing** (MSC arms; placebo too with ``placebo_doses = true``, a blinded supply).
    At randomisation the patient's ``doses_per_patient`` doses are booked first-come first-served
@@ -45,7 +45,7 @@ on (seed, r), so results are identical serial or parallel, and the first R repli
 same whatever the number of replicates. Streams are consumed in fixed-size blocks, so the
 numbers do not depend on how many are used.
 
-**Link to power** (:mod:`simtrial.trial`): when the scenario has ``[conduct]``, replicate trial
+**Link to power** (:mod:`simtrial.sim.full`): when the scenario has ``[conduct]``, replicate trial
 ``i`` takes its calendar from conduct replicate ``i mod R`` (``R = min(replicates, n_trials)``;
 the pool is re-simulated for each design N). The engine's patient ``i`` of group (stratum, arm)
 is the group's i-th patient randomised. A visit is observed if the design engine's dropout
@@ -615,11 +615,11 @@ def _look_days(res: ConductResult) -> np.ndarray:
 
 def conduct_design(dm, n_per_arm: int | None = None, *, replicates: int | None = None,
                    seed: int | None = None, trace: bool = False) -> ConductResult:
-    """Replicate conducts of an extended design (:class:`simtrial.trial.DesignModel`) with
+    """Replicate conducts of a design (:class:`simtrial.model.design.DesignModel`) with
     ``[conduct]`` at control-arm size ``n_per_arm`` (default the design N).
 
     The screen-failure probability comes from the population model of each stratum; the
-    randomisation list holds :func:`simtrial.trial.group_sizes`.
+    randomisation list holds :func:`simtrial.model.design.group_sizes`.
     """
     sc = dm.scenario
     cfg = sc.conduct

@@ -66,7 +66,7 @@ CUSTOM_FAMILIES = ("normal", "t", "mixture")
 MODIFIERS = ("hba1c", "fasting_cpeptide")
 MAX_MONTH = 24
 MAX_MSC_ARMS = 8
-"""At most this many MSC arms (the design engine's limit, :func:`simtrial.trial.build_design`)."""
+"""At most this many MSC arms (the design engine's limit, :func:`simtrial.model.design.build_design`)."""
 MAX_MODEL_VISITS = 16
 """At most this many scheduled visits with analysis = "mmrm" or "mi" (:mod:`simtrial.mmrm`)."""
 MARGINAL_KEYS = ("family", "mean", "sd", "lower", "upper", "p")
@@ -995,16 +995,6 @@ class Scenario:
     conduct: ConductConfig | None = key(None, doc="[conduct]: trial conduct, simulated "
                                         "(simtrial.sim.conduct)")
     source_path: str | None = key(None, doc="the file it was read from", toml=False)
-
-    @property
-    def extended(self) -> bool:
-        """True if the scenario needs the full design engine (:mod:`simtrial.trial`): several
-        arms or endpoints, strata, dropout, interim looks, MMRM/MI, responders, log scale or a
-        margin. Otherwise the fast prefix-sum engine (:mod:`simtrial.engine`) is used."""
-        return bool(self.arms or self.endpoints or self.dropout is not None
-                    or self.sequential is not None or self.population.strata
-                    or self.multiplicity.method != "none" or not self.endpoint.is_default
-                    or self.effect.outcomes or self.conduct is not None)
 
     @property
     def all_endpoints(self) -> tuple[EndpointConfig, ...]:
