@@ -106,189 +106,236 @@ class _Out:
                  "last_end")
 
 
-def _replicate(cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
-               product: np.ndarray, p_fail: float, o: _Out, trace: list | None) -> None:
-    """Run one conduct replicate (SimPy), writing into ``o``'s arrays."""
-    N = group_seq.size
-    env = simpy.Environment()
-    timeout = env.timeout
-    process = env.process
-    reg, man = cfg.regimen, cfg.manufacturing
-    I = reg.infusions
-    interval = reg.interval_days
-    t_inf = reg.infusion_hours / 24.0
-    t_obs = reg.observation_hours / 24.0
-    placebo = reg.placebo
-    sdays = cfg.screening_days
-    units = cfg.sites if cfg.infusion_unit == "site" else 1
-    chairs = ([simpy.Resource(env, capacity=int(cfg.chairs)) for _ in range(units)]
-              if cfg.chairs != INF else None)
-    beds = ([simpy.Resource(env, capacity=int(cfg.beds)) for _ in range(units)]
-            if cfg.beds != INF else None)
-    timed = chairs is not None or beds is not None
-    cap = man.batch_capacity
-    b_int, b_day, b_rel = man.batch_interval_days, man.batch_day, man.release_delay_days
-    per_inf = man.doses_per_patient > 1
-    n_doses = man.doses_per_patient
-    ledger = [-1, 0]                 # current batch index, doses in it
-    used = [math.inf, -math.inf, 0]  # first batch, last batch, doses
-    if cfg.withdrawal_per_month > 0:
-        wdraw = (_gen(seed, rep, STREAM_WITHDRAWAL).standard_exponential(N)
-                 * (MONTH_DAYS / cfg.withdrawal_per_month)).tolist()
-    else:
-        wdraw = None
-    rate = cfg.rate_per_site_month
-    state = {"count": 0, "screened": 0, "stopped": False, "chair": 0.0, "bed": 0.0,
-             "first": math.inf, "last": -math.inf}
-    g_screen = _gen(seed, rep, STREAM_SCREENING) if p_fail > 0 else None
-    scr = {"buf": [], "i": 0}
-    site_of, screen_day, rand_day = o.site, o.screen, o.rand
-    inf_day, w_dose, w_chair, w_bed, wday = o.inf, o.w_dose, o.w_chair, o.w_bed, o.withdraw
+class _BatchLedger:
+    """The GMP batch ledger: FIFO, one batch every ``batch_interval_days`` from ``batch_day``,
+    at most ``batch_capacity`` doses each, released ``release_delay_days`` after its day."""
 
-    def book(t: float) -> float:
-        """Book one dose on day t; return its release day (FIFO batch ledger)."""
-        w0 = max(0, math.ceil((t - b_day) / b_int - 1e-9))
-        if w0 > ledger[0]:
-            ledger[0], ledger[1] = w0, 0
-        elif ledger[1] >= cap:
-            ledger[0], ledger[1] = ledger[0] + 1, 0
-        ledger[1] += 1
-        w = ledger[0]
-        used[0] = min(used[0], w)
-        used[1] = max(used[1], w)
-        used[2] += 1
-        return b_day + w * b_int + b_rel
+    def __init__(self, man):
+        self.cap = man.batch_capacity
+        self.interval = man.batch_interval_days
+        self.day = man.batch_day
+        self.release = man.release_delay_days
+        self.batch, self.in_batch = -1, 0       # current batch index, doses in it
+        self.first, self.last, self.doses = math.inf, -math.inf, 0
 
-    def patient(k: int, s: int):
-        if sdays > 0:
-            yield timeout(sdays)
+    def book(self, t: float) -> float:
+        """Book one dose on day t; return its release day."""
+        w0 = max(0, math.ceil((t - self.day) / self.interval - 1e-9))
+        if w0 > self.batch:
+            self.batch, self.in_batch = w0, 0
+        elif self.in_batch >= self.cap:
+            self.batch, self.in_batch = self.batch + 1, 0
+        self.in_batch += 1
+        w = self.batch
+        self.first = min(self.first, w)
+        self.last = max(self.last, w)
+        self.doses += 1
+        return self.day + w * self.interval + self.release
+
+    @property
+    def batches(self) -> int:
+        """Batches from the first to the last one used."""
+        return (self.last - self.first + 1) if self.doses else 0
+
+
+class _ScreenFailures:
+    """Screen-failure draws in blocks of :data:`_BLOCK` uniforms from one stream."""
+
+    def __init__(self, gen: np.random.Generator | None, p_fail: float):
+        self.gen, self.p = gen, p_fail
+        self.buf: list[float] = []
+        self.i = 0
+
+    def next(self) -> bool:
+        if self.gen is None:
+            return False
+        if self.i == len(self.buf):
+            self.buf = self.gen.random(_BLOCK).tolist()
+            self.i = 0
+        u = self.buf[self.i]
+        self.i += 1
+        return u < self.p
+
+
+class _Replicate:
+    """One conduct replicate: a SimPy environment with three kinds of process.
+
+    * :meth:`site` opens on its activation day and screens candidates (Poisson or regular
+      arrivals, screen failures) until the trial has ``N`` patients;
+    * :meth:`patient` waits the screening days, is randomised, books its doses in the batch
+      ledger and receives its infusions (:meth:`infusion`: a chair, then an observation bed);
+    * the batch ledger (:class:`_BatchLedger`) and the screening stream
+      (:class:`_ScreenFailures`) are shared state, not processes.
+    """
+
+    def __init__(self, cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
+                 product: np.ndarray, p_fail: float, o: _Out, trace: list | None):
+        self.cfg, self.seed, self.rep, self.o, self.trace = cfg, seed, rep, o, trace
+        self.group_seq, self.product = group_seq, product
+        self.N = group_seq.size
+        self.env = simpy.Environment()
+        reg = cfg.regimen
+        self.I = reg.infusions
+        self.interval = reg.interval_days
+        self.t_inf = reg.infusion_hours / 24.0
+        self.t_obs = reg.observation_hours / 24.0
+        self.placebo = reg.placebo
+        self.sdays = cfg.screening_days
+        self.units = cfg.sites if cfg.infusion_unit == "site" else 1
+        env = self.env
+        self.chairs = ([simpy.Resource(env, capacity=int(cfg.chairs)) for _ in range(self.units)]
+                       if cfg.chairs != INF else None)
+        self.beds = ([simpy.Resource(env, capacity=int(cfg.beds)) for _ in range(self.units)]
+                     if cfg.beds != INF else None)
+        self.timed = self.chairs is not None or self.beds is not None
+        self.ledger = _BatchLedger(cfg.manufacturing)
+        self.per_inf = cfg.manufacturing.doses_per_patient > 1
+        self.n_doses = cfg.manufacturing.doses_per_patient
+        if cfg.withdrawal_per_month > 0:
+            self.wdraw = (_gen(seed, rep, STREAM_WITHDRAWAL).standard_exponential(self.N)
+                          * (MONTH_DAYS / cfg.withdrawal_per_month)).tolist()
+        else:
+            self.wdraw = None
+        self.rate = cfg.rate_per_site_month
+        self.count = self.screened = 0
+        self.stopped = False
+        self.chair_busy = self.bed_busy = 0.0
+        self.first, self.last = math.inf, -math.inf
+        self.screening = _ScreenFailures(_gen(seed, rep, STREAM_SCREENING) if p_fail > 0
+                                         else None, p_fail)
+
+    def _log(self, *event) -> None:
+        if self.trace is not None:
+            self.trace.append(event)
+
+    def run(self) -> None:
+        for s, act in enumerate(self.cfg.activation_days):
+            self.env.process(self.site(s, act))
+        self.env.run()
+        o = self.o
+        o.screened = self.screened
+        o.chair_busy = self.chair_busy
+        o.bed_busy = self.bed_busy
+        o.doses = self.ledger.doses
+        o.batches = self.ledger.batches
+        o.first_inf = self.first
+        o.last_end = self.last
+
+    def _gaps(self, s: int):
+        """Days between candidates at site ``s`` (None: at once, every event)."""
+        cfg, rate = self.cfg, self.rate
+        if rate == INF:
+            while True:
+                yield 0.0
+        elif cfg.arrivals == "regular":
+            gap = MONTH_DAYS / rate
+            while True:
+                yield gap
+        else:
+            g = _gen(self.seed, self.rep, STREAM_SITE0 + s)
+            scale = MONTH_DAYS / rate
+            while True:
+                yield from (g.standard_exponential(_BLOCK) * scale).tolist()
+
+    def site(self, s: int, act: float):
+        env = self.env
+        if act > 0:
+            yield env.timeout(act)
+        for gap in self._gaps(s):
+            yield env.timeout(gap)
+            if self.stopped:
+                return
+            self.screened += 1
+            if self.screening.next():
+                self._log(env.now, -1, "screen_fail", s)
+                continue
+            k = self.count
+            self.count = k + 1
+            self.o.screen[k] = env.now
+            self._log(env.now, k, "screen_pass", s)
+            env.process(self.patient(k, s))
+            if k + 1 == self.N:
+                self.stopped = True
+                return
+
+    def patient(self, k: int, s: int):
+        env, o = self.env, self.o
+        if self.sdays > 0:
+            yield env.timeout(self.sdays)
         t0 = env.now
-        rand_day[k] = t0
-        site_of[k] = s
-        W = t0 + wdraw[k] if wdraw is not None else INF
-        wday[k] = W
-        prod = product[group_seq[k]]
-        if trace is not None:
-            trace.append((t0, k, "randomised", int(group_seq[k])))
-        if not (prod or placebo):
+        o.rand[k] = t0
+        o.site[k] = s
+        W = t0 + self.wdraw[k] if self.wdraw is not None else INF
+        o.withdraw[k] = W
+        prod = self.product[self.group_seq[k]]
+        self._log(t0, k, "randomised", int(self.group_seq[k]))
+        if not (prod or self.placebo):
             return
         rel = None
         if prod:
-            rel = [book(t0) for _ in range(n_doses)]
-            if trace is not None:
-                for d, r_ in enumerate(rel):
-                    trace.append((t0, k, "dose_booked", r_))
-        u = s if units > 1 else 0
+            rel = [self.ledger.book(t0) for _ in range(self.n_doses)]
+            for r_ in rel:
+                self._log(t0, k, "dose_booked", r_)
+        u = s if self.units > 1 else 0
         target = t0
-        for j in range(I):
+        for j in range(self.I):
             ready = target
             if rel is not None:
-                r_ = rel[j] if per_inf else rel[0]
+                r_ = rel[j] if self.per_inf else rel[0]
                 if r_ > ready:
                     ready = r_
             if ready > env.now:
-                yield timeout(ready - env.now)
+                yield env.timeout(ready - env.now)
             if env.now >= W:
-                if trace is not None:
-                    trace.append((env.now, k, "withdrawn", j))
+                self._log(env.now, k, "withdrawn", j)
                 return
-            w_dose[k, j] = ready - target
-            tq = env.now
-            if chairs is not None:
-                req = chairs[u].request()
-                yield req
-            start = env.now
-            inf_day[k, j] = start
-            w_chair[k, j] = start - tq
-            if trace is not None:
-                trace.append((start, k, "infusion_start", j))
-            if timed:
-                yield timeout(t_inf)
-            if beds is not None:
-                breq = beds[u].request()
-                yield breq
-                t_bed = env.now
-            else:
-                t_bed = start + t_inf
-            w_bed[k, j] = t_bed - (start + t_inf)
-            if chairs is not None:
-                chairs[u].release(req)
-            state["chair"] += t_bed - start
-            if trace is not None:
-                trace.append((t_bed, k, "bed_start", j))
-            end = t_bed + t_obs
-            if beds is not None:
-                yield timeout(t_obs)
-                beds[u].release(breq)
-                if trace is not None:
-                    trace.append((end, k, "bed_end", j))
-            state["bed"] += t_obs
-            if start < state["first"]:
-                state["first"] = start
-            if end > state["last"]:
-                state["last"] = end
-            target = start + interval
+            o.w_dose[k, j] = ready - target
+            start = yield from self.infusion(k, j, u)
+            target = start + self.interval
 
-    def next_fail() -> bool:
-        if g_screen is None:
-            return False
-        if scr["i"] == len(scr["buf"]):
-            scr["buf"] = g_screen.random(_BLOCK).tolist()
-            scr["i"] = 0
-        u_ = scr["buf"][scr["i"]]
-        scr["i"] += 1
-        return u_ < p_fail
-
-    def site(s: int, act: float):
-        if act > 0:
-            yield timeout(act)
-        if rate == INF:
-            gaps = None
-        elif cfg.arrivals == "regular":
-            gaps = None
-            gap = MONTH_DAYS / rate
+    def infusion(self, k: int, j: int, u: int):
+        """Infusion ``j`` of patient ``k`` in unit ``u``: a chair, then an observation bed;
+        returns the start day."""
+        env, o = self.env, self.o
+        chairs, beds = self.chairs, self.beds
+        tq = env.now
+        if chairs is not None:
+            req = chairs[u].request()
+            yield req
+        start = env.now
+        o.inf[k, j] = start
+        o.w_chair[k, j] = start - tq
+        self._log(start, k, "infusion_start", j)
+        if self.timed:
+            yield env.timeout(self.t_inf)
+        if beds is not None:
+            breq = beds[u].request()
+            yield breq
+            t_bed = env.now
         else:
-            g = _gen(seed, rep, STREAM_SITE0 + s)
-            scale = MONTH_DAYS / rate
-            gaps, gi = [], 0
-        while True:
-            if rate == INF:
-                yield timeout(0.0)
-            elif gaps is None:
-                yield timeout(gap)
-            else:
-                if gi == len(gaps):
-                    gaps = (g.standard_exponential(_BLOCK) * scale).tolist()
-                    gi = 0
-                yield timeout(gaps[gi])
-                gi += 1
-            if state["stopped"]:
-                return
-            state["screened"] += 1
-            if next_fail():
-                if trace is not None:
-                    trace.append((env.now, -1, "screen_fail", s))
-                continue
-            k = state["count"]
-            state["count"] = k + 1
-            screen_day[k] = env.now
-            if trace is not None:
-                trace.append((env.now, k, "screen_pass", s))
-            process(patient(k, s))
-            if k + 1 == N:
-                state["stopped"] = True
-                return
+            t_bed = start + self.t_inf
+        o.w_bed[k, j] = t_bed - (start + self.t_inf)
+        if chairs is not None:
+            chairs[u].release(req)
+        self.chair_busy += t_bed - start
+        self._log(t_bed, k, "bed_start", j)
+        end = t_bed + self.t_obs
+        if beds is not None:
+            yield env.timeout(self.t_obs)
+            beds[u].release(breq)
+            self._log(end, k, "bed_end", j)
+        self.bed_busy += self.t_obs
+        if start < self.first:
+            self.first = start
+        if end > self.last:
+            self.last = end
+        return start
 
-    for s, act in enumerate(cfg.activation_days):
-        process(site(s, act))
-    env.run()
-    o.screened = state["screened"]
-    o.chair_busy = state["chair"]
-    o.bed_busy = state["bed"]
-    o.doses = used[2]
-    o.batches = (used[1] - used[0] + 1) if used[2] else 0
-    o.first_inf = state["first"]
-    o.last_end = state["last"]
+
+def _replicate(cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
+               product: np.ndarray, p_fail: float, o: _Out, trace: list | None) -> None:
+    """Run one conduct replicate (SimPy), writing into ``o``'s arrays."""
+    _Replicate(cfg, seed, rep, group_seq, product, p_fail, o, trace).run()
 
 
 # ---------------------------------------------------------------------------------------------
