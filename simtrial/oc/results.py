@@ -15,6 +15,7 @@ logistics). Every simulated probability carries its Monte Carlo SE; means carry 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,6 +132,11 @@ class HypothesisStats:
         return m, sd / math.sqrt(n), sd
 
 
+def _row_value(metric: str, *, column: int = 0, arm: str | None = None, doc: str = ""):
+    """A read-only shortcut to one number of a PointResult's rows (0 = estimate, 1 = MC SE)."""
+    return property(lambda self: self._row(metric, arm)[column], doc=doc or f"``{metric}``.")
+
+
 @dataclass(frozen=True)
 class PointResult:
     """Simulated operating characteristics at control-arm size ``n_per_arm``.
@@ -232,40 +238,21 @@ class PointResult:
         """True effect of the primary hypothesis on the analysis scale."""
         return self.design.hypotheses[0].truth
 
-    @property
-    def screen_fail(self) -> float:
-        """Simulated share of screened candidates failing the inclusion criteria."""
-        return self._row("screen_fail")[0]
-
-    @property
-    def screen_fail_mc_se(self) -> float:
-        return self._row("screen_fail")[1]
-
-    @property
-    def theta_mean(self) -> float:
-        """Mean of the drawn trial effects (NaN without an effect distribution)."""
-        return self._row("trial_effect_mean")[0]
-
-    @property
-    def theta_sd(self) -> float:
-        return self._row("trial_effect_sd")[0]
+    screen_fail = _row_value("screen_fail", doc="Simulated share of screened candidates "
+                             "failing the inclusion criteria.")
+    screen_fail_mc_se = _row_value("screen_fail", column=1)
+    theta_mean = _row_value("trial_effect_mean", doc="Mean of the drawn trial effects (NaN "
+                            "without an effect distribution).")
+    theta_sd = _row_value("trial_effect_sd")
 
     @property
     def theta_clipped(self) -> int:
         v = self._row("trial_effects_clipped")[0]
         return 0 if math.isnan(v) else int(v)
 
-    @property
-    def responder_fraction(self) -> float:
-        return self._row("responder_fraction")[0]
-
-    @property
-    def responder_fraction_mc_se(self) -> float:
-        return self._row("responder_fraction")[1]
-
-    @property
-    def insulin_independence_control(self) -> float:
-        return self._row("insulin_independence", "control")[0]
+    responder_fraction = _row_value("responder_fraction")
+    responder_fraction_mc_se = _row_value("responder_fraction", column=1)
+    insulin_independence_control = _row_value("insulin_independence", arm="control")
 
     @property
     def insulin_independence_msc(self) -> float:
@@ -282,7 +269,12 @@ class PointResult:
         return None if self.trials is None else self.trials["point_est"][:, 0]
 
     def rows(self) -> list[dict[str, Any]]:
-        """Tidy rows (:data:`ID_COLUMNS`, ``metric, estimate, mc_se``)."""
+        """Tidy rows (:data:`ID_COLUMNS`, ``metric, estimate, mc_se``); fresh dicts each call."""
+        return [dict(r) for r in self._rows]
+
+    @functools.cached_property
+    def _rows(self) -> tuple[dict[str, Any], ...]:
+        """The rows, built once (the result is frozen)."""
         dm = self.design
         sc = dm.scenario
         base = {"scenario": sc.name, "design_point": f"n_per_arm={self.n_per_arm}",
@@ -329,7 +321,7 @@ class PointResult:
                 if not math.isnan(ca):
                     add("analytic_assurance", ca)
         out.extend({**base, **row} for row in self.extra)
-        return out
+        return tuple(out)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: :data:`ID_COLUMNS`, ``metric, estimate, mc_se`` (``q10, q90``)."""

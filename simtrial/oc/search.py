@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import numpy as np
 from scipy import special
 
 from ..model.design import DesignModel
@@ -135,7 +134,7 @@ def _beyond(values: dict[int, float], target: float, top: int, cap: int, z: floa
 def pursued(dm: DesignModel, target: float, kind: str) -> bool:
     """False for an assurance target that the closed form says is never reached (assurance
     plateaus below 1): it is reported as not reached without simulating to the cap."""
-    return not (kind == "assurance" and _has_closed_form(dm)
+    return not (kind == "assurance" and has_closed_form(dm, dm.hypotheses[0])
                 and analytic_n(dm, target, kind) is None)
 
 
@@ -208,14 +207,10 @@ def initial_bound(dm: DesignModel, targets: list[float], kinds: tuple[str, ...],
             an = analytic_n(dm, t, kind)
             if an is not None:
                 need.append(an)
-            elif kind == "power" and _has_closed_form(dm):
+            elif kind == "power" and has_closed_form(dm, dm.hypotheses[0]):
                 need.append(cap)   # power -> 1 with N: "not reached" means "not by the cap"
     guess = max(need or [20])
     return int(min(cap, max(20, math.ceil(1.25 * guess) + 5, *extra)))
-
-
-def _has_closed_form(dm: DesignModel) -> bool:
-    return has_closed_form(dm, dm.hypotheses[0])
 
 
 def search(dm: DesignModel, simulate_at: Callable[[list[int]], dict[int, PointResult]],

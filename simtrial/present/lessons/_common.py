@@ -22,7 +22,7 @@ from ...oc.run import grid_search
 from ...oc.search import crossing, sample_size_of, smallest_valid_n
 from ...scenario import parse_scenario, Scenario
 from ...sim.driver import Simulated
-from ...stats.mc import mean_se, wilson
+from ...stats.mc import mean_se, rate_se, wilson
 from ..html import Figure
 
 LESSON_SEED = 20261122
@@ -84,8 +84,9 @@ def rates(k, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rate_of(k: float, n: int) -> tuple[float, float]:
+    """Proportion k / n and its binomial Monte Carlo SE (NaN for n = 0)."""
     p = float(k) / n if n else math.nan
-    return p, (math.sqrt(p * (1.0 - p) / n) if n else math.nan)
+    return p, rate_se(p, n)
 
 
 def mean_of(x: np.ndarray) -> tuple[float, float]:
