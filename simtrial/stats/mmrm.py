@@ -481,11 +481,10 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
                np.full((t, vq, vq), np.nan), np.full((t, m, m), np.nan),
                np.full((t, m, vq, vq), np.nan), np.full(t, np.nan))
     act = np.flatnonzero(status == _RUNNING)
+    e = _evaluate(par.sigma(theta[act]), st.take(act), par, full=True) if act.size else None
     for it in range(1, max_iter + 1):
         if act.size == 0:
             break
-        sub = st.take(act)
-        e = _evaluate(par.sigma(theta[act]), sub, par, full=True)
         hinv, hpd = _pd_inverse(e["hess"])
         # the expected information is needed only where the observed one is not PD
         ainv, fpd = hinv.copy(), np.zeros_like(hpd)
@@ -515,11 +514,18 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
         act, step, f = act[go], step[go], f[go]
         if act.size == 0 or it == max_iter:
             break
-        # step halving until f decreases (and Sigma stays PD, else f = inf)
-        lam = np.ones(act.size)
-        accepted = np.zeros(act.size, dtype=bool)
+        # The full step is tried with a full evaluation, which then serves the next iteration
+        # (most steps are accepted, so the objective is not evaluated twice at the same point);
+        # where f does not decrease (or Sigma is not PD, f = inf), the step is halved with
+        # objective-only evaluations and the accepted point evaluated in full afterwards.
         slack = 1e-11 * (1.0 + np.abs(f))
-        for _ in range(_MAX_HALVINGS):
+        cand = theta[act] + step
+        e1 = _evaluate(par.sigma(cand), st.take(act), par, full=True)
+        accepted = e1["f"] <= f + slack
+        first = accepted.copy()                   # accepted at the full step: e1 holds them
+        theta[act[accepted]] = cand[accepted]
+        lam = np.full(act.size, 0.5)
+        for _ in range(_MAX_HALVINGS - 1):
             todo = np.flatnonzero(~accepted)
             if todo.size == 0:
                 break
@@ -534,6 +540,13 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
         stuck = act[~accepted]
         status[stuck] = STATUS_NOT_CONVERGED
         res.sigma[stuck] = par.sigma(theta[stuck])
+        later = np.flatnonzero(accepted & ~first)
+        e = {k: a[first] for k, a in e1.items()}
+        if later.size:
+            e2 = _evaluate(par.sigma(theta[act[later]]), st.take(act[later]), par, full=True)
+            keep = np.concatenate([np.flatnonzero(first), later])
+            order = np.argsort(keep, kind="stable")
+            e = {k: np.concatenate([e[k], e2[k]])[order] for k in e}
         act = act[accepted]
     status[act] = STATUS_NOT_CONVERGED
     res.sigma[act] = par.sigma(theta[act])
