@@ -65,7 +65,7 @@ from .conduct import link_chunk
 from .patients import residual_cholesky
 from .prefix import draw_baselines
 
-__all__ = ["run_chunk", "one_trial"]
+__all__ = ["run_chunk", "one_trial", "draw_patients", "PatientData"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def _t_to_z(t: np.ndarray, df: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _Data:
+class PatientData:
     """A chunk's patients concatenated over groups (group-major) for one effect variant."""
 
     arm: np.ndarray          # (P,) 0 = control, 1..K
@@ -235,18 +235,18 @@ class _Data:
     def sizes(self) -> np.ndarray:
         return np.diff(self.group_start)
 
-    def first(self, sizes: np.ndarray) -> "_Data":
+    def first(self, sizes: np.ndarray) -> "PatientData":
         """The first ``sizes[g]`` patients of each group g (patient i of a group is the same
         whatever the group size, so this *is* the smaller trial)."""
         idx = np.concatenate([np.arange(s, s + int(n)) for s, n in zip(self.group_start, sizes)])
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        return _Data(self.arm[idx], self.stratum[idx], starts,
+        return PatientData(self.arm[idx], self.stratum[idx], starts,
                      {o: v[:, idx] for o, v in self.vals.items()},
                      {o: v[:, idx] for o, v in self.base.items()}, self.obs[:, idx],
                      self.mult[:, idx])
 
 
-def _concat(dm, groups, per_group_vals, per_group_obs) -> _Data:
+def _concat(dm, groups, per_group_vals, per_group_obs) -> PatientData:
     arm = np.concatenate([np.full(g.n, g.arm) for g in groups])
     stratum = np.concatenate([np.full(g.n, g.stratum) for g in groups])
     starts = np.cumsum([0] + [g.n for g in groups])
@@ -255,17 +255,17 @@ def _concat(dm, groups, per_group_vals, per_group_obs) -> _Data:
     obs = np.concatenate(per_group_obs, axis=1)
     mult = np.concatenate([g.mult if g.mult is not None else np.ones((CHUNK_TRIALS, g.n))
                            for g in groups], axis=1)
-    return _Data(arm, stratum, starts, vals, base, obs, mult)
+    return PatientData(arm, stratum, starts, vals, base, obs, mult)
 
 
-def _subset(data: _Data, frac: float) -> np.ndarray:
+def _subset(data: PatientData, frac: float) -> np.ndarray:
     """Patient indices of the first ceil(frac n_g) patients of each group."""
     idx = [np.arange(s, s + math.ceil(frac * n - 1e-9))
            for s, n in zip(data.group_start, data.sizes)]
     return np.concatenate(idx)
 
 
-def _analyse_endpoint(dm: DesignModel, ei: int, data: _Data, idx: np.ndarray, trials: int,
+def _analyse_endpoint(dm: DesignModel, ei: int, data: PatientData, idx: np.ndarray, trials: int,
                       rng_code: tuple[int, int, int], due: np.ndarray | None = None
                       ) -> dict[str, np.ndarray]:
     """est, se, df, status for each MSC arm (trials, K) on patients ``idx``; ``due`` (trials,
@@ -505,7 +505,7 @@ def run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, ns: tuple[i
             "by_n": by_n}
 
 
-def _analyse_trials(dm: DesignModel, data: _Data, vname: str, trials: int, seed: int,
+def _analyse_trials(dm: DesignModel, data: PatientData, vname: str, trials: int, seed: int,
                     chunk: int, link) -> dict[str, np.ndarray]:
     """Analyses, tests, multiplicity / interim looks of one chunk at one N for one effect
     variant (``point`` or ``assurance``): per-trial arrays keyed ``{vname}_...``."""
@@ -589,6 +589,19 @@ def _analyse_trials(dm: DesignModel, data: _Data, vname: str, trials: int, seed:
         if dm.models[0].heterogeneity.mode == "responders":
             out["responders"] = (data.mult[:trials][:, a_of > 0] > 0).sum(axis=1)
     return out
+
+
+def draw_patients(dm: DesignModel, seed: int, n: int, chunk: int = 0) -> PatientData:
+    """The patients of chunk ``chunk`` (replicate trials ``chunk * CHUNK_TRIALS`` onwards) of a
+    run at control-arm size ``n``, with the point effect, exactly as :func:`run_chunk` analyses
+    them (same streams; dropout applied, conduct withdrawal not). Arrays are (CHUNK_TRIALS, P,
+    ...); patients are group-major (stratum, then arm 0 = control, 1..K)."""
+    sizes = group_sizes(dm, n)
+    groups = [_draw_group(dm, seed, chunk, s, a, int(sizes[s, a]))
+              for s in range(len(dm.strata)) for a in range(len(dm.arms) + 1)]
+    pv = [_values(dm, g, None) for g in groups]
+    po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
+    return _concat(dm, groups, pv, po)
 
 
 def one_trial(dm: DesignModel, seed: int, n: int, trial: int = 0
