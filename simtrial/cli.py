@@ -1,5 +1,5 @@
 """Command line: ``simtrial run | batch | report | power | sample-size | validate | evidence | meta
-| lesson``.
+| lesson | simulate``.
 
 Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
 argument error) is printed as one line on stderr with exit code 2, before any output file is
@@ -188,6 +188,22 @@ def _build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--binding", action="store_true",
                     help="efficacy bounds account for the futility stops (binding futility)")
     bd.add_argument("--json", action="store_true", help="print JSON")
+    sm = sub.add_parser("simulate", help="the simulated patients of replicate trials as one "
+                                         "table (CSV or Parquet)",
+                        description="Write the patients of replicate trials 0..R-1 (the ones the "
+                                    "engine analyses: same seed, same streams) as a long table, "
+                                    "one row per trial, patient and month: trial, patient, "
+                                    "stratum, arm, month, each simulated outcome (NaN where not "
+                                    "observed), observed, responder, effect_multiplier, "
+                                    "insulin_free. At most 5,000,000 rows.")
+    sm.add_argument("scenario", metavar="SCENARIO.toml")
+    sm.add_argument("--n-trials", type=_positive_int("--n-trials"), dest="n_trials", default=1,
+                    metavar="R", help="replicate trials to write (default 1: trial 0)")
+    sm.add_argument("--n", "--n-per-arm", type=_positive_int("--n"), dest="n", metavar="N",
+                    help="control-arm size (default: design.n_per_arm)")
+    sm.add_argument("--seed", type=_seed, help="override the scenario seed")
+    sm.add_argument("--out", metavar="FILE",
+                    help="FILE.csv or FILE.parquet (default: outputs/<name>/patients.csv)")
     sc_ = sub.add_parser("schema", help="JSON Schema of a scenario file (completion in TOML "
                                         "editors: Taplo, Even Better TOML)")
     sc_.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
@@ -237,15 +253,20 @@ def _check_out_dir(root: Path, out_dir: Path) -> None:
     """Refuse, before simulating, an output folder that cannot be created or written."""
     if root.exists() and not root.is_dir():
         raise SimtrialError(f"usage error: --out = {str(root)!r} exists and is not a folder")
+    _check_writable(str(root), out_dir)
+
+
+def _check_writable(shown: str, out_dir: Path) -> None:
+    """Refuse a folder that cannot be created or written (``shown``: the --out value)."""
     p = out_dir
     while not p.exists() and p != p.parent:
         p = p.parent
     if not p.is_dir():
         why = "" if p == out_dir else f", so {str(out_dir)!r} cannot be created"
-        raise SimtrialError(f"usage error: --out = {str(root)!r}: {str(p)!r} exists and is not a "
+        raise SimtrialError(f"usage error: --out = {shown!r}: {str(p)!r} exists and is not a "
                             f"folder{why}")
     if not os.access(p, os.W_OK | os.X_OK):
-        raise SimtrialError(f"usage error: --out = {str(root)!r}: folder {str(p)!r} is not writable")
+        raise SimtrialError(f"usage error: --out = {shown!r}: folder {str(p)!r} is not writable")
 
 
 def _cmd_run(args) -> int:
@@ -566,6 +587,53 @@ _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_si
 
 
 _COMMANDS["lesson"] = _cmd_lesson
+
+
+def _cmd_simulate(args) -> int:
+    """Write the patient-level table of ``--n-trials`` replicate trials (sim.export)."""
+    from .io.outputs import atomic_write
+    from .model.design import build_design
+    from .sim.export import export_patients, export_rows
+    sc = _load_scenario(args.scenario)
+    out = Path(args.out) if args.out else Path("outputs") / sc.name / "patients.csv"
+    kind = out.suffix.lower()
+    if kind not in (".csv", ".parquet"):
+        raise SimtrialError(f"usage error: --out = {str(out)!r} must end in .csv or .parquet "
+                            "(e.g. --out patients.csv)")
+    if kind == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise SimtrialError(f"usage error: --out = {str(out)!r} needs pyarrow (pip install "
+                                "pyarrow); or write .csv") from None
+    if out.is_dir():
+        raise SimtrialError(f"usage error: --out = {str(out)!r} is a folder; give a file name "
+                            "(e.g. patients.csv)")
+    _check_writable(str(out), out.parent)
+    dm = build_design(sc)
+    seed = sc.seed if args.seed is None else args.seed
+    export_rows(dm, args.n_trials, args.n, names={"n_trials": "--n-trials", "n": "--n"})
+    table = export_patients(dm, args.n_trials, args.n, seed=seed)
+
+    def write(tmp: str) -> None:
+        if kind == ".csv":
+            table.to_csv(tmp, index=False)      # full precision: the re-fit is exact
+        else:
+            table.to_parquet(tmp, index=False, engine="pyarrow")
+    try:
+        atomic_write(out, write)
+    except OSError as exc:
+        raise SimtrialError(f"usage error: --out = {str(out)!r} cannot be written "
+                            f"({exc.strerror or exc})") from None
+    n = sc.design.n_per_arm if args.n is None else args.n
+    patients = table["patient"].max() + 1
+    print(f"wrote     {out}: {len(table):,} rows = {args.n_trials:,} trial"
+          f"{'s' * (args.n_trials != 1)} x {patients:,} patients x {len(dm.visits) + 1} months "
+          f"(N = {n} per arm, seed {seed})")
+    return 0
+
+
+_COMMANDS["simulate"] = _cmd_simulate
 
 
 def _cmd_schema(args) -> int:
