@@ -11,6 +11,8 @@ same patients:
     outcome residuals ``[1]`` and dropout uniforms ``[2]``. The first stratum's control and
     first MSC arm use codes 0/1 and 2/3, the plain two-arm trial's historical streams; other
     groups ``1000 + 100 s + 10 a (+1)``; dropout always ``1000 + 100 s + 10 a + 2``;
+    patient-specific natural-history slopes ``+ 3`` and insulin-independence uniforms ``+ 4``
+    (:func:`patient_codes`; drawn only by models that use them);
   - trial-level effects (assurance) :data:`EFFECT`;
   - multiple imputation of endpoint ``e`` at look ``l`` (0 = final) ``5000 + 100 l + e``;
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["CHUNK_TRIALS", "EFFECT", "CONDUCT", "generator", "chunk_generator", "group_codes",
-           "imputation_code", "chunk_count"]
+           "patient_codes", "imputation_code", "chunk_count"]
 
 CHUNK_TRIALS = 1000
 """Replicate trials per chunk (fixed: part of the definition of a seed's numbers)."""
@@ -48,6 +50,12 @@ def group_codes(stratum: int, arm: int) -> tuple[int, int, int]:
     base = 1000 + 100 * stratum + 10 * arm
     b, o = _PLAIN.get((stratum, arm), (base, base + 1))
     return b, o, base + 2
+
+
+def patient_codes(stratum: int, arm: int) -> tuple[int, int]:
+    """Stream codes (natural-history slopes, insulin-independence uniforms) of a group."""
+    base = 1000 + 100 * stratum + 10 * arm
+    return base + 3, base + 4
 
 
 def imputation_code(endpoint: int, look: int = 0) -> int:

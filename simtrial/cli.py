@@ -269,6 +269,15 @@ def _check_writable(shown: str, out_dir: Path) -> None:
         raise SimtrialError(f"usage error: --out = {shown!r}: folder {str(p)!r} is not writable")
 
 
+def _design(sc):
+    """Resolve the design and print its model warnings on stderr (one line each)."""
+    from .model.design import build_design
+    dm = _design(sc)
+    for w in dm.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return dm
+
+
 def _cmd_run(args) -> int:
     from .model.design import build_design
     from .oc.run import run
@@ -276,7 +285,7 @@ def _cmd_run(args) -> int:
     sc = _load(args)
     root = Path(args.out) if args.out else Path("outputs")
     _check_out_dir(root, root / sc.name)
-    dm = build_design(sc)
+    dm = _design(sc)
     show = not args.quiet and sys.stderr.isatty()
     res = run(dm, workers=args.workers, progress=show)
     paths = write_run(res, root / sc.name, command=["simtrial"] + args.argv)
@@ -299,7 +308,7 @@ def _cmd_power(args) -> int:
     from .oc.run import power
     from .sim.driver import valid_n
     sc = _load(args)
-    dm = build_design(sc)
+    dm = _design(sc)
     n = args.n_per_arm if args.n_per_arm is not None else sc.design.n_per_arm
     if n > 100_000:
         raise SimtrialError(f"usage error: --n-per-arm = {n} must be <= 100000")
@@ -327,7 +336,7 @@ def _cmd_sample_size(args) -> int:
     if not 0.0 < args.target_power < 1.0:
         raise SimtrialError(f"usage error: --target-power = {args.target_power} must be in "
                             "(0, 1) (e.g. 0.8)")
-    res = sample_size(sc, args.target_power, target=args.target, workers=args.workers,
+    res = sample_size(_design(sc), args.target_power, target=args.target, workers=args.workers,
                       progress=not args.json and sys.stderr.isatty())
     if args.json:
         _print_json(res.to_dict())
@@ -345,7 +354,7 @@ def _validate_design(args, sc) -> int:
     conduct) and which simulation kernel will run it."""
     from .model.design import build_design, group_sizes
     from .sim.driver import kernel_for
-    dm = build_design(sc)
+    dm = _design(sc)
     d = dm.to_dict()
     kernel = kernel_for(dm)
     if args.json:
@@ -610,7 +619,7 @@ def _cmd_simulate(args) -> int:
         raise SimtrialError(f"usage error: --out = {str(out)!r} is a folder; give a file name "
                             "(e.g. patients.csv)")
     _check_writable(str(out), out.parent)
-    dm = build_design(sc)
+    dm = _design(sc)
     seed = sc.seed if args.seed is None else args.seed
     export_rows(dm, args.n_trials, args.n, names={"n_trials": "--n-trials", "n": "--n"})
     table = export_patients(dm, args.n_trials, args.n, seed=seed)

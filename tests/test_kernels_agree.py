@@ -14,7 +14,8 @@ from simtrial.sim.driver import kernel_for
 
 from .helpers import scenario
 
-# every axis the prefix kernel supports: outcome scale (additive, log-normal, floored insulin),
+# every axis the prefix kernel supports: outcome scale (additive, log-normal C-peptide with a
+# patient-specific decline, log-normal insulin without independence events),
 # analysis, sides, allocation, effect distributions (assurance), heterogeneity, a no-op
 # dropout, one explicitly named arm, chunk boundaries and several N
 SUPPORTED = {
@@ -23,9 +24,13 @@ SUPPORTED = {
     "allocation_2_to_1": {"design.allocation_ratio": 2.0},
     "cpeptide_lognormal": {"endpoint.outcome": "fasting_cpeptide", "effect.source": "evidence",
                            "effect.md": None, "effect.population": "all"},
-    "insulin_floor_t2d": {"population.preset": "t2d", "endpoint.outcome": "insulin_dose",
-                          "effect.source": "evidence", "effect.md": None,
-                          "effect.population": "T2DM"},
+    "insulin_log_t2d_no_remission": {"population.preset": "t2d", "endpoint.outcome": "insulin_dose",
+                                     "effect.source": "evidence", "effect.md": None,
+                                     "effect.population": "T2DM",
+                                     "outcome_model.insulin_dose": {"remission_msc": 0.0}},
+    "cpeptide_decline_paediatric": {"population.preset": "t1d_paediatric",
+                                    "endpoint.outcome": "stimulated_cpeptide",
+                                    "effect.md": 0.2, "endpoint.visit_months": 6},
     "predictive_assurance": {"effect.source": "evidence", "effect.md": None,
                              "effect.population": "T1DM", "effect.distribution": "predictive"},
     "responder_heterogeneity": {"outcome_model.heterogeneity": "responders",

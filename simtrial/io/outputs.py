@@ -105,6 +105,7 @@ def manifest(dm, *, seed: int, n_trials: int, timings: dict[str, float],
                      "machine": platform.machine()},
         "timings_s": timings,
         "files": files,
+        "warnings": list(dm.warnings),
         "model": dm.models[0].to_dict(),
         "design": dm.to_dict(),
     })

@@ -87,6 +87,12 @@ class DesignModel:
     boundaries: Any = None
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """Model warnings about the outcomes this design simulates (each once)."""
+        out = [w for m in self.models for w in m.warnings if w.split(":", 1)[0] in self.outcomes]
+        return tuple(dict.fromkeys(out))
+
+    @property
     def n_groups(self) -> int:
         return len(self.strata) * (len(self.arms) + 1)
 

@@ -17,8 +17,17 @@ Model (per outcome, on its model scale: log for C-peptide, natural otherwise)::
   outcomes (:data:`simtrial.presets.OUTCOME_RESIDUAL_CORRELATION`), a Kronecker product;
 * ``T`` treatment indicator, ``delta_t`` the model-scale effect, ``eta`` a patient-level standard
   normal used only when ``heterogeneity = "normal"`` (coefficient of variation ``cv``);
-* ``g`` maps back to natural units: ``exp`` for C-peptide (so C-peptide > 0), ``max(., 0)`` for
-  insulin dose (so insulin >= 0 and a zero dose is insulin independence), identity otherwise.
+* ``g`` maps back to natural units: ``exp`` for C-peptide and insulin dose (so both are > 0 and
+  an effect is a ratio, as the field reports insulin: % of baseline dose), identity otherwise;
+* **insulin independence** is an explicit event, not the tail of a floored normal: patient i is
+  insulin-free at visit t when ``u_i < q_i(t)``, one uniform per patient (so independence
+  persists while q rises), ``q_i(t) = expit(a_arm(t) + log(OR) z_i)`` with ``z_i`` the
+  standardised log baseline fasting C-peptide (beta-cell reserve) and ``a_arm(t)`` calibrated so
+  the population mean of ``q`` is the arm's remission probability at t (:class:`Remission`);
+  with ``heterogeneity = "responders"`` only responders can remit;
+* C-peptide natural history may be patient-specific (:class:`Decline`): a per-patient annual
+  rate on the log scale, depending on age and diabetes duration plus a random slope, adds
+  ``(r_i - mean r) t / 12`` to X_t (exponential decline, continuing after month 12).
 
 Because ``g`` may be non-linear, ``delta_t`` is *calibrated* so that the mean natural-scale
 difference (MSC minus control) at each visit equals the requested MD exactly in the model's
@@ -38,7 +47,8 @@ from scipy import optimize, special
 
 from .presets import OUTCOME_RESIDUAL_CORRELATION
 
-__all__ = ["OutcomeDef", "OUTCOMES", "VisitModel", "Heterogeneity", "derive_visit_params",
+__all__ = ["OutcomeDef", "OUTCOMES", "VisitModel", "Heterogeneity", "Decline", "Remission",
+           "remission_intercepts", "derive_visit_params",
            "calibrate_delta", "at_months",
            "visit_correlation", "outcome_correlation", "latent", "latent_at", "to_natural",
            "to_model", "expected_natural", "EffectNotAttainable"]
@@ -55,6 +65,7 @@ class OutcomeDef:
     scale: str             # "additive" | "log"
     floor: float | None    # lower physical limit applied on the natural scale
     better: str            # "lower" | "higher"
+    zero_event: bool = False   # an explicit event sets the value to 0 (insulin independence)
 
 
 OUTCOMES: dict[str, OutcomeDef] = {
@@ -65,7 +76,7 @@ OUTCOMES: dict[str, OutcomeDef] = {
     "fasting_cpeptide": OutcomeDef("fasting_cpeptide", "Fasting C-peptide", "ng/mL",
                                    "fasting_cpeptide", "log", None, "higher"),
     "insulin_dose": OutcomeDef("insulin_dose", "Daily insulin dose", "IU/day", "insulin_dose",
-                               "additive", 0.0, "lower"),
+                               "log", None, "lower", zero_event=True),
     "stimulated_cpeptide": OutcomeDef("stimulated_cpeptide", "Stimulated C-peptide", "ng/mL",
                                       "stimulated_cpeptide", "log", None, "higher"),
     "homa_ir": OutcomeDef("homa_ir", "HOMA-IR", "index", "homa_ir", "log", None, "lower"),
@@ -90,10 +101,12 @@ class VisitModel:
     s0: float
     beta: np.ndarray
     sigma: np.ndarray
+    decline: "Decline | None" = None
 
     def to_dict(self) -> dict:
         """Plain-number summary for manifests."""
         return {
+            "decline": None if self.decline is None else self.decline.to_dict(),
             "outcome": self.outcome.name, "scale": self.outcome.scale, "visits": list(self.visits),
             "control_change": [float(x) for x in self.control_change],
             "sd_change": [float(x) for x in self.sd_change], "rho": [float(x) for x in self.rho],
@@ -198,8 +211,105 @@ class Heterogeneity:
 NO_HETEROGENEITY = Heterogeneity()
 
 
+@dataclass(frozen=True)
+class Decline:
+    """Patient-specific natural history on the model (log) scale: annual rate
+
+    ``r_i = per_year * exp(age_coef * (age_i - age_ref) / 10)
+    * (max(duration_i, 0.25) / dur_ref) ** dur_power + sd * u_i`` with ``u_i ~ N(0, 1)``.
+
+    The mean control change at month t is ``mean(r) t / 12`` over the screened population and
+    patient i deviates from it by ``(r_i - mean r) t / 12``.
+    """
+
+    per_year: float
+    age_ref: float = 20.0
+    age_coef: float = 0.0
+    dur_ref: float = 1.0
+    dur_power: float = 0.0
+    sd: float = 0.0
+    rate_mean: float = 0.0     # mean of r over the screened population (set by the model)
+    rate_var: float = 0.0      # variance of r over the screened population (incl. sd^2)
+
+    def rate(self, age: np.ndarray, duration: np.ndarray, u: np.ndarray | None = None
+             ) -> np.ndarray:
+        r = (self.per_year * np.exp(self.age_coef * (np.asarray(age) - self.age_ref) / 10.0)
+             * (np.maximum(duration, 0.25) / self.dur_ref) ** self.dur_power)
+        return r if u is None else r + self.sd * u
+
+    def deviation(self, months: np.ndarray, age, duration, u) -> np.ndarray:
+        """Per-patient deviation from the mean change, shape ``age.shape + (V,)``."""
+        return ((self.rate(age, duration, u) - self.rate_mean)[..., None]
+                * (np.asarray(months, dtype=float) / 12.0))
+
+    def to_dict(self) -> dict:
+        return {k: float(getattr(self, k)) for k in ("per_year", "age_ref", "age_coef",
+                                                     "dur_ref", "dur_power", "sd", "rate_mean",
+                                                     "rate_var")}
+
+
+def _expit(x):
+    return special.expit(x)
+
+
+@dataclass(frozen=True)
+class Remission:
+    """Insulin independence as an explicit event (see the module notes).
+
+    ``p_msc`` / ``p_control`` (V,) population probabilities per visit; ``a_msc`` / ``a_control``
+    the calibrated logit intercepts; ``log_or`` per SD of log baseline fasting C-peptide
+    (``z = (log c - z_mean) / z_sd``); ``responders_only``: only responders remit (their
+    probability is ``p / responder_fraction``).
+    """
+
+    p_msc: np.ndarray
+    p_control: np.ndarray
+    a_msc: np.ndarray
+    a_control: np.ndarray
+    log_or: float
+    z_mean: float
+    z_sd: float
+    responders_only: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(np.any(self.p_msc > 0) or np.any(self.p_control > 0))
+
+    def prob(self, treated: float, cpep: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """q_i(t) for every visit: shape ``cpep.shape + (V,)``. ``scale`` multiplies the MSC
+        arm's excess over control (a multi-arm ``effect_scale``)."""
+        z = ((np.log(cpep) - self.z_mean) / self.z_sd)[..., None]
+        qc = np.where(self.p_control > 0, _expit(self.a_control + self.log_or * z), 0.0)
+        if not treated:
+            return qc
+        qm = np.where(self.p_msc > 0, _expit(self.a_msc + self.log_or * z), 0.0)
+        return qc + scale * (qm - qc) if scale != 1.0 else qm
+
+    def to_dict(self) -> dict:
+        return {"p_msc": [float(x) for x in self.p_msc],
+                "p_control": [float(x) for x in self.p_control],
+                "odds_ratio_per_sd_log_cpeptide": float(math.exp(self.log_or)),
+                "responders_only": self.responders_only}
+
+
+def remission_intercepts(p: np.ndarray, z: np.ndarray, log_or: float) -> np.ndarray:
+    """Logit intercepts ``a`` with ``mean(expit(a + log_or z)) = p`` over the sample ``z``."""
+    out = np.zeros(len(p))
+    for k, pk in enumerate(np.asarray(p, dtype=float)):
+        if pk <= 0.0:
+            out[k] = -np.inf
+            continue
+        if pk >= 1.0:
+            out[k] = np.inf
+            continue
+        out[k] = optimize.brentq(lambda a: float(np.mean(_expit(a + log_or * z))) - pk,
+                                 -40.0, 40.0, xtol=1e-12)
+    return out
+
+
 def latent(vm: VisitModel, x0: np.ndarray, eps: np.ndarray, treated: np.ndarray | float,
-           delta: np.ndarray, mult: np.ndarray | None = None) -> np.ndarray:
+           delta: np.ndarray, mult: np.ndarray | None = None, dev: np.ndarray | None = None
+           ) -> np.ndarray:
     """Model-scale values at each visit.
 
     Parameters
@@ -214,13 +324,16 @@ def latent(vm: VisitModel, x0: np.ndarray, eps: np.ndarray, treated: np.ndarray 
         Model-scale treatment effect per visit.
     mult : ndarray, shape S, optional
         Individual effect multipliers (:class:`Heterogeneity`).
+    dev : ndarray, shape S + (V,), optional
+        Patient-specific natural-history deviation (:meth:`Decline.deviation`).
 
     Returns
     -------
     ndarray, shape S + (V,)
     """
-    dev = (x0 - vm.m0)[..., None]
-    out = x0[..., None] + vm.control_change + vm.beta * dev + vm.sigma * eps
+    out = x0[..., None] + vm.control_change + vm.beta * (x0 - vm.m0)[..., None] + vm.sigma * eps
+    if dev is not None:
+        out += dev
     eff = delta if mult is None else delta * mult[..., None]
     if np.ndim(treated) == 0:
         if treated:
@@ -231,7 +344,8 @@ def latent(vm: VisitModel, x0: np.ndarray, eps: np.ndarray, treated: np.ndarray 
 
 
 def latent_at(vm: VisitModel, x0: np.ndarray, e: np.ndarray, k: int, treated: float,
-              delta_k, mult: np.ndarray | None = None) -> np.ndarray:
+              delta_k, mult: np.ndarray | None = None, dev_k: np.ndarray | None = None
+              ) -> np.ndarray:
     """Model-scale value at visit index ``k`` only; equals ``latent(...)[..., k]``.
 
     ``e`` is the unit-variance residual at that visit (shape of ``x0``); ``treated`` is 0 or 1 for
@@ -239,6 +353,8 @@ def latent_at(vm: VisitModel, x0: np.ndarray, e: np.ndarray, k: int, treated: fl
     one effect per trial for assurance).
     """
     out = x0 + vm.control_change[k] + vm.beta[k] * (x0 - vm.m0) + vm.sigma[k] * e
+    if dev_k is not None:
+        out = out + dev_k
     if treated:
         out += delta_k if mult is None else delta_k * mult
     return out
@@ -288,22 +404,27 @@ def _mean_floor(mu: np.ndarray, sd: np.ndarray | float, floor: float) -> np.ndar
 
 
 def expected_natural(vm: VisitModel, x0: np.ndarray, k: int, delta: float = 0.0,
-                     het: Heterogeneity = NO_HETEROGENEITY, mod_values: np.ndarray | None = None
-                     ) -> float:
+                     het: Heterogeneity = NO_HETEROGENEITY, mod_values: np.ndarray | None = None,
+                     dev: np.ndarray | None = None, free=None) -> float:
     """Population mean of ``Y_t`` at visit index ``k`` for effect ``delta``, over baselines ``x0``.
 
     The residual (and, for ``normal`` heterogeneity, the individual effect) is integrated
     analytically given each baseline; responder mixtures are exact two-point mixtures. The only
-    approximation is the finite (quasi-random) calibration sample of baselines.
+    approximation is the finite (quasi-random) calibration sample of baselines. ``dev`` is each
+    calibration patient's natural-history deviation at visit k; ``free`` a sequence (one per
+    heterogeneity component) of per-patient probabilities of being insulin-free (value 0).
     """
     od = vm.outcome
     mu0 = x0 + vm.control_change[k] + vm.beta[k] * (x0 - vm.m0)
+    if dev is not None:
+        mu0 = mu0 + dev
     total = 0.0
-    for w, mult, vfac in het.components(mod_values):
+    for c, (w, mult, vfac) in enumerate(het.components(mod_values)):
         mu = mu0 + delta * mult
         var = vm.sigma[k] ** 2 + delta * delta * vfac
         if od.scale == "log":
-            total += w * float(np.mean(np.exp(mu + 0.5 * var)))
+            keep = 1.0 if free is None else 1.0 - free[c]
+            total += w * float(np.mean(keep * np.exp(mu + 0.5 * var)))
         elif od.floor is not None:
             total += w * float(np.mean(_mean_floor(mu, math.sqrt(var), od.floor)))
         else:
@@ -316,8 +437,8 @@ class EffectNotAttainable(ValueError):
 
 
 def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float,
-                    het: Heterogeneity = NO_HETEROGENEITY, mod_values: np.ndarray | None = None
-                    ) -> float:
+                    het: Heterogeneity = NO_HETEROGENEITY, mod_values: np.ndarray | None = None,
+                    dev: np.ndarray | None = None, free=None, free_control=None) -> float:
     """Model-scale effect ``delta`` giving mean natural-scale difference ``md`` at visit ``k``.
 
     Parameters
@@ -333,6 +454,10 @@ def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float,
         Individual effect multipliers (population mean 1).
     mod_values : ndarray, optional
         The calibration sample's values of ``het.modifier``.
+    dev, free, free_control : optional
+        Natural-history deviations and insulin-free probabilities (MSC per heterogeneity
+        component; control one array) of the calibration patients, see
+        :func:`expected_natural`.
 
     Returns
     -------
@@ -349,11 +474,12 @@ def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float,
     root of ``E_t(delta) - E_c = md`` by Brent's method, ``E`` from :func:`expected_natural`.
     """
     od = vm.outcome
-    if md == 0.0:
+    if md == 0.0 and free is None:
         return 0.0
     if od.scale == "additive" and od.floor is None:
         return md
-    e_c = expected_natural(vm, x0, k)
+    e_c = expected_natural(vm, x0, k, dev=dev,
+                           free=None if free_control is None else (free_control,))
     lower = 0.0 if od.scale == "log" else (od.floor or 0.0)
     if md < 0 and md <= lower - e_c + 1e-12 * abs(e_c):
         raise EffectNotAttainable(
@@ -361,7 +487,14 @@ def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float,
             f"(control mean {e_c:.3g} {od.unit})")
 
     def f(d: float) -> float:
-        return expected_natural(vm, x0, k, d, het, mod_values) - e_c - md
+        return expected_natural(vm, x0, k, d, het, mod_values, dev, free) - e_c - md
+
+    f0 = f(0.0) if free is not None else 0.0
+    if (md < 0 and f0 < 0.0) or (md > 0 and f0 > 0.0):
+        raise EffectNotAttainable(
+            f"insulin independence alone changes the mean by {f(0.0) + md:.3g} {od.unit}, "
+            f"beyond the MD {md:g}: lower outcome_model.insulin_dose.remission_msc or use a "
+            "larger MD")
 
     step = abs(md) / max(abs(e_c), 1e-12) if od.scale == "log" else abs(md)
     step = max(step, 0.1)

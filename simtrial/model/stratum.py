@@ -24,9 +24,10 @@ import numpy as np
 from . import evidence as ev
 from ..errors import EvidenceError, ScenarioError
 from .effects import KASHBOUR_TRIALS, EffectDistribution, tau2_from_i2, time_profile
-from .outcomes import (OUTCOMES, EffectNotAttainable, Heterogeneity, OutcomeDef, VisitModel,
-                       at_months, calibrate_delta, derive_visit_params, latent, min_sd_change,
-                       outcome_correlation, to_model, to_natural, visit_correlation)
+from .outcomes import (OUTCOMES, Decline, EffectNotAttainable, Heterogeneity, OutcomeDef,
+                       Remission, VisitModel, at_months, calibrate_delta, derive_visit_params,
+                       latent, min_sd_change, outcome_correlation, remission_intercepts,
+                       to_model, to_natural, visit_correlation)
 from .population import Marginal, PopulationSpec, calibration_sample
 from .presets import (OUTCOME_RESIDUAL_CORRELATION, VARIABLES, VISIT_CORRELATION, VISITS,
                       get_preset)
@@ -90,6 +91,14 @@ class TrialModel:
     delta_table: tuple[np.ndarray, np.ndarray] | None = None
     shape: np.ndarray | None = None
     md_limit: float | None = None
+    remission: Remission | None = None
+    warnings: tuple[str, ...] = ()
+    conversions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def declines(self) -> bool:
+        """Some outcome has a patient-specific natural history (needs age and duration)."""
+        return any(vm.decline is not None for vm in self.outcomes.values())
 
     def delta_for(self, md: np.ndarray) -> np.ndarray:
         """Model-scale endpoint effect for natural-scale MDs (vectorised; for assurance)."""
@@ -137,6 +146,9 @@ class TrialModel:
             "visit_correlation": self.visit_corr.tolist(),
             "analytic_moments": self.analytic,
             "calibration": self.calibration,
+            "remission": None if self.remission is None else self.remission.to_dict(),
+            "conversions": self.conversions,
+            "warnings": list(self.warnings),
         }
 
 
@@ -198,11 +210,25 @@ def _population(sc: Scenario) -> PopulationSpec:
     return PopulationSpec(sc.population.preset, marginals, corr, criteria, sources)
 
 
+def _decline(base: dict, per: dict, endpoint_cc: bool, cal: dict[str, np.ndarray]
+             ) -> Decline | None:
+    """The patient-specific decline of a preset outcome, with its population moments; None when
+    the preset has none or the scenario sets ``control_change`` itself."""
+    spec = dict(base.get("decline") or {})
+    if not spec or "control_change" in per or endpoint_cc:
+        return None
+    spec.pop("source", None)
+    d = Decline(**spec)
+    r = d.rate(cal["age"], cal["duration"], cal["u_slope"])
+    return Decline(**spec, rate_mean=float(np.mean(r)), rate_var=float(np.var(r)))
+
+
 def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k_end: int,
-                 visits: tuple[int, ...]) -> VisitModel:
+                 visits: tuple[int, ...], cal: dict[str, np.ndarray]) -> VisitModel:
     base = get_preset(sc.population.preset)["outcomes"][od.name]
     om = sc.outcome_model
     per = om.per_outcome.get(od.name, {})
+    decline = _decline(base, per, endpoint and om.control_change is not None, cal)
     cc = at_months(per.get("control_change", base["control_change"]), visits, "control_change")
     sd = at_months(per.get("sd_change", base["sd_change"]), visits, "sd_change")
     rho = at_months(per.get("rho", base["rho"]), visits, "rho")
@@ -233,7 +259,19 @@ def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k
                 f"{s0:.3g}{scale} and rho = {rho[k]:g}: must be > {lo:.3g} = "
                 f"sd*sqrt(1-rho^2) (raise it, or raise rho)")
         beta[k], sigma[k] = derive_visit_params(s0, float(sd[k]), float(rho[k]))
-    return VisitModel(od, visits, cc, sd, rho, m0, s0, beta, sigma)
+    if decline is not None:
+        # the mean change is the mean decline; the slope spread is part of sd_change
+        cc = decline.rate_mean * np.asarray(visits, dtype=float) / 12.0
+        slope_var = decline.rate_var * (np.asarray(visits, dtype=float) / 12.0) ** 2
+        short = np.flatnonzero(sigma * sigma <= slope_var)
+        if short.size:
+            k = int(short[0])
+            raise ScenarioError(
+                f"scenario error: outcome_model.{od.name}.sd_change at month {visits[k]} = "
+                f"{sd[k]:g} is smaller than the spread of the patients' decline "
+                f"({math.sqrt(slope_var[k]):.3g}, log scale): raise sd_change")
+        sigma = np.sqrt(sigma * sigma - slope_var)
+    return VisitModel(od, visits, cc, sd, rho, m0, s0, beta, sigma, decline)
 
 
 def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: int | None
@@ -401,6 +439,10 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
         het = Heterogeneity("modifier", modifier=om.modifier, slope=om.modifier_slope,
                             mod_mean=float(np.mean(mv)), mod_sd=float(np.std(mv)))
         mod_values = base[om.modifier]
+    _check_endpoints(sc)
+    rng_cal = np.random.Generator(np.random.PCG64(np.random.SeedSequence(_CALIBRATION_ENTROPY + 2)))
+    cal = {"age": base["age"], "duration": base["duration"],
+           "u_slope": rng_cal.standard_normal(base["age"].size)}
     outcomes: dict[str, VisitModel] = {}
     md: dict[str, np.ndarray] = {}
     delta: dict[str, np.ndarray] = {}
@@ -408,22 +450,42 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     evidence_row = None
     info: dict = {}
     x0s: dict[str, np.ndarray] = {}
+    devs: dict[str, np.ndarray | None] = {}
+    warnings: list[str] = []
+    conversions: dict[str, str] = {}
+    remission = None
     for name, od in OUTCOMES.items():
         is_end = name == sc.endpoint.outcome
         x0 = to_model(od, base[od.baseline])
         x0s[name] = x0
-        vm = _visit_model(sc, od, x0, is_end, k_end, visits)
+        vm = _visit_model(sc, od, x0, is_end, k_end, visits, cal)
         outcomes[name] = vm
+        dev = (None if vm.decline is None else
+               vm.decline.deviation(visits, cal["age"], cal["duration"], cal["u_slope"]))
+        devs[name] = dev
         m, src, row, inf = _md_profile(sc, od, visits, k_end if is_end else None)
         if is_end:
             evidence_row, info = row, inf
+        free = free_c = None
+        if od.zero_event:
+            remission = _remission(sc, m, base, het)
+            if remission is not None and remission.active:
+                q1 = remission.prob(1, base["fasting_cpeptide"])
+                q0 = remission.prob(0, base["fasting_cpeptide"])
+                free, free_c = q1, q0
+            _insulin_note(name, m, base[od.baseline], src, visits, k_end if is_end else None,
+                          conversions, warnings)
         d = np.zeros(len(visits))
         # the endpoint visit first, so an impossible user effect is reported as the user wrote it
         order = sorted(range(len(visits)), key=lambda j: (j != k_end) if is_end else j)
         for k in order:
             try:
-                d[k] = calibrate_delta(vm, x0, k, float(m[k]), het if is_end else Heterogeneity(),
-                                       mod_values)
+                # one patient-level response for every outcome (shared heterogeneity)
+                d[k] = calibrate_delta(
+                    vm, x0, k, float(m[k]), het, mod_values,
+                    None if dev is None else dev[:, k],
+                    None if free is None else _per_component(het, free[:, k]),
+                    None if free_c is None else free_c[:, k])
             except EffectNotAttainable as exc:
                 if not (is_end and k == k_end):
                     # a visit other than the primary one: keep the model usable, say so
@@ -445,14 +507,25 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     dist = _distribution(sc, md_end, info)
     table = limit = None
     if not dist.is_point and not (end.outcome.scale == "additive" and end.outcome.floor is None):
-        *table, limit = _delta_table(end, x0s[end.outcome.name], k_end, dist, het, mod_values)
+        extra = {}
+        e_name = end.outcome.name
+        if devs[e_name] is not None:
+            extra["dev"] = devs[e_name][:, k_end]
+        if end.outcome.zero_event and remission is not None and remission.active:
+            cp = base["fasting_cpeptide"]
+            extra["free"] = _per_component(het, remission.prob(1, cp)[:, k_end])
+            extra["free_control"] = remission.prob(0, cp)[:, k_end]
+        *table, limit = _delta_table(end, x0s[e_name], k_end, dist, het, mod_values, **extra)
         table = tuple(table)
     shape = md[end.outcome.name] / md_end if md_end != 0.0 else np.zeros(len(visits))
     vc = sc.outcome_model.visit_correlation or VISIT_CORRELATION
     vcorr = visit_correlation(visits, vc)
     ocorr = outcome_correlation(tuple(OUTCOMES), OUTCOME_RESIDUAL_CORRELATION)
     analytic = _analytic_moments(end, x0s[end.outcome.name], base[end.outcome.baseline], k_end,
-                                 delta[end.outcome.name], het, mod_values, vcorr)
+                                 delta[end.outcome.name], het, mod_values, vcorr,
+                                 devs[end.outcome.name],
+                                 remission if end.outcome.zero_event else None,
+                                 base["fasting_cpeptide"])
     return TrialModel(
         scenario=sc, population=pop, visits=visits, outcomes=outcomes, endpoint=end, k_end=k_end,
         md=md, delta=delta, md_source=md_source, evidence_row=evidence_row,
@@ -462,11 +535,87 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
                      "accepted": int(base["age"].size),
                      "baseline_mean_natural": float(np.mean(base[end.outcome.baseline]))},
         heterogeneity=het, distribution=dist, delta_table=table, shape=shape, md_limit=limit,
+        remission=remission, warnings=tuple(warnings), conversions=conversions,
     )
 
 
+def _check_endpoints(sc: Scenario) -> None:
+    """A preset may restrict the outcomes it can be analysed on (e.g. not on insulin)."""
+    allowed = get_preset(sc.population.preset).get("endpoints")
+    if allowed is None:
+        return
+    used = [e.outcome for e in sc.all_endpoints if e.type == "continuous"]
+    used += [o for e in sc.all_endpoints for o, _, _ in e.responder]
+    for o in used:
+        if o not in allowed:
+            raise ScenarioError(
+                f'scenario error: endpoint outcome "{o}" is not available for population.preset '
+                f'= "{sc.population.preset}" (HbA1c and glucose endpoints only); allowed: '
+                f'{", ".join(allowed)}')
+
+
+def _per_component(het: Heterogeneity, q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Insulin-free probabilities per heterogeneity component (only responders remit)."""
+    if het.mode == "responders":
+        return (q, np.zeros_like(q)) if het.responder_fraction < 1.0 else (q,)
+    return (q,)
+
+
+def _remission(sc: Scenario, md: np.ndarray, base: dict[str, np.ndarray], het: Heterogeneity
+               ) -> Remission | None:
+    """Insulin independence of the scenario's population (see :class:`Remission`).
+
+    The MSC arm's probability at each visit is the reported one times ``md(t) / md_peak`` (so
+    it follows the insulin effect over time and is 0 where the effect is 0; ASSUMED); the
+    control probability is constant.
+    """
+    spec = dict(get_preset(sc.population.preset).get("remission") or {})
+    per = sc.outcome_model.per_outcome.get("insulin_dose", {})
+    p_ref = float(per.get("remission_msc", spec.get("msc", 0.0)))
+    p_c = float(per.get("remission_control", spec.get("control", 0.0)))
+    odds = float(per.get("remission_reserve_or", spec.get("reserve_or", 1.0)))
+    v = len(md)
+    peak = float(np.min(md)) if md.size else 0.0
+    shape = np.clip(md / peak, 0.0, 1.0) if peak < 0.0 else np.zeros(v)
+    p_msc = np.maximum(p_c, p_ref * shape)
+    p_control = np.full(v, p_c)
+    if not (np.any(p_msc > 0) or p_c > 0):
+        return None
+    pi = het.responder_fraction if het.mode == "responders" else 1.0
+    if np.any(p_msc > pi + 1e-12):
+        raise ScenarioError(
+            f"scenario error: outcome_model.insulin_dose.remission_msc = {p_ref:g} exceeds "
+            f"outcome_model.responder_fraction = {pi:g} (only responders become insulin-free)")
+    lc = np.log(base["fasting_cpeptide"])
+    zm, zs = float(np.mean(lc)), float(np.std(lc))
+    z = (lc - zm) / zs
+    log_or = math.log(odds)
+    return Remission(p_msc, p_control,
+                     remission_intercepts(np.minimum(p_msc / pi, 1.0), z, log_or),
+                     remission_intercepts(p_control, z, log_or), log_or, zm, zs,
+                     responders_only=het.mode == "responders")
+
+
+def _insulin_note(name: str, md: np.ndarray, y0: np.ndarray, src: list[str],
+                  visits: tuple[int, ...], k_end: int | None, conversions: dict[str, str],
+                  warnings: list[str]) -> None:
+    """Show an absolute insulin MD as a share of the mean baseline dose; warn above 30%."""
+    mean0 = float(np.mean(y0))
+    k = int(np.argmin(md)) if k_end is None else k_end
+    if md[k] == 0.0:
+        return
+    share = 100.0 * float(md[k]) / mean0
+    conversions[name] = (f"MD {md[k]:+.3g} IU/day at month {visits[k]} = {share:+.1f}% of the "
+                         f"mean baseline dose {mean0:.3g} IU/day")
+    if abs(share) > 30.0:
+        warnings.append(f"{name}: the MD {md[k]:+.3g} IU/day ({src[k]}) is {abs(share):.0f}% of "
+                        f"the mean baseline dose {mean0:.3g} IU/day (more than 30%: an absolute "
+                        "MD from trials with other doses may not transport; consider a relative "
+                        "effect)")
+
+
 def _delta_table(vm: VisitModel, x0: np.ndarray, k: int, dist: EffectDistribution,
-                 het: Heterogeneity, mod_values, size: int = 161
+                 het: Heterogeneity, mod_values, size: int = 161, **extra
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Model-scale effect on a grid of natural-scale MDs spanning the effect distribution.
 
@@ -479,19 +628,23 @@ def _delta_table(vm: VisitModel, x0: np.ndarray, k: int, dist: EffectDistributio
     ok = np.ones(size, dtype=bool)
     for i, mdv in enumerate(grid):
         try:
-            deltas[i] = calibrate_delta(vm, x0, k, float(mdv), het, mod_values)
+            deltas[i] = calibrate_delta(vm, x0, k, float(mdv), het, mod_values, **extra)
         except EffectNotAttainable:
             ok[i] = False
     if not ok.any():
         raise ScenarioError("scenario error: effect distribution lies entirely beyond the "
                             f"physical limit of {vm.outcome.name}")
     first = int(np.argmax(ok))
-    deltas[:first] = deltas[first]  # flat below the attainable limit
+    # flat beyond the attainable range at either end (below a physical limit; above it where
+    # insulin independence alone exceeds the MD)
+    deltas[~ok] = np.interp(grid[~ok], grid[ok], deltas[ok])
     return grid, deltas, (float(grid[first]) if first > 0 else None)
 
 
 def _analytic_moments(vm: VisitModel, x0: np.ndarray, y0: np.ndarray, k: int, delta: np.ndarray,
-                      het: Heterogeneity, mod_values, vcorr: np.ndarray) -> dict[str, float]:
+                      het: Heterogeneity, mod_values, vcorr: np.ndarray,
+                      dev: np.ndarray | None = None, remission: Remission | None = None,
+                      cpep: np.ndarray | None = None) -> dict[str, float]:
     """Natural-scale SDs of change and of the ANCOVA residual at the endpoint visit.
 
     For an additive outcome without a floor and no heterogeneity these are exact model quantities
@@ -499,7 +652,7 @@ def _analytic_moments(vm: VisitModel, x0: np.ndarray, y0: np.ndarray, k: int, de
     pooled over the two arms.
     """
     od = vm.outcome
-    if od.scale == "additive" and od.floor is None and het.mode == "none":
+    if od.scale == "additive" and od.floor is None and het.mode == "none" and dev is None:
         sd_c = float(vm.sd_change[k])
         return {"sd_change": sd_c, "sd_resid_ancova": float(vm.sigma[k]), "exact": 1.0,
                 "sd_change_control": sd_c, "sd_resid_control": float(vm.sigma[k])}
@@ -508,12 +661,19 @@ def _analytic_moments(vm: VisitModel, x0: np.ndarray, y0: np.ndarray, k: int, de
     eps = rng.standard_normal((n, len(vm.visits))) @ np.linalg.cholesky(vcorr).T
     eta = rng.standard_normal(n)
     mult = het.multiplier(eta, mod_values)
+    u = rng.random(n) if remission is not None else None
     out = {}
     resid_var = []
     chg_var = []
     for arm in (0, 1):
-        x = latent(vm, x0, eps, arm, delta, mult)
-        chg = to_natural(od, x[:, k]) - y0
+        x = latent(vm, x0, eps, arm, delta, mult, dev)
+        y = to_natural(od, x[:, k])
+        if u is not None:
+            q = remission.prob(arm, cpep)[:, k]
+            if arm and remission.responders_only and mult is not None:
+                q = np.where(mult > 0, q, 0.0)
+            y = np.where(u < q, 0.0, y)
+        chg = y - y0
         chg_var.append(float(np.var(chg)))
         xc = y0 - y0.mean()
         b = float(np.dot(xc, chg - chg.mean()) / np.dot(xc, xc))

@@ -42,7 +42,7 @@ def _from_prefix(dm: DesignModel, sim: Simulated) -> dict[int, PointResult]:
     r = so.n_trials
     dist = dm.models[0].distribution
     has_dist = dist is not None and not dist.is_point
-    floor = OUTCOMES[sc.endpoint.outcome].floor is not None
+    floor = OUTCOMES[sc.endpoint.outcome].zero_event
     responders = dm.models[0].heterogeneity.mode == "responders"
     h0 = dm.hypotheses[0]
     out = {}

@@ -56,7 +56,8 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from .._rng import CHUNK_TRIALS, EFFECT, chunk_generator, group_codes, imputation_code
+from .._rng import (CHUNK_TRIALS, EFFECT, chunk_generator, group_codes, imputation_code,
+                    patient_codes)
 from ..model.design import DesignModel, Hypothesis, benefit_sign, dropout_hazards, group_sizes
 from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
 from ..scenario import EndpointConfig
@@ -80,6 +81,7 @@ class _Group:
     base: dict[str, np.ndarray]          # natural baselines, (trials, n) per outcome
     latent0: dict[str, np.ndarray]       # model-scale values without effect, (trials, n, V)
     mult: np.ndarray | None              # (trials, n) individual effect multipliers
+    free: np.ndarray | None              # (trials, n, V) insulin-free (explicit event)
     u_drop: np.ndarray | None            # (trials, n, V)
     u_miss: np.ndarray | None
     screened: int = 0                    # candidates screened / accepted for this group
@@ -92,7 +94,12 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
     pop = model.population
     het = model.heterogeneity
     mod_var = het.modifier if het.mode == "modifier" else None
+    declines = [o for o in dm.outcomes if model.outcomes[o].decline is not None]
+    rem = model.remission if "insulin_dose" in dm.outcomes else None
+    rem = rem if rem is not None and rem.active else None
     extra = tuple(OUTCOMES[o].baseline for o in dm.outcomes) + ((mod_var,) if mod_var else ())
+    extra += (("age", "duration") if declines else ()) + (("fasting_cpeptide",) if rem else ())
+    extra = tuple(dict.fromkeys(extra))
     t = CHUNK_TRIALS
     screened = accepted = 0
     if n == 0:
@@ -108,21 +115,35 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
     mult = None
     if a > 0 and het.mode != "none":
         mult = het.multiplier(raw[..., -1], vals[mod_var] if mod_var else None).T.copy()
+    c_slope, c_free = patient_codes(s, a)
+    u_slope = (chunk_generator(seed, chunk, c_slope).standard_normal((n, t)) if declines
+               else None)
     base = {}
     lat = {}
     for j, o in enumerate(dm.outcomes):
         od = OUTCOMES[o]
+        vm = model.outcomes[o]
         y0 = vals[od.baseline]
         base[o] = y0.T.copy()
+        dev = (None if vm.decline is None else
+               vm.decline.deviation(dm.visits, vals["age"], vals["duration"], u_slope))
         lat[o] = np.ascontiguousarray(
-            latent(model.outcomes[o], to_model(od, y0), eps[..., j * v:(j + 1) * v], 0,
-                   np.zeros(v)).transpose(1, 0, 2))
+            latent(vm, to_model(od, y0), eps[..., j * v:(j + 1) * v], 0,
+                   np.zeros(v), None, dev).transpose(1, 0, 2))
+    free = None
+    if rem is not None:
+        scale = 0.0 if a == 0 else dm.arms[a - 1].effect_scale
+        q = rem.prob(1 if scale else 0, vals["fasting_cpeptide"], scale or 1.0)   # (n, t, V)
+        if scale and rem.responders_only and mult is not None:
+            q = np.where(mult.T[..., None] > 0, q, 0.0)
+        u = chunk_generator(seed, chunk, c_free).random((n, t))
+        free = np.ascontiguousarray((u[..., None] < q).transpose(1, 0, 2))
     u_drop = u_miss = None
     if dm.scenario.dropout is not None:
         g = chunk_generator(seed, chunk, c_drop)
         u_drop = g.random((n, t, v)).transpose(1, 0, 2)
         u_miss = g.random((n, t, v)).transpose(1, 0, 2)
-    return _Group(s, a, n, base, lat, mult, u_drop, u_miss, screened, accepted)
+    return _Group(s, a, n, base, lat, mult, free, u_drop, u_miss, screened, accepted)
 
 
 def _values(dm: DesignModel, g: _Group, theta_scale: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -133,24 +154,31 @@ def _values(dm: DesignModel, g: _Group, theta_scale: np.ndarray | None) -> dict[
     model = dm.models[g.stratum]
     primary = dm.scenario.endpoint.outcome
     scale = 0.0 if g.arm == 0 else dm.arms[g.arm - 1].effect_scale
+    # per-trial effects scale every outcome's effect by the primary's ratio (one potency per
+    # trial; ASSUMED), unless the primary's point effect is 0 (then theta_scale is absolute)
+    ratio = theta_scale is not None and bool(np.any(model.delta[primary]))
     out = {}
     for o in dm.outcomes:
         x = g.latent0[o]
         if scale != 0.0:
             d = scale * model.delta[o]
-            if o == primary:
-                if theta_scale is None:
-                    eff = d[None, None, :]
-                elif np.any(d):
+            eff = None
+            if theta_scale is not None and (o == primary or ratio):
+                if np.any(d):
                     eff = theta_scale[:, None, None] * d[None, None, :]
                 else:   # point effect 0: per-trial effects with a linear onset
                     eff = scale * theta_scale[:, None, None] * _onset(dm)[None, None, :]
+            elif np.any(d):
+                eff = d[None, None, :]
+            if eff is not None:
+                # one patient-level response shared by every outcome
                 if g.mult is not None:
                     eff = eff * g.mult[..., None]
                 x = x + eff
-            elif np.any(d):
-                x = x + d
-        out[o] = to_natural(OUTCOMES[o], x)
+        y = to_natural(OUTCOMES[o], x)
+        if g.free is not None and OUTCOMES[o].zero_event:
+            y = np.where(g.free, 0.0, y)
+        out[o] = y
     return out
 
 
@@ -230,6 +258,7 @@ class PatientData:
     base: dict[str, np.ndarray]   # (trials, P)
     obs: np.ndarray          # (trials, P, V)
     mult: np.ndarray         # (trials, P) individual effect multiplier (1 without heterogeneity)
+    insulin_free: np.ndarray | None = None   # (trials, P, V) explicit insulin independence
 
     @property
     def sizes(self) -> np.ndarray:
@@ -243,7 +272,8 @@ class PatientData:
         return PatientData(self.arm[idx], self.stratum[idx], starts,
                      {o: v[:, idx] for o, v in self.vals.items()},
                      {o: v[:, idx] for o, v in self.base.items()}, self.obs[:, idx],
-                     self.mult[:, idx])
+                     self.mult[:, idx],
+                     None if self.insulin_free is None else self.insulin_free[:, idx])
 
 
 def _concat(dm, groups, per_group_vals, per_group_obs) -> PatientData:
@@ -255,7 +285,13 @@ def _concat(dm, groups, per_group_vals, per_group_obs) -> PatientData:
     obs = np.concatenate(per_group_obs, axis=1)
     mult = np.concatenate([g.mult if g.mult is not None else np.ones((CHUNK_TRIALS, g.n))
                            for g in groups], axis=1)
-    return PatientData(arm, stratum, starts, vals, base, obs, mult)
+    free = None
+    if any(g.free is not None for g in groups):
+        v = len(dm.visits)
+        free = np.concatenate([g.free if g.free is not None else
+                               np.zeros((CHUNK_TRIALS, g.n, v), dtype=bool) for g in groups],
+                              axis=1)
+    return PatientData(arm, stratum, starts, vals, base, obs, mult, free)
 
 
 def _subset(data: PatientData, frac: float) -> np.ndarray:
@@ -583,7 +619,7 @@ def _analyse_trials(dm: DesignModel, data: PatientData, vname: str, trials: int,
             [data.obs[:trials][:, a_of == a].sum(axis=1) for a in range(K1)],
             axis=1)          # (trials, arms + 1, V)
         e = sc.endpoint
-        if e.type == "continuous" and OUTCOMES[e.outcome].floor is not None:
+        if e.type == "continuous" and OUTCOMES[e.outcome].zero_event:
             zero = data.vals[e.outcome][:trials, :, dm.visit_index(e)] == 0.0
             out["zeros"] = np.stack([zero[:, a_of == a].sum(axis=1) for a in range(K1)], axis=1)
         if dm.models[0].heterogeneity.mode == "responders":

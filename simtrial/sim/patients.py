@@ -46,7 +46,7 @@ def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Gen
         Long table, one row per patient x outcome x month (0 = baseline), columns
         ``patient, arm, outcome, month, value, change`` plus the patient's baseline variables
         (``age, male, weight, duration, hba1c_0, ..., insulin_dose_0``), the patient's individual
-        effect multiplier for the endpoint outcome (0 in the control arm) and ``responder``.
+        effect multiplier (shared by every outcome; 0 in the control arm) and ``responder``.
         ``value`` is in natural units; ``change`` is value minus baseline.
     """
     sc = model.scenario
@@ -60,16 +60,31 @@ def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Gen
     L = residual_cholesky(model, outs)
     eps = rng.standard_normal((n0 + n1, len(outs) * v)) @ L.T
     eta = rng.standard_normal(n0 + n1)
+    u_slope = rng.standard_normal(n0 + n1)
+    u_free = rng.random(n0 + n1)
     het = model.heterogeneity
     mult = het.multiplier(eta, base[het.modifier] if het.mode == "modifier" else None)
+    rem = model.remission
+    free = None
+    if rem is not None and rem.active:
+        q = np.where(arm[:, None] == 1, rem.prob(1, base["fasting_cpeptide"]),
+                     rem.prob(0, base["fasting_cpeptide"]))
+        if rem.responders_only and mult is not None:
+            q = np.where((arm[:, None] == 1) & ~(mult[:, None] > 0), 0.0, q)
+        free = u_free[:, None] < q
     frames = []
     for j, name in enumerate(outs):
         od = OUTCOMES[name]
         vm = model.outcomes[name]
         y0 = base[od.baseline]
+        dev = (None if vm.decline is None else
+               vm.decline.deviation(model.visits, base["age"], base["duration"], u_slope))
+        # one patient-level response shared by every outcome
         x = latent(vm, to_model(od, y0), eps[:, j * v:(j + 1) * v], arm, model.delta[name],
-                   mult if name == sc.endpoint.outcome else None)
+                   mult, dev)
         y = to_natural(od, x)
+        if free is not None and od.zero_event:
+            y = np.where(free, 0.0, y)
         vals = np.column_stack([y0, y])
         months = (0,) + tuple(model.visits)
         frames.append(pd.DataFrame({

@@ -44,7 +44,7 @@ __all__ = ["arm_size", "Scenario", "PopulationConfig", "EndpointConfig", "ArmCon
            "RESPONDER_BOUNDS", "HYPOTHESES", "DROPOUT_MECHANISMS", "MULTIPLICITY_METHODS",
            "WITHIN_METHODS", "SPENDING", "EFFECT_SOURCES", "EVIDENCE_POPULATIONS", "HETEROGENEITY",
            "DISTRIBUTIONS", "CUSTOM_FAMILIES", "MODIFIERS", "MAX_MONTH", "MAX_MSC_ARMS", "MAX_MODEL_VISITS",
-           "MARGINAL_KEYS", "FAMILIES", "CRITERIA_VARIABLES", "OUTCOME_PARAM_KEYS",
+           "MARGINAL_KEYS", "FAMILIES", "CRITERIA_VARIABLES", "OUTCOME_PARAM_KEYS", "REMISSION_KEYS",
            "ENDPOINT_KEYS", "LOG_OUTCOMES", "EFFECT_KEYS", "TOP_KEYS"]
 
 ANALYSES = ("ancova", "ttest_change")
@@ -73,6 +73,12 @@ MARGINAL_KEYS = ("family", "mean", "sd", "lower", "upper", "p")
 FAMILIES = ("normal", "truncnorm", "lognormal", "bernoulli")
 CRITERIA_VARIABLES = tuple(VARIABLES) + ("insulin_dose",)
 OUTCOME_PARAM_KEYS = ("control_change", "sd_change", "rho")
+REMISSION_KEYS = {"remission_msc": {"ge": 0.0, "le": 1.0},
+                  "remission_control": {"ge": 0.0, "le": 1.0},
+                  "remission_reserve_or": {"gt": 0.0, "le": 100.0}}
+"""``[outcome_model.insulin_dose]`` scalars: probability of insulin independence in the MSC arm
+at the insulin effect's peak visit and in the control arm, and the odds ratio per SD of log
+baseline fasting C-peptide (see :class:`simtrial.model.outcomes.Remission`)."""
 LOG_OUTCOMES = tuple(k for k, o in OUTCOMES.items() if o.scale == "log")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _OUTCOMES = tuple(OUTCOMES)
@@ -899,7 +905,9 @@ class OutcomeModelConfig:
     per_outcome: dict[str, dict[str, tuple[float, ...]]] = key(
         factory=dict, example="hba1c = { control_change = [0, 0.1, 0.2] }",
         doc="[outcome_model.<outcome>]: per-visit control_change, sd_change, rho for months 3, "
-        "6, 12", toml=False)
+        "6, 12; for insulin_dose also remission_msc, remission_control (probability of "
+        "insulin independence) and remission_reserve_or (odds ratio per SD of log baseline "
+        "fasting C-peptide)", toml=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -941,7 +949,7 @@ class OutcomeModelConfig:
 
     def _toml(self, d: dict) -> dict:
         for outcome, params in self.per_outcome.items():
-            d[outcome] = {k: list(v) for k, v in params.items()}
+            d[outcome] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
         return d
 
 
@@ -953,8 +961,12 @@ def _per_outcome(t: dict) -> dict[str, dict[str, tuple[float, ...]]]:
             continue
         sub = table(t, outcome, "outcome_model")
         path = f"outcome_model.{outcome}"
-        check_keys(sub, path, OUTCOME_PARAM_KEYS)
+        check_keys(sub, path, OUTCOME_PARAM_KEYS + (tuple(REMISSION_KEYS)
+                                                    if outcome == "insulin_dose" else ()))
         params: dict[str, tuple[float, ...]] = {}
+        for k, bounds in REMISSION_KEYS.items():
+            if k in sub:
+                params[k] = number(sub, k, path, example=f"{k} = 0.1", **bounds)
         for k, bounds in _PER_OUTCOME_BOUNDS.items():
             if k in sub:
                 params[k] = number_list(sub[k], f"{path}.{k}", len(VISITS),

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 
 from ._tables import OUTCOMES, PRESETS, VARIABLES
 from .scenario import (CRITERIA_VARIABLES, FAMILIES, MARGINAL_KEYS, OUTCOME_PARAM_KEYS,
-                       RESPONDER_BOUNDS, Scenario)
+                       REMISSION_KEYS, RESPONDER_BOUNDS, Scenario)
 
 __all__ = ["json_schema"]
 
@@ -124,7 +124,10 @@ def json_schema() -> dict[str, Any]:
     per = om.pop("per_outcome")
     arr3 = {"type": "array", "items": _NUM, "minItems": 3, "maxItems": 3}
     for o in OUTCOMES:
-        om[o] = _table({k: arr3 for k in OUTCOME_PARAM_KEYS}, description=per["description"])
+        keys = {k: arr3 for k in OUTCOME_PARAM_KEYS}
+        if o == "insulin_dose":
+            keys.update({k: _NUM for k in REMISSION_KEYS})
+        om[o] = _table(keys, description=per["description"])
 
     des = defs["DesignConfig"]["properties"]
     des["target_power"] = {"anyOf": [des["target_power"], des["target_power"]["items"]],
