@@ -272,7 +272,7 @@ def _check_writable(shown: str, out_dir: Path) -> None:
 def _design(sc):
     """Resolve the design and print its model warnings on stderr (one line each)."""
     from .model.design import build_design
-    dm = _design(sc)
+    dm = build_design(sc)
     for w in dm.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return dm

@@ -246,6 +246,13 @@ def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k
             keys["rho"] = "outcome_model.rho"
     m0 = float(np.mean(x0))
     s0 = float(np.std(x0))
+    if decline is not None:
+        # after the last anchor (month 12) sd_change is held for the rest of the change, while
+        # the spread of the patients' slopes keeps growing: Var = sd_12^2 + var(r) ((t/12)^2 - 1)
+        t = np.asarray(visits, dtype=float) / 12.0
+        late = t > 1.0
+        sd = np.where(late, np.sqrt(sd * sd + decline.rate_var * np.maximum(t * t - 1.0, 0.0)),
+                      sd)
     beta = np.empty(len(visits))
     sigma = np.empty(len(visits))
     for k, month in enumerate(visits):
