@@ -301,9 +301,10 @@ _T1D_NEW_ONSET = _variant(
                      "source": "REPORTED: within about 100 days (Carlsson 2015: 3 weeks; "
                                "TrialNet 100 days) to 2 years of diagnosis (Kashbour 2025 "
                                "new-onset trial < 2 y); shape ASSUMED"},
-        "hba1c": {"family": "normal", "mean": 7.8, "sd": 1.2,
-                  "source": "ASSUMED: new-onset T1D weeks to months after starting insulin; T1D "
-                            "SD 0.8-1.1% (FACTS 4) widened for the early fall"},
+        "hba1c": {"family": "normal", "mean": 8.0, "sd": 1.0,
+                  "source": "REPORTED: T1D trial baseline means 6.5-9.9%, T1D SD 0.8-1.1% "
+                            "(Kashbour 2025, FACTS 4); mean ASSUMED a little below the T1D "
+                            "preset (weeks to months after starting insulin)"},
         "fasting_cpeptide": {"family": "lognormal", "mean": 0.55, "sd": 0.35,
                              "source": "ASSUMED from REPORTED: new-onset entry fasting > 0.12 "
                                        "nmol/L (0.36 ng/mL) or stimulated >= 0.2 nmol/L "
