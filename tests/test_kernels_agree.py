@@ -15,7 +15,7 @@ from simtrial.sim.driver import kernel_for
 from .helpers import scenario
 
 # every axis the prefix kernel supports: outcome scale (additive, log-normal C-peptide with a
-# patient-specific decline, log-normal insulin without independence events),
+# patient-specific decline, log-normal insulin with and without independence events),
 # analysis, sides, allocation, effect distributions (assurance), heterogeneity, a no-op
 # dropout, one explicitly named arm, chunk boundaries and several N
 SUPPORTED = {
@@ -31,6 +31,13 @@ SUPPORTED = {
     "cpeptide_decline_paediatric": {"population.preset": "t1d_paediatric",
                                     "endpoint.outcome": "stimulated_cpeptide",
                                     "effect.md": 0.2, "endpoint.visit_months": 6},
+    "insulin_independence_t1d": {"endpoint.outcome": "insulin_dose", "effect.source": "evidence",
+                                 "effect.md": None, "effect.population": "T1DM"},
+    "insulin_independence_responders": {"population.preset": "t2d",
+                                        "endpoint.outcome": "insulin_dose",
+                                        "effect.md": -8.0,
+                                        "outcome_model.heterogeneity": "responders",
+                                        "outcome_model.responder_fraction": 0.5},
     "predictive_assurance": {"effect.source": "evidence", "effect.md": None,
                              "effect.population": "T1DM", "effect.distribution": "predictive"},
     "responder_heterogeneity": {"outcome_model.heterogeneity": "responders",

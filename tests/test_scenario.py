@@ -146,7 +146,7 @@ BAD = [
        '"mi"; '
        'did you mean "ancova"?')),
     ("preset-t3d", mutate("population.preset", "t3d"),
-     E('population.preset = "t3d" must be one of "t1d" | "t2d"')),
+     E('population.preset = "t3d" must be one of "t1d_new_onset" | "t1d_established"')),
     ("source-Fixed", mutate("effect.source", "Fixed"),
      E('effect.source = "Fixed" must be one of "evidence" | "fixed"; did you mean "fixed"?')),
     ("effect-population", mutate("effect.population", "T3DM"),

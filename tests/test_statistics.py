@@ -18,7 +18,8 @@ from simtrial.oc.run import power, sample_size
 
 from .helpers import binom_tol, model, scenario
 
-NO_CRITERIA = {"population.criteria": {"hba1c": "none", "fasting_cpeptide": "none"}}
+NO_CRITERIA = {"population.criteria": {"hba1c": "none", "fasting_cpeptide": "none",
+                                       "stimulated_cpeptide": "none"}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,12 +147,14 @@ def test_recovery_of_evidence_md(preset, outcome, visit, population):
 
     The difference in mean changes (ttest_change) is exactly unbiased for the MD, so it tests the
     model's calibration; ANCOVA is tested too wherever it is unbiased (outcomes additive on the
-    analysis scale, including the zero floor for insulin). Natural-scale ANCOVA on log-normal
-    C-peptide has a genuine O(1/n) small-sample bias: see the next test.
+    analysis scale). Natural-scale ANCOVA on log-normal C-peptide and insulin dose (a ratio
+    effect, plus insulin independence) has a genuine O(1/n) small-sample bias: see the next
+    test.
     """
     from simtrial.model.evidence import select_row
+    from simtrial.model.outcomes import OUTCOMES
     md = select_row(outcome, visit, population).md
-    analyses = ["ttest_change"] + ([] if outcome == "fasting_cpeptide" else ["ancova"])
+    analyses = ["ttest_change"] + ([] if OUTCOMES[outcome].scale == "log" else ["ancova"])
     for analysis in analyses:
         m = model(**{"population.preset": preset, "endpoint.outcome": outcome,
                      "endpoint.visit_months": visit, "endpoint.analysis": analysis,
@@ -279,22 +282,29 @@ def test_screen_failure_matches_closed_form():
 
 def test_marginals_and_copula():
     from simtrial.model.population import draw_screened
+    from simtrial.model.presets import PRESETS
     m = model(**NO_CRITERIA)
+    pre = PRESETS[m.population.preset]["variables"]
     rng = np.random.default_rng(2)
     v, screened = draw_screened(m.population, 200_000, rng=rng)
     assert screened == 200_000
     n = 200_000
-    for name, mean, sd in (("hba1c", 8.2, 1.0), ("fasting_cpeptide", 0.35, 0.30),
-                           ("insulin_per_kg", 0.65, 0.20)):
+    for name in ("hba1c", "fasting_cpeptide", "insulin_per_kg"):
+        mean, sd = pre[name]["mean"], pre[name]["sd"]
         x = v[name]
         assert abs(x.mean() - mean) <= 4 * sd / math.sqrt(n)
         assert abs(x.std() - sd) <= 0.02 * sd
     assert abs(v["male"].mean() - 0.55) <= 4 * math.sqrt(0.55 * 0.45 / n)
-    assert v["age"].min() >= 8.0 and v["age"].max() <= 65.0
+    assert v["age"].min() >= pre["age"]["lower"] and v["age"].max() <= pre["age"]["upper"]
     # normal scores reproduce the copula correlation (hba1c and fbg are both normal: Pearson)
     r = np.corrcoef(v["hba1c"], v["fbg"])[0, 1]
     assert abs(r - 0.6) <= 3 * (1 - 0.36) / math.sqrt(n)
-    r = np.corrcoef(np.log(v["fasting_cpeptide"]), np.log(v["duration"]))[0, 1]
+    # log-normal C-peptide against the normal score of (truncated-normal) duration
+    from scipy import stats as st
+    d = pre["duration"]
+    a, b = (d["lower"] - d["mean"]) / d["sd"], (d["upper"] - d["mean"]) / d["sd"]
+    zd = st.norm.ppf(st.truncnorm.cdf(v["duration"], a, b, d["mean"], d["sd"]))
+    r = np.corrcoef(np.log(v["fasting_cpeptide"]), zd)[0, 1]
     assert abs(r - (-0.4)) <= 3 * (1 - 0.16) / math.sqrt(n)
 
 

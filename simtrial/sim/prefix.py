@@ -32,7 +32,7 @@ from scipy import stats
 
 from .._rng import chunk_generator, CHUNK_TRIALS, EFFECT, group_codes, patient_codes
 from ..model.design import dropout_hazards
-from ..model.outcomes import OUTCOMES, latent_at, to_model, to_natural
+from ..model.outcomes import latent_at, to_model, to_natural
 from ..model.population import accept_mask, transform
 from ..model.presets import VARIABLES
 from ..stats.sums import analyse_sums, reject
@@ -55,8 +55,7 @@ def supports(dm) -> bool:
     scale analysed by ``ancova`` or ``ttest_change`` for superiority with no margin, no
     interim looks, no conduct, and no dropout that removes anyone (``rate = 0`` and no
     intermittent misses are no-ops). Multiplicity over a single hypothesis is the unadjusted
-    test, and the endpoint has no insulin-independence event.
-    Everything else needs the full patient kernel (:mod:`simtrial.sim.full`)."""
+    test. Everything else needs the full patient kernel (:mod:`simtrial.sim.full`)."""
     sc = dm.scenario
     e = sc.endpoint
     if len(dm.strata) != 1 or len(dm.arms) != 1 or len(dm.hypotheses) != 1:
@@ -68,9 +67,6 @@ def supports(dm) -> bool:
         return False
     if sc.sequential is not None or sc.conduct is not None or dm.outcomes != (e.outcome,):
         return False
-    rem = dm.models[0].remission
-    if OUTCOMES[e.outcome].zero_event and rem is not None and rem.active:
-        return False     # insulin independence is an event the prefix sums do not draw
     d = sc.dropout
     return d is None or (not np.any(dropout_hazards(sc, dm.visits) > 0) and d.intermittent == 0)
 
@@ -229,7 +225,8 @@ def draw_baselines(pop, gen: np.random.Generator, trials: int, n_max: int,
 def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generator, trials: int,
                 n_max: int, treated: int, chol: np.ndarray, lvis_row: np.ndarray,
                 delta_trial: np.ndarray | None = None,
-                gen_slope: np.random.Generator | None = None
+                gen_slope: np.random.Generator | None = None,
+                gen_free: np.random.Generator | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
     """Prefix sums (n_max, trials, N_STATS) for one arm of a chunk.
 
@@ -244,6 +241,11 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
     extra = (od.baseline,) + ((mod_var,) if mod_var else ())
     if vm.decline is not None:
         extra += ("age", "duration")
+    rem = model.remission if od.zero_event else None
+    rem = rem if rem is not None and rem.active else None
+    if rem is not None:
+        extra += ("fasting_cpeptide",)
+    extra = tuple(dict.fromkeys(extra))
     vals, screened, accepted = draw_baselines(model.population, gen_base, trials, n_max, extra, chol)
     dev = None
     if vm.decline is not None:   # patient-specific natural history (the full kernel's stream)
@@ -263,12 +265,22 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
     cx = model.calibration["baseline_mean_natural"]
     x = x0 - cx
     centre = float(vm.control_change[k]) if od.scale == "additive" else 0.0
+    free = None
+    if rem is not None:      # insulin independence: the full kernel's stream and rule
+        q = rem.prob(treated, vals["fasting_cpeptide"])[..., k]
+        if treated and rem.responders_only and mult is not None:
+            q = np.where(mult > 0, q, 0.0)
+        free = gen_free.random((n_max, trials)) < q
     y_nat = to_natural(od, latent_at(vm, xm, e, k, treated, float(model.delta[od.name][k]), mult,
                                      dev))
+    if free is not None:
+        y_nat = np.where(free, 0.0, y_nat)
     s = _prefix(x, (y_nat - x0) - centre, y_nat, resp)
     s_assur = None
     if treated and delta_trial is not None:
         y2 = to_natural(od, latent_at(vm, xm, e, k, treated, delta_trial, mult, dev))
+        if free is not None:
+            y2 = np.where(free, 0.0, y2)
         s_assur = _prefix(x, (y2 - x0) - centre, y2, resp)
     return s, s_assur, screened, accepted
 
@@ -321,13 +333,15 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
         delta_trial = model.delta_for(theta)
         if model.md_limit is not None:
             clipped = int(np.sum(theta[:trials_here] < model.md_limit))
-    slope = [chunk_generator(seed, chunk, patient_codes(0, a)[0]) for a in (0, 1)]
+    slope, free = zip(*[[chunk_generator(seed, chunk, c) for c in patient_codes(0, a)]
+                        for a in (0, 1)])
     s0, _, scr0, acc0 = _arm_prefix(model, stream(seed, chunk, "control_baseline"),
                                     stream(seed, chunk, "control_outcome"), CHUNK_TRIALS,
-                                    int(n0.max()), 0, chol, lvis_row, None, slope[0])
+                                    int(n0.max()), 0, chol, lvis_row, None, slope[0], free[0])
     s1, s1a, scr1, acc1 = _arm_prefix(model, stream(seed, chunk, "msc_baseline"),
                                       stream(seed, chunk, "msc_outcome"), CHUNK_TRIALS,
-                                      int(n1.max()), 1, chol, lvis_row, delta_trial, slope[1])
+                                      int(n1.max()), 1, chol, lvis_row, delta_trial, slope[1],
+                                      free[1])
     s0 = s0[:, :trials_here]
     s1 = s1[:, :trials_here]
     rej, e1, e2, sse, kept, kept_rej = _analyse(model, s0, s1, n0, n1, keep)
