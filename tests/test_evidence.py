@@ -152,7 +152,7 @@ def test_every_assumed_row_has_a_note():
 
 
 # --------------------------------------------------------------------------------------------
-# FACTS.md section 2: other meta-analyses, never default
+# FACTS.md section 2: other meta-analyses, default only where Kashbour has a sensitivity row only
 # --------------------------------------------------------------------------------------------
 
 OTHER_ROWS = [
@@ -170,7 +170,11 @@ OTHER_ROWS = [
 ]
 
 
-def test_other_meta_analyses_reported_with_ci_and_never_default():
+# the T2DM HbA1c cells whose only Kashbour rows are the ex-Hu sensitivity analyses (REVIEW M4)
+ZHANG_DEFAULTS = {"zhang25_hba1c_6m_t2dm", "zhang25_hba1c_12m_t2dm"}
+
+
+def test_other_meta_analyses_reported_with_ci():
     table = _table()
     for rid, time, pop, md, lo, hi in OTHER_ROWS:
         row = table.loc[rid]
@@ -178,16 +182,20 @@ def test_other_meta_analyses_reported_with_ci_and_never_default():
         assert (got_time, row["population"], row["md"], row["ci_low"], row["ci_high"]) == (
             time, pop, md, lo, hi), rid
         got = (row["flag"], row["se_method"], bool(row["default"]))
-        assert got == ("REPORTED", "ci", False), rid
-    assert set(table.index[table["flag"] == "REPORTED"]) == {r[0] for r in OTHER_ROWS}
+        assert got == ("REPORTED", "ci", rid in ZHANG_DEFAULTS), rid
+    reported = set(table.index[table["flag"] == "REPORTED"])
+    assert reported == {r[0] for r in OTHER_ROWS} | {"zang22_hba1c_12m_t2dm",
+                                                     "nada25_insulin_per_kg_pooled_t1dm"}
 
 
-def test_nada_insulin_per_kg_is_not_shipped_and_says_why():
+def test_nada_insulin_is_an_evidence_only_outcome():
     table = _table()
-    assert set(table["unit"]) <= set(ev.OUTCOME_UNITS.values())
+    assert all(ev.OUTCOME_UNITS[o] == u for o, u in zip(table["outcome"], table["unit"]))
     nada = table["source"].str.startswith("Nada")
     assert not (nada & (table["outcome"] == "insulin_dose")).any()
-    assert "U/kg/day" in ev.__doc__
+    assert set(table.loc[nada & table["outcome"].str.startswith("insulin"), "unit"]) == {
+        "IU/kg/day"}
+    assert "insulin_per_kg" not in ev.ENGINE_OUTCOMES and "IU/kg/day" in ev.__doc__
 
 
 def test_pooled_rows_without_time_match_any_visit():
@@ -200,28 +208,35 @@ def test_pooled_rows_without_time_match_any_visit():
 # Defaults
 # --------------------------------------------------------------------------------------------
 
-def test_one_default_per_group_with_a_kashbour_row():
+def test_one_default_per_group_with_a_kashbour_primary_or_subgroup_row():
     table = ev.load_evidence()
-    kashbour = table["flag"] != "REPORTED"
+    kashbour = table["source"].str.startswith("Kashbour")
+    eligible = kashbour & (table["analysis"] != "sensitivity")
     timed = table[table["time_months"].notna()]
     for key, group in timed.groupby(["outcome", "time_months", "population"]):
-        n_default = int(group["default"].sum())
-        expected = 1 if kashbour[group.index].any() else 0
-        assert n_default == expected, key
+        defaults = group[group["default"]]
+        if eligible[group.index].any():
+            assert len(defaults) == 1 and kashbour[defaults.index].all(), key
+        else:
+            assert len(defaults) <= 1, key
     assert not table.loc[table["time_months"].isna(), "default"].any()
-    assert not table.loc[~kashbour, "default"].any()
+    # a default from another source is a reported estimate, and only where Kashbour has none
+    assert set(table.loc[~kashbour & table["default"], "id"]) == ZHANG_DEFAULTS
 
 
 def test_expected_groups_have_defaults():
     # FACTS.md 1b: every outcome at 3, 6, 12 months for all diabetes
-    for outcome in ev.OUTCOMES:
+    for outcome in ev.ENGINE_OUTCOMES:
         if outcome == "ppbg":
             continue  # 3-month PPBG only for T2DM (1 study)
         assert set(ev.rows_for(outcome, "all")) == {3, 6, 12}, outcome
     assert set(ev.rows_for("ppbg", "all")) == {6, 12}
     assert set(ev.rows_for("ppbg", "T2DM")) == {3, 6, 12}
     assert set(ev.rows_for("hba1c", "T1DM")) == {3, 6, 12}
-    assert set(ev.rows_for("fasting_cpeptide", "T2DM")) == {6, 12}
+    # the 6-month T2DM cell holds only the ex-Hu sensitivity row: no default
+    assert set(ev.rows_for("fasting_cpeptide", "T2DM")) == {12}
+    assert set(ev.rows_for("fbg", "T2DM")) == {12}
+    assert set(ev.rows_for("hba1c", "T2DM")) == {3, 6, 12}
 
 
 @pytest.mark.parametrize(("outcome", "abstract_md", "seed_md"), [
@@ -293,7 +308,8 @@ def test_missing_visit_lists_time_points():
 def test_group_with_only_non_default_rows_names_them():
     with pytest.raises(EvidenceError, match=re.escape(
             'no default evidence row for outcome = "insulin_dose", visit_months = 3, population = '
-            '"T2DM" (only non-default rows: "zhang25_insulin_dose_3m_t2dm"); set effect.row')):
+            '"T2DM" (only non-default rows: "zhang25_insulin_dose_3m_t2dm" (primary)); '
+            'set effect.row')):
         ev.select_row("insulin_dose", 3, "T2DM")
     row = ev.select_row("insulin_dose", 3, "T2DM", row_id="zhang25_insulin_dose_3m_t2dm")
     assert row.md == -15.58
@@ -394,7 +410,7 @@ def test_se_helpers_refuse_nonsense(call, match):
 def test_loaded_dtypes_and_columns():
     table = ev.load_evidence()
     assert tuple(table.columns) == ev.COLUMNS
-    assert len(table) == 63
+    assert len(table) == 69
     assert table["id"].is_unique
     assert str(table["time_months"].dtype) == "Int64"
     assert str(table["k"].dtype) == "Int64" and str(table["n"].dtype) == "Int64"
@@ -456,7 +472,7 @@ def _duplicate(rows):
 
 CORRUPTIONS = [
     (_duplicate,
-     r'line 65 \(id = "k25abs_hba1c_12m_all"\): id = "k25abs_hba1c_12m_all" duplicates line 2'),
+     r'line 71 \(id = "k25abs_hba1c_12m_all"\): id = "k25abs_hba1c_12m_all" duplicates line 2'),
     (_set("k25abs_hba1c_12m_all", outcome="hba1c_pct"),
      r'line 2 \(id = "k25abs_hba1c_12m_all"\): outcome = "hba1c_pct" must be one of hba1c, '
      r'.* \(did you mean "hba1c"\?\)'),
@@ -478,8 +494,15 @@ CORRUPTIONS = [
      r'group outcome = "insulin_dose", time_months = 12, population = "all" has 2 default rows'),
     (_set("k25abs_hba1c_12m_all", default="false"),
      r'group outcome = "hba1c", time_months = 12, population = "all" has 0 default rows'),
-    (_set("zhang25_insulin_dose_3m_t2dm", default="true"),
-     r'default = true but flag = "REPORTED"; only Kashbour rows'),
+    (_set("zhang25_insulin_dose_12m_t2dm", default="true"),
+     r'population = "T2DM" has 2 default rows \["k25seed_insulin_dose_12m_t2dm", '
+     r'"zhang25_insulin_dose_12m_t2dm"\]; must have exactly 1'),
+    (_set("k25seed_insulin_dose_12m_t2dm", default="false"),
+     r'population = "T2DM" has 0 default rows \[\]; must have exactly 1 \(it holds the '
+     r'Kashbour rows \["k25seed_insulin_dose_12m_t2dm"\]\)'),
+    (_set("zang22_hba1c_12m_t2dm", default="true"),
+     r'population = "T2DM" has 2 default rows \["zhang25_hba1c_12m_t2dm", '
+     r'"zang22_hba1c_12m_t2dm"\]; must have at most 1'),
     (_set("nada25_hba1c_pooled_all", default="true"), r'default = true needs a time_months'),
     # the CSV cannot drift from its formulas
     (_set("k25abs_hba1c_12m_all", se="0.21"),
@@ -557,4 +580,4 @@ def test_rounding_within_tolerance_is_accepted(tmp_path):
 
 def test_counts_by_flag():
     assert Counter(ev.load_evidence()["flag"]) == {
-        "REPORTED-PRIMARY": 5, "REPORTED-SEED": 18, "ASSUMED": 29, "REPORTED": 11}
+        "REPORTED-PRIMARY": 5, "REPORTED-SEED": 19, "ASSUMED": 32, "REPORTED": 13}

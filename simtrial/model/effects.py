@@ -13,9 +13,17 @@ Distributions (``[effect] distribution = ...``), for the natural-scale MD at the
     ``tau^2 = I^2 / (1 - I^2) * v`` with the typical within-study variance ``v`` recovered from the
     random-effects SE (``SE^2 = (v + tau^2) / k``), i.e. ``tau^2 = I^2 * k * SE^2``. The route
     assumes studies of similar size. A row without I^2 needs ``effect.i2`` or ``effect.tau2`` in
-    the scenario (an explicit assumption); a row without k takes ``effect.k`` or, failing that,
-    the number of Kashbour 2025 trials of that population (T1DM 7, T2DM 7, all 13: 6 + 6 trials
-    of one type plus one mixed trial; an upper bound, ASSUMED), recorded in the manifest.
+    the scenario (an explicit assumption). k comes from ``effect.k`` if the scenario sets it,
+    else from the row, capped by the seed's number of studies for that outcome and time
+    (:data:`SEED_K`; :func:`simtrial.model.evidence.k_for`); a row without k takes the cap
+    itself (ASSUMED, recorded in the manifest). For a T1DM or T2DM row the cap is also the
+    number of Kashbour 2025 trials of that type (:data:`KASHBOUR_TRIALS`: 6 of one type plus
+    the mixed trial) and, when the other type has a row at that cell (so holds at least one
+    study), one less than the overall k (ASSUMED: the type subgroups partition the studies).
+    ``predictive_dist = "t"`` needs k >= 3 (df = k - 2) and is refused; a normal predictive with
+    k < 3 from the table is refused too (tau^2 from I^2 on one or two studies, with tails too
+    light), unless the scenario sets ``effect.k`` (then allowed, with a WARNING in the manifest's
+    k provenance) or ``effect.tau2``.
 ``custom``
     ``family = "normal"`` (mean, sd), ``"t"`` (mean, sd = scale, df) or ``"mixture"`` of normals
     (``components = [{weight, mean, sd}, ...]``).
@@ -41,10 +49,100 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["EffectDistribution", "time_profile", "tau2_from_i2", "KASHBOUR_TRIALS"]
+from ..errors import EvidenceError, fmt_value
+
+__all__ = ["EffectDistribution", "time_profile", "tau2_from_i2", "KASHBOUR_TRIALS", "SEED_K",
+           "k_cap", "seed_time_point"]
 
 KASHBOUR_TRIALS = {"T1DM": 7, "T2DM": 7, "all": 13}
-"""Upper bound on k when a row gives none (6 trials of one type + 1 mixed; 13 in all)."""
+"""Kashbour 2025 trials by population (6 trials of one type + 1 mixed; 13 in all): the cap on a
+subgroup's k (:func:`k_cap`)."""
+
+_S = "REPORTED-SEED: seed 000"
+SEED_K: dict[tuple[str, int], tuple[int, str]] = {
+    ("hba1c", 3): (9, "ASSUMED: seed 000 gives no 3-month k; the 6-month k"),
+    ("hba1c", 6): (9, f"{_S}, 6-month HbA1c '九項研究'"),
+    ("hba1c", 12): (11, f"{_S}, 12-month HbA1c '11項試驗匯總'"),
+    ("fbg", 3): (7, "ASSUMED: seed 000 gives no 3-month k; the 6-month k"),
+    ("fbg", 6): (7, f"{_S}, 6-month FBG '七項研究'"),
+    ("fbg", 12): (9, f"{_S}, 12-month FBG '九項研究'"),
+    ("ppbg", 3): (3, "ASSUMED: seed 000 gives no 3-month k (the T2DM subgroup is '單研究'); the "
+                     "6-month k"),
+    ("ppbg", 6): (3, f"{_S}, 6-month PPBG '三項研究匯總'"),
+    ("ppbg", 12): (3, f"{_S}, 12-month PPBG '三項研究'"),
+    ("fasting_cpeptide", 3): (8, "ASSUMED: seed 000 gives no 3-month k; the 6-month k"),
+    ("fasting_cpeptide", 6): (8, f"{_S}, 6-month fasting C-peptide '八項研究'"),
+    ("fasting_cpeptide", 12): (10, f"{_S}, 12-month fasting C-peptide '十項研究' (293 "
+                                   "patients)"),
+    ("insulin_dose", 3): (6, "ASSUMED: seed 000 gives no 3-month k; the 6-month k"),
+    ("insulin_dose", 6): (6, f"{_S}, 6-month insulin '六項研究'"),
+    ("insulin_dose", 12): (7, f"{_S}, 12-month insulin '七項研究'"),
+    ("stimulated_cpeptide", 3): (2, f"{_S}, 3-month stimulated C-peptide '僅含兩項研究'"),
+    ("stimulated_cpeptide", 6): (2, "ASSUMED: seed 000 gives no 6-month k; the 3-month k (the "
+                                    "nearest time point)"),
+    ("stimulated_cpeptide", 12): (3, f"{_S}, 12-month stimulated C-peptide '三項研究' (69 "
+                                     "patients)"),
+    ("homa_b", 3): (3, "ASSUMED: seed 000 gives k only at 12 months"),
+    ("homa_b", 6): (3, "ASSUMED: seed 000 gives k only at 12 months"),
+    ("homa_b", 12): (3, f"{_S}, 12-month HOMA-B '三項研究'"),
+    ("homa_ir", 3): (4, "ASSUMED: seed 000 gives k only at 12 months (3 months: n = 81)"),
+    ("homa_ir", 6): (4, "ASSUMED: seed 000 gives k only at 12 months"),
+    ("homa_ir", 12): (4, f"{_S}, 12-month HOMA-IR '四項研究'"),
+}
+"""Number of studies in the Kashbour 2025 analysis of each (outcome, month), with its source:
+the cap on k for the predictive distribution (:func:`simtrial.model.evidence.k_for`). Where seed
+000 names no k at a time point, the k of the nearest time point that has one is used (ASSUMED)."""
+
+
+def seed_time_point(time_months: int) -> int:
+    """The seed time point (3, 6, 12) nearest a visit; ties go to the later one."""
+    return min((3, 6, 12), key=lambda t: (abs(t - time_months), -t))
+
+
+def k_cap(outcome: str, time_months: int, population: str, *,
+          other_subgroup: bool = False) -> tuple[int, str]:
+    """Largest number of studies an estimate of (outcome, month, population) can rest on.
+
+    Parameters
+    ----------
+    outcome : str
+        A simulated outcome (a key of :data:`SEED_K`).
+    time_months : int
+        The estimate's month; a visit other than 3, 6, 12 uses the nearest of them.
+    population : str
+        ``all``, ``T1DM`` or ``T2DM``.
+    other_subgroup : bool
+        For a T1DM/T2DM estimate: whether the other type has a Kashbour row at this cell (then
+        that type holds at least one of the studies, and this subgroup at most k - 1).
+
+    Returns
+    -------
+    (int, str)
+        The cap (>= 1) and how it was obtained.
+
+    Examples
+    --------
+    T2DM 12-month PPBG: 3 studies in all, the T1DM subgroup holds at least one:
+
+    >>> k_cap("ppbg", 12, "T2DM", other_subgroup=True)[0]
+    2
+    """
+    t = seed_time_point(int(time_months))
+    if (outcome, t) not in SEED_K:
+        outcomes = ", ".join(dict.fromkeys(o for o, _ in SEED_K))
+        raise EvidenceError(f"evidence error: outcome = {fmt_value(outcome)} has no seed k; must "
+                            f"be one of {outcomes}")
+    k, src = SEED_K[(outcome, t)]
+    why = f"seed k = {k} for {outcome} at {t} months ({src})"
+    if population == "all":
+        return min(k, KASHBOUR_TRIALS["all"]), why
+    cap = min(k - 1 if other_subgroup else k, KASHBOUR_TRIALS[population])
+    parts = [why]
+    if other_subgroup:
+        parts.append(f"a {population} subgroup holds at most k - 1 = {k - 1} (the other type has "
+                     "a row at this cell)")
+    parts.append(f"at most {KASHBOUR_TRIALS[population]} {population} trials")
+    return max(cap, 1), "; ".join(parts)
 
 
 def tau2_from_i2(i2_percent: float, k: int, se: float) -> float:

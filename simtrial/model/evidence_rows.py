@@ -108,8 +108,9 @@ def evidence_row(result: MetaResult, *, id: str, outcome: str, time_months: int 
     given in ``note``. The P value is the method's own (t-based for HKSJ), with
     ``p_relation = "<"`` and 0.0001 below 0.0001.
 
-    Flags: ``md_status = pooled``, ``se_method = ci``, ``flag = DERIVED`` (computed here from
-    the user's study rows, not a published figure), ``default = false``; ``note`` starts with
+    Flags: ``analysis = primary``, ``md_status = pooled``, ``se_method = ci``, ``flag = DERIVED``
+    (computed here from the user's study rows, not a published figure), ``default = false``;
+    ``note`` starts with
     "COMPUTED by simtrial meta (not a published figure)".
     """
 
@@ -164,6 +165,7 @@ def evidence_row(result: MetaResult, *, id: str, outcome: str, time_months: int 
         "unit": OUTCOME_UNITS[outcome],
         "time_months": "" if time_months is None else str(int(time_months)),
         "population": population,
+        "analysis": "primary",
         "md": _g(r.estimate),
         "ci_low": _g(lo),
         "ci_high": _g(hi),
