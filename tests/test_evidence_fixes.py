@@ -317,8 +317,6 @@ def test_engine_predictive_uses_the_capped_k(changes, k):
     m = model(**{"effect.source": "evidence", "effect.md": None,
                  "effect.distribution": "predictive", **changes})
     prov = m.distribution.provenance["k"]
-    if "Kashbour 2025 trials of this population" in prov:
-        pytest.xfail("simtrial.model.stratum._distribution does not call evidence.k_for yet")
     assert prov.startswith(f"ASSUMED {k}: the row gives no k")
 
 
@@ -456,11 +454,6 @@ def test_safety_loader_rejects_tampered_rows(tmp_path, rid, changes, match):
 # Every shipped scenario still loads and builds
 # --------------------------------------------------------------------------------------------
 
-#: shipped scenarios whose cell lost its default (REVIEW M4): they need an explicit effect.row
-#: (scenarios/ is edited by the lead); strict, so the marker must go once they are fixed
-LOST_DEFAULT = {"t2d_fbg_6m.toml", "t2d_cpeptide_6m.toml"}
-
-
 def _scenarios(path: Path):
     from simtrial.sweep import load_points
     if "[sweep" in path.read_text(encoding="utf-8"):
@@ -468,12 +461,9 @@ def _scenarios(path: Path):
     return [simtrial.load_scenario(path)]
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(
-        strict=True, raises=EvidenceError,
-        reason="its cell has no default row now: the scenario must set effect.row"))
-    if p.name in LOST_DEFAULT else p
-    for p in sorted(SCENARIO_DIR.glob("*.toml"))], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(SCENARIO_DIR.glob("*.toml"))
+                         + sorted((SCENARIO_DIR / "calibration").glob("*.toml")),
+                         ids=lambda p: p.stem)
 def test_shipped_scenario_loads_and_builds(path):
     scenarios = _scenarios(path)
     assert scenarios

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import evidence as ev
 from ..errors import EvidenceError, ScenarioError
-from .effects import KASHBOUR_TRIALS, EffectDistribution, tau2_from_i2, time_profile
+from .effects import EffectDistribution, tau2_from_i2, time_profile
 from .outcomes import (OUTCOMES, Decline, EffectNotAttainable, Heterogeneity, OutcomeDef,
                        Remission, VisitModel, at_months, calibrate_delta, derive_visit_params,
                        latent, min_sd_change, outcome_correlation, remission_intercepts,
@@ -281,7 +281,8 @@ def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k
     return VisitModel(od, visits, cc, sd, rho, m0, s0, beta, sigma, decline)
 
 
-def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: int | None
+def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: int | None,
+                baseline_means: dict[str, float] | None = None
                 ) -> tuple[np.ndarray, list[str], dict | None, dict]:
     """Natural-scale MD per visit, where each number came from, the endpoint row, and info for
     the effect distribution (SE, I^2, k of the row behind the endpoint MD)."""
@@ -316,7 +317,10 @@ def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: in
             info = {"se": sc.effect.se, "i2": None, "k": None, "row": None}
         elif sc.effect.row is not None or month_end in VISITS or not known:
             # at an evidence month the row itself is required (a missing row is an error)
-            row = ev.select_row(od.name, month_end, population, sc.effect.row)
+            # a named IU/kg/day or % of baseline insulin row is converted with the population's
+            # mean weight or dose (the conversion is in the row's note and the manifest)
+            row = ev.select_row(od.name, month_end, population, sc.effect.row,
+                                baseline_means=baseline_means)
             known[month_end] = (float(row.md), row.id)
             row_used = row.to_dict()
             info = {"se": row.se, "i2": row.i2, "k": row.k, "row": row.id}
@@ -375,12 +379,10 @@ def _distribution(sc: Scenario, md_point: float, info: dict) -> EffectDistributi
     if e.distribution == "pooled":
         return EffectDistribution("pooled", md_point, "normal", centre, se, provenance=prov)
     # predictive
-    k = e.k or info.get("k")
-    if k is None:
-        k = KASHBOUR_TRIALS[e.population]
-        prov["k"] = f"ASSUMED {k} (Kashbour 2025 trials of this population; row gives no k)"
-    else:
-        prov["k"] = f"scenario effect.k = {k}" if e.k else f"evidence row (k = {k})"
+    # k capped at the seed's k for the cell; a t-predictive with k < 3 is refused (evidence.py)
+    k, prov["k"] = ev.k_for(info.get("row"), e.population, sc.endpoint.outcome,
+                            sc.endpoint.visit_months, scenario_k=e.k,
+                            predictive_dist=e.predictive_dist, tau2_given=e.tau2 is not None)
     if e.tau2 is not None:
         tau2 = e.tau2
         prov["tau2"] = f"scenario effect.tau2 = {tau2:g}"
@@ -461,6 +463,8 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     warnings: list[str] = []
     conversions: dict[str, str] = {}
     remission = None
+    means = {"weight": float(np.mean(base["weight"])),
+             "insulin_dose": float(np.mean(base["insulin_dose"]))}
     for name, od in OUTCOMES.items():
         is_end = name == sc.endpoint.outcome
         x0 = to_model(od, base[od.baseline])
@@ -470,7 +474,7 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
         dev = (None if vm.decline is None else
                vm.decline.deviation(visits, cal["age"], cal["duration"], cal["u_slope"]))
         devs[name] = dev
-        m, src, row, inf = _md_profile(sc, od, visits, k_end if is_end else None)
+        m, src, row, inf = _md_profile(sc, od, visits, k_end if is_end else None, means)
         if is_end:
             evidence_row, info = row, inf
         free = free_c = None
