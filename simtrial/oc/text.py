@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..model.outcomes import OUTCOMES
+from ..model.presets import ALIASES
 from ..stats.mc import MONTH_DAYS, quantiles
 
 __all__ = ["point_summary", "run_summary", "sample_size_line", "headline"]
@@ -47,7 +48,8 @@ def point_summary(p) -> str:
                            for s, f in zip(dm.strata, dm.fractions))
         lines.append(f"population {strata}")
     else:
-        lines.append(f"population {dm.strata[0]}: screen failures {sf:.1%} (+/- {sf_se:.2%})")
+        name = dm.strata[0] + (f" (= {ALIASES[dm.strata[0]]})" if dm.strata[0] in ALIASES else "")
+        lines.append(f"population {name}: screen failures {sf:.1%} (+/- {sf_se:.2%})")
     e0 = sc.endpoint
     if e0.type == "continuous":
         od = OUTCOMES[e0.outcome]
