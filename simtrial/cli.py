@@ -412,8 +412,8 @@ def _cmd_evidence(args) -> int:
                      "rows": json.loads(table.to_json(orient="records"))})
         return 0
     import pandas as pd
-    cols = ["id", "outcome", "time_months", "population", "md", "ci_low", "ci_high", "p_value",
-            "i2", "k", "se", "se_method", "flag", "default"]
+    cols = ["id", "outcome", "time_months", "population", "analysis", "md", "ci_low", "ci_high",
+            "p_value", "i2", "k", "se", "se_method", "flag", "default"]
     with pd.option_context("display.max_rows", None, "display.width", 200,
                            "display.max_columns", None):
         print(f"evidence version {evidence_version()} ({len(table)} rows; MD = MSC - control)")
