@@ -49,6 +49,7 @@ __all__ = ["arm_size", "Scenario", "PopulationConfig", "EndpointConfig", "ArmCon
 
 ANALYSES = ("ancova", "ttest_change")
 CONTINUOUS_ANALYSES = ("ancova", "ttest_change", "mmrm", "mi")
+MMRM_DF = ("auto", "kenward-roger", "satterthwaite")
 RESPONDER_ANALYSES = ("chisq", "fisher", "cmh", "logistic")
 ENDPOINT_TYPES = ("continuous", "responder")
 RESPONDER_BOUNDS = ("min", "max", "change_min", "change_max", "pct_change_min", "pct_change_max")
@@ -274,7 +275,11 @@ class EndpointConfig:
     missing: Choice("nonresponder", "complete_case") = key(
         "nonresponder", doc="responder: how a missing endpoint visit counts")
     imputations: Int(ge=2, le=500) = key(20, "imputations = 20", 'imputations for analysis = "mi"')
-    name: Str = key("primary", 'name = "insulin_12m"', "[[endpoints]]: a short unique name")
+    df: Choice(*MMRM_DF) = key("auto", 'df = "kenward-roger"', 'analysis = "mmrm": small-sample '
+                               'method, auto | kenward-roger | satterthwaite (auto: '
+                               'Kenward-Roger for small trials, see simtrial.stats.mmrm)')
+    name: Str = key("primary", 'name = "insulin_12m"', "a short unique name (the primary's "
+                    'default "primary"; required in [[endpoints]])')
 
     @model_validator(mode="before")
     @classmethod
@@ -282,22 +287,22 @@ class EndpointConfig:
         if not isinstance(data, dict) or info.context is None:
             return data
         path, primary = _ctx(info)["path"], _ctx(info).get("primary", True)
-        allowed = toml_keys(cls)
-        check_keys(data, path, allowed if not primary else tuple(k for k in allowed
-                                                                 if k != "name"))
+        check_keys(data, path, toml_keys(cls))
         d = dict(data)
         etype = choice(d, "type", path, ENDPOINT_TYPES, "continuous")
         for k in ("visit_months",):       # checked in the order of the old parser
             if k not in d:
                 raise ScenarioError(f"scenario error: {path}.{k} is required")
             d[k] = validate_key(cls, k, d[k], path)
-        if not primary:
+        if not primary or "name" in d:
+            # the primary may be named (default "primary"); a secondary must be
             name = d.get("name")
-            if not isinstance(name, str) or not _NAME_RE.match(name) or name == "primary":
+            if (not isinstance(name, str) or not _NAME_RE.match(name)
+                    or (name == "primary" and not primary)):
                 raise err(f"{path}.name", name, "must be a short unique name (letters, digits, _ - "
                           '.; not "primary")', 'name = "insulin_12m"')
         if etype == "responder":
-            for k in ("outcome", "scale", "hypothesis", "margin", "imputations"):
+            for k in ("outcome", "scale", "hypothesis", "margin", "imputations", "df"):
                 if k in d:
                     raise err(f"{path}.{k}", d[k], 'is not used with type = "responder" (the '
                               "outcomes come from the responder criteria)")
@@ -336,6 +341,9 @@ class EndpointConfig:
             if c.get("sides", 2) != 1:
                 raise rule("design.sides", c.get("sides"), f'must be 1 for {path}.hypothesis = '
                            '"noninferiority" (a one-sided test, e.g. alpha = 0.025)', "sides = 1")
+        if "df" in t and self.analysis != "mmrm":
+            raise rule(f"{path}.df", t["df"], 'is only used with analysis = "mmrm"',
+                       'analysis = "mmrm"')
         if "imputations" in t and self.analysis != "mi":
             raise rule(f"{path}.imputations", t["imputations"], 'is only used with analysis = '
                        '"mi"', 'analysis = "mi"')
@@ -1119,13 +1127,24 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     population = validate(PopulationConfig, table(data, "population", "", required=True),
                           "population")
     design = validate(DesignConfig, table(data, "design", "", required=True), "design")
-    endpoint = validate(EndpointConfig, table(data, "endpoint", "", required=True), "endpoint",
-                        sides=design.sides, primary=True)
+    listed = data.get("endpoints")
+    if "endpoint" not in data and isinstance(listed, list) and listed:
+        # only [[endpoints]]: the first is the primary (README), keeping its name
+        first = listed[0]
+        if not isinstance(first, dict):
+            raise err("endpoints[0]", first, "must be a table", '[[endpoints]] outcome = "hba1c"')
+        endpoint = validate(EndpointConfig, first, "endpoints[0]", sides=design.sides,
+                            primary=True)
+    else:
+        listed = None
+        endpoint = validate(EndpointConfig, table(data, "endpoint", "", required=True),
+                            "endpoint", sides=design.sides, primary=True)
     effect = validate(EffectConfig, table(data, "effect", "", required=True), "effect",
                       preset=population.preset)
     om = validate(OutcomeModelConfig, table(data, "outcome_model", ""), "outcome_model")
     arms = _arms(data, design)
-    endpoints = _endpoints(data, design.sides)
+    endpoints = _endpoints(data, design.sides, primary=endpoint,
+                           skip_first=listed is not None)
     every = (endpoint,) + endpoints
     visits = tuple(sorted(set(design.visits or VISITS) | {e.visit_months for e in every}))
     _visit_limit(every, visits)
@@ -1144,17 +1163,21 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
                     dropout=dropout, multiplicity=mult, sequential=seq, conduct=conduct, **head)
 
 
-def _endpoints(data: dict, sides: int) -> tuple[EndpointConfig, ...]:
+def _endpoints(data: dict, sides: int, primary: EndpointConfig, skip_first: bool = False
+               ) -> tuple[EndpointConfig, ...]:
+    """The secondary endpoints (``[[endpoints]]`` after the first one when there is no
+    ``[endpoint]``), with names unique across every endpoint."""
     v = _section_list(data, "endpoints", '[[endpoints]] name = "insulin_12m", outcome = '
                       '"insulin_dose", visit_months = 12', non_empty=False)
     if v is None:
         return ()
+    start = 1 if skip_first else 0
     out = tuple(validate(EndpointConfig, x, f"endpoints[{i}]", sides=sides, primary=False)
-                for i, x in enumerate(v))
-    names = [e.name for e in out]
+                for i, x in enumerate(v) if i >= start)
+    names = [primary.name] + [e.name for e in out]
     for i, n in enumerate(names):
         if n in names[:i]:
-            raise err(f"endpoints[{i}].name", n, "must be unique")
+            raise err(f"endpoints[{i - 1 + start}].name", n, "must be unique")
     return out
 
 
