@@ -385,6 +385,13 @@ def _validate_design(args, sc) -> int:
         print(f"  endpoint {e0.outcome} at {e0.visit_months} months ({e0.analysis}); MD by visit "
               + ", ".join(f"{mo} mo {v:+.4g}" for mo, v in zip(m0.visits, m0.md[e0.outcome])))
         print(f"  effect source: {m0.md_source[e0.outcome][m0.k_end]}")
+        print("  " + endpoint_variance_line(m0))
+    for i, e in enumerate(sc.all_endpoints):
+        if e.type == "responder":
+            print("  " + responder_size_line(dm, i, sc.design.n_per_arm))
+    for name, text in m0.conversions.items():
+        if name in dm.outcomes:
+            print(f"  {name}: {text}")
     if d["dropout"] is not None:
         dd = d["dropout"]
         print(f"  dropout {dd['mechanism']}: hazard per visit "
@@ -397,6 +404,46 @@ def _validate_design(args, sc) -> int:
     if getattr(sc, "conduct", None) is not None:
         print("  conduct " + json.dumps(_plain_json(sc.conduct.to_toml()), separators=(", ", ": ")))
     return 0
+
+
+def endpoint_variance_line(m) -> str:
+    """What the ANCOVA of the primary endpoint will see (issue 12 item 7): ``rho`` is the
+    correlation of the baseline with the endpoint *value*; the change's correlation with the
+    baseline, the residual SD and the R-squared follow from it."""
+    vm, k = m.endpoint, m.k_end
+    od = vm.outcome
+    sd_c = m.analytic.get("sd_change_control", m.analytic["sd_change"])
+    res = m.analytic.get("sd_resid_control", m.analytic["sd_resid_ancova"])
+    r2 = max(0.0, 1.0 - (res / sd_c) ** 2) if sd_c > 0 else float("nan")
+    scale = " (log scale)" if od.scale == "log" else ""
+    # corr(X0, Xt - X0) = (rho s0 s1 - s0^2) / (s0 sd_change) = beta s0 / sd_change
+    r_change = vm.beta[k] * vm.s0 / float(vm.sd_change[k]) if vm.sd_change[k] else 0.0
+    return (f"natural history at {m.visits[k]} mo (control): SD of change "
+            f"{vm.sd_change[k]:.3g}{scale}, rho = corr(baseline, value at the visit) "
+            f"{vm.rho[k]:.3g} (corr(baseline, change) {r_change:+.3g}); ANCOVA residual SD "
+            f"{res:.3g} {od.unit}, R-squared of the change on the baseline {r2:.2f}")
+
+
+def responder_size_line(dm, i: int, n: int) -> str:
+    """Exact size of the responder test at the design N (issue 12 item 9)."""
+    from .model.design import group_sizes
+    from .sim.full import control_responder_rate
+    from .stats.exact import SIZE_ANALYSES, responder_test_size
+    sc = dm.scenario
+    e = sc.all_endpoints[i]
+    sizes = group_sizes(dm, n).sum(axis=0)
+    p = control_responder_rate(dm, sc.seed, n, i)
+    a, sides = sc.design.alpha, sc.design.sides
+    size = {t: responder_test_size(t, int(sizes[0]), int(sizes[1]), p, a, sides)
+            for t in SIZE_ANALYSES if t != "cmh"}
+    chosen = "chisq" if e.analysis == "cmh" else e.analysis
+    others = ", ".join(f"{t} {v:.4f}" for t, v in size.items() if t != chosen)
+    note = ", evaluated as one stratum" if e.analysis == "cmh" else ""
+    flag = ("  LIBERAL" if size[chosen] > a * 1.1 else
+            "  conservative" if size[chosen] < a * 0.5 else "")
+    return (f"exact size of {e.name!r} ({e.analysis}{note}) at N = {int(sizes[0])}/"
+            f"{int(sizes[1])}, null responder rate {p:.3f} (control, model): "
+            f"{size[chosen]:.4f} at alpha {a:g}{flag}; {others}")
 
 
 def _plain_json(obj):

@@ -27,6 +27,7 @@ from ..model.design import design_features, DesignModel, Hypothesis
 from ..model.outcomes import OUTCOMES
 from ..stats.closed_form import power_ancova, power_ttest
 from ..stats.mc import mean_se, median_mc_se, MONTH_DAYS, quantiles, rate_se, wilson
+from ..stats.exact import responder_test_size
 from .closed_form import analytic_assurance
 from .text import point_summary, run_summary, sample_size_line
 
@@ -306,7 +307,9 @@ class PointResult:
             if not math.isnan(h.truth):
                 add("true_effect", h.truth)
                 add("bias", m - h.truth, m_se)
-            add("not_fitted", float(st.not_fitted))
+            # fits that failed: a rate beside the other rates, with its count
+            add("not_fitted", st.not_fitted / r, rate_se(st.not_fitted / r, r))
+            add("not_fitted_count", float(st.not_fitted))
             n0, n1 = int(n_arm[0]), int(n_arm[h.arm])
             cf = closed_form_power(dm, h, n0, n1)
             if not math.isnan(cf):
@@ -346,7 +349,7 @@ class PointResult:
         for r in self.rows():
             if r["hypothesis"] == h0.label and r["arm"] == h0.arm_name and r["metric"] not in d:
                 d[r["metric"]] = r["estimate"]
-                if r["metric"] in ("power", "mean_estimate", "assurance", "success"):
+                if r["metric"] in ("power", "mean_estimate", "assurance", "success", "not_fitted"):
                     d[f"{r['metric']}_mc_se"] = r["mc_se"]
         d["mc_se"] = d.pop("power_mc_se")
         d["ci_low"], d["ci_high"] = d.pop("power_ci_low"), d.pop("power_ci_high")
@@ -354,6 +357,10 @@ class PointResult:
         sf = [r for r in self.rows() if r["metric"] == "screen_fail"]
         if sf:
             d["screen_fail"], d["screen_fail_mc_se"] = sf[0]["estimate"], sf[0]["mc_se"]
+        if "assurance" in d:
+            d["assurance_definition"] = (
+                "P(significant result favouring MSC), averaged over the effect distribution: "
+                "one-sided success, not power (about alpha/sides under a null point effect)")
         d["rows"] = self.rows()
         return d
 
@@ -387,6 +394,11 @@ def _html_table(df: pd.DataFrame, title: str, limit: int = 30) -> str:
 # ---------------------------------------------------------------------------------------------
 # rows that only the full kernel produces (they need per-trial arrays)
 # ---------------------------------------------------------------------------------------------
+
+EXACT_SIZE_MAX_N = 300
+"""Largest arm for which the exact size of a responder test is enumerated ((n0+1)(n1+1)
+tables); beyond it the large-sample tests are at their level and the row is omitted."""
+
 
 def design_rows(dm: DesignModel, tr: dict[str, np.ndarray], sizes: np.ndarray, n_trials: int,
                 conduct=None) -> list[dict[str, Any]]:
@@ -423,6 +435,15 @@ def design_rows(dm: DesignModel, tr: dict[str, np.ndarray], sizes: np.ndarray, n
                     *mean_se(tr[rk][:, 0]))
             add(h.label, e.name, h.arm_name, e.visit_months, "responder_rate",
                 *mean_se(tr[rk][:, h.arm]))
+            # exact size of the chosen test at these arm sizes, both arms at the simulated
+            # control rate (a liberal chi-square with rare responders becomes visible)
+            arm_n = sizes.sum(axis=0)
+            n0, n1 = int(arm_n[0]), int(arm_n[h.arm])
+            if max(n0, n1) <= EXACT_SIZE_MAX_N:
+                p0 = float(np.mean(tr[rk][:, 0]))
+                add(h.label, e.name, h.arm_name, e.visit_months, "exact_size",
+                    responder_test_size("chisq" if e.analysis == "cmh" else e.analysis, n0, n1,
+                                        p0, dm.scenario.design.alpha, dm.scenario.design.sides))
     if dm.boundaries is not None:
         look = tr["point_gsd_look"]
         why = tr["point_gsd_why"]

@@ -68,7 +68,7 @@ def point_summary(p) -> str:
                      f"{dm.visits[-1]}: " + ", ".join(f"{nm} {o:.1%}" for nm, o in zip(names, obs)))
     has_a = p.stats[0].assurance is not None
     lines.append(f"{'hypothesis':<28}{'truth':>9}{'mean est':>10}{'power':>8}{'MC SE':>8}"
-                 f"{'closed form':>12}" + ("  assurance (MC SE)" if has_a else ""))
+                 f"{'closed form':>12}" + ("  assurance* (MC SE)" if has_a else ""))
     for h, st in zip(dm.hypotheses, p.stats):
         e = h.endpoint
         pw = st.reject / p.n_trials
@@ -82,8 +82,16 @@ def point_summary(p) -> str:
             a = st.assurance / p.n_trials
             line += f"  {a:.4f} ({math.sqrt(a * (1 - a) / p.n_trials):.4f})"
         if st.not_fitted:
-            line += f"  ({st.not_fitted} fits failed)"
+            line += (f"  ({st.not_fitted} fits failed: {st.not_fitted / p.n_trials:.2%} of "
+                     "trials)")
         lines.append(line)
+    if has_a:
+        null = any(h.true_null for h in dm.hypotheses)
+        lines.append("          * assurance = P(significant AND favouring MSC), averaged over the "
+                     "effect distribution: one-sided, not power"
+                     + (f" (if every drawn effect were 0 it would be about alpha/"
+                        f"{sc.design.sides} = {sc.design.alpha / sc.design.sides:g}, beside "
+                        f"{sc.design.sides}-sided power near alpha)" if null else ""))
     if (sc.dropout is not None or dm.boundaries is not None or sc.multiplicity.method != "none"
             or sc.conduct is not None) and any(
                 not math.isnan(_get(p, "analytic_power", h.label)[0]) for h in dm.hypotheses):
@@ -97,7 +105,7 @@ def point_summary(p) -> str:
         if not math.isnan(tm):
             sd, _ = _get(p, "trial_effect_sd")
             cl, _ = _get(p, "trial_effects_clipped")
-            lines.append(f"{label:<10}drawn mean {tm:+.4g}, SD {sd:.4g}"
+            lines.append(f"{label}: drawn mean {tm:+.4g}, SD {sd:.4g}"
                          + (f"; {int(cl)} beyond the physical limit were set to it" if cl else ""))
     rf, rf_se = _get(p, "responder_fraction")
     if not math.isnan(rf):

@@ -66,7 +66,7 @@ from .conduct import link_chunk
 from .patients import residual_cholesky
 from .prefix import draw_baselines
 
-__all__ = ["run_chunk", "one_trial", "draw_patients", "PatientData"]
+__all__ = ["run_chunk", "one_trial", "draw_patients", "PatientData", "control_responder_rate"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,3 +659,16 @@ def one_trial(dm: DesignModel, seed: int, n: int, trial: int = 0
                                for o in dm.outcomes})
     return {a: {o: np.concatenate([x[o] for x in per_arm[a]], axis=0) for o in dm.outcomes}
             for a in range(K1)}
+
+
+def control_responder_rate(dm: DesignModel, seed: int, n: int, endpoint_index: int) -> float:
+    """Share of control patients meeting responder endpoint ``endpoint_index``'s criteria at
+    its visit (all patients, before dropout), over one chunk of the run's patients at size
+    ``n``: the null responder probability for the exact size of the responder tests."""
+    e = dm.scenario.all_endpoints[endpoint_index]
+    d = draw_patients(dm, seed, n)
+    m = d.arm == 0
+    k = dm.visit_index(e)
+    resp = _responder(e, {o: d.vals[o][:, m] for o in e.outcomes},
+                      {o: d.base[o][:, m] for o in e.outcomes}, k)
+    return float(np.mean(resp))

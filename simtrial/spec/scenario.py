@@ -893,8 +893,10 @@ class OutcomeModelConfig:
     sd_change: Float(gt=0.0, le=1e6) | None = key(None, "sd_change = 1.1", "SD of the endpoint "
                                                   "outcome's change at the endpoint visit, model "
                                                   "scale")
-    rho: Float(gt=-1.0, lt=1.0) | None = key(None, "rho = 0.5", "corr(baseline, endpoint value), "
-                                             "model scale")
+    rho: Float(gt=-1.0, lt=1.0) | None = key(None, "rho = 0.5", "corr(baseline, endpoint VALUE) "
+                                             "on the model scale, not with the change (simtrial "
+                                             "validate prints the ANCOVA residual SD and "
+                                             "R-squared it implies)")
     control_change: Float(finite=True) | None = key(None, "control_change = -0.5", "mean control "
                                                     "change at the endpoint visit, model scale")
     heterogeneity: Choice(*HETEROGENEITY) = key(

@@ -204,7 +204,8 @@ _KEY_LABELS = {"power": "power", "analytic_power": "closed-form power",
                "conjunctive_power": "all false nulls rejected",
                "expected_patients": "expected patients (interim looks)",
                "stop_efficacy": "stop for efficacy", "stop_futility": "stop for futility",
-               "not_fitted": "fits that failed (count)"}
+               "not_fitted": "fits that failed (share of trials)",
+               "exact_size": "exact size of the responder test (type I error at this N)"}
 
 
 def _key_results(run: RunFolder, dm) -> pd.DataFrame:
