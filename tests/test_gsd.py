@@ -41,12 +41,21 @@ Reference values
      O'Brien-Fleming C_B(K, 0.05) = 1.977, 2.004, 2.024, 2.040 (bounds C_B sqrt(K/k)). C_B(3) is
      also [P1] x0 (one-sided 0.025: 2.0040356).
 
-Not found published (searched the rpact and gsDesign docs and test suites): the Lan-DeMets
-O'Brien-Fleming bounds for K = 2 (2.963, 1.969) and the Lan-DeMets Pocock-type bounds for K = 2
-(2.157, 2.201) and K = 3 (2.279, 2.295, 2.296) at one-sided 0.025. They are checked (together with
-the published ones) against an independent computation written here: adaptive quadrature
-(scipy.integrate.quad) of the exact 1-D integrals of the canonical joint distribution (for K = 3 via
-the Markov property: Z_1 and Z_3 are independent given Z_2), solved with brentq.
+[P5] rpact 3.3.4 (Debian r-cran-rpact 3.3.4-1, R 4.2.2), computed once for this file:
+     ``getDesignGroupSequential(kMax = K, alpha = ALPHA, sided = SIDED, typeOfDesign = TYPE,
+     gammaA = GAMMA, informationRates = FRACTIONS)$criticalValues`` (``gammaA`` for ``asHSD``
+     only), printed with ``formatC(x, digits = 10, format = "f")``; the table RPACT_334 below
+     lists (SIDED, ALPHA, TYPE, GAMMA, FRACTIONS) and the values. rpact's ``sided = 2`` takes
+     ``alpha`` as the two-sided level and spends the function at ``alpha / 2`` on each side,
+     like gsDesign's ``test.type = 2`` (whose ``alpha`` is the level of one side); gsDesign is
+     not packaged for Debian and was not run.
+
+Not found published (searched the rpact and gsDesign docs and test suites), now in [P5]: the
+Lan-DeMets O'Brien-Fleming bounds for K = 2 (2.963, 1.969) and the Lan-DeMets Pocock-type bounds
+for K = 2 (2.157, 2.201) and K = 3 (2.279, 2.295, 2.296) at one-sided 0.025. They are also checked
+(together with the published ones) against an independent computation written here: adaptive
+quadrature (scipy.integrate.quad) of the exact 1-D integrals of the canonical joint distribution
+(for K = 3 via the Markov property: Z_1 and Z_3 are independent given Z_2), solved with brentq.
 """
 
 from __future__ import annotations
@@ -232,6 +241,110 @@ def test_bounds_match_rpact(case):
                                         kw.get("gamma")), atol=1e-9)
 
 
+# [P5]: (sides, alpha, rpact typeOfDesign, gammaA, informationRates) -> criticalValues
+RPACT_334 = [
+    (1, 0.025, "asOF", None, [0.5, 1], [2.9625880427, 1.9685956463]),
+    (1, 0.025, "asOF", None, [1 / 3, 2 / 3, 1], [3.7103028733, 2.5114274845, 1.9930474833]),
+    (1, 0.025, "asOF", None, [0.25, 0.5, 0.75, 1],
+     [4.3326336460, 2.9631315991, 2.3590442762, 2.0140901431]),
+    (1, 0.025, "asOF", None, [0.3, 1], [3.9285725426, 1.9602228776]),
+    (1, 0.025, "asOF", None, [0.3, 0.7, 1], [3.9285725426, 2.4387423769, 2.0000085756]),
+    (1, 0.025, "asOF", None, [0.2, 0.45, 0.8, 1],
+     [4.8768849488, 3.1438483819, 2.2591945305, 2.0266396031]),
+    (1, 0.025, "asP", None, [0.5, 1], [2.1569992183, 2.2009769753]),
+    (1, 0.025, "asP", None, [1 / 3, 2 / 3, 1], [2.2794282389, 2.2949111387, 2.2959395871]),
+    (1, 0.025, "asP", None, [0.25, 0.5, 0.75, 1],
+     [2.3683277035, 2.3675242886, 2.3581683114, 2.3500359729]),
+    (1, 0.025, "asP", None, [0.4, 1], [2.2238749605, 2.1651299372]),
+    (1, 0.025, "asP", None, [0.3, 0.7, 1], [2.3118353038, 2.2583463565, 2.3061828837]),
+    (1, 0.025, "asP", None, [0.15, 0.5, 0.6, 1],
+     [2.5281690343, 2.2944113687, 2.4472380504, 2.2763010487]),
+    (1, 0.025, "asHSD", -4, [0.5, 1], [2.7499659318, 1.9811314717]),
+    (1, 0.025, "asHSD", -4, [0.2, 0.45, 0.8, 1],
+     [3.2526684884, 2.8911436275, 2.3379509971, 2.0208781287]),
+    (1, 0.025, "asHSD", -2, [1 / 3, 2 / 3, 1], [2.6775239534, 2.3854179308, 2.0637404248]),
+    (1, 0.025, "asHSD", -2, [0.3, 0.7, 1], [2.7248123173, 2.3346345797, 2.0697204843]),
+    (1, 0.025, "asHSD", 1, [0.25, 0.5, 0.75, 1],
+     [2.3761025272, 2.3571322784, 2.3499011919, 2.3574685380]),
+    (1, 0.025, "asHSD", 1, [0.6, 1], [2.1004591085, 2.2351207063]),
+    (1, 0.025, "asHSD", 3, [0.3, 0.7, 1], [2.1541784930, 2.3050499633, 2.5736243948]),
+    (2, 0.05, "asOF", None, [0.5, 1], [2.9625880427, 1.9685956463]),
+    (2, 0.05, "asOF", None, [1 / 3, 2 / 3, 1], [3.7103028733, 2.5114274845, 1.9930474833]),
+    (2, 0.05, "asOF", None, [0.25, 0.5, 0.75, 1],
+     [4.3326336460, 2.9631315991, 2.3590442911, 2.0140901431]),
+    (2, 0.05, "asOF", None, [0.3, 1], [3.9285725426, 1.9602228776]),
+    (2, 0.05, "asOF", None, [0.3, 0.7, 1], [3.9285725426, 2.4387423769, 2.0000085756]),
+    (2, 0.05, "asOF", None, [0.2, 0.45, 0.8, 1],
+     [4.8768849488, 3.1438483819, 2.2591945305, 2.0266395882]),
+    (2, 0.05, "asP", None, [0.5, 1], [2.1569992183, 2.2009769604]),
+    (2, 0.05, "asP", None, [1 / 3, 2 / 3, 1], [2.2794282389, 2.2949111387, 2.2959383503]),
+    (2, 0.05, "asP", None, [0.25, 0.5, 0.75, 1],
+     [2.3683277035, 2.3675242886, 2.3581677452, 2.3500295356]),
+    (2, 0.05, "asP", None, [0.4, 1], [2.2238749605, 2.1651296243]),
+    (2, 0.05, "asP", None, [0.3, 0.7, 1], [2.3118353038, 2.2583463117, 2.3061803058]),
+    (2, 0.05, "asP", None, [0.15, 0.5, 0.6, 1],
+     [2.5281690343, 2.2944108024, 2.4472356662, 2.2762675807]),
+    (2, 0.05, "asHSD", -4, [0.5, 1], [2.7499659318, 1.9811314717]),
+    (2, 0.05, "asHSD", -4, [0.2, 0.45, 0.8, 1],
+     [3.2526684884, 2.8911436275, 2.3379509673, 2.0208777115]),
+    (2, 0.05, "asHSD", -2, [1 / 3, 2 / 3, 1], [2.6775239534, 2.3854179308, 2.0637402013]),
+    (2, 0.05, "asHSD", -2, [0.3, 0.7, 1], [2.7248123173, 2.3346345797, 2.0697200522]),
+    (2, 0.05, "asHSD", 1, [0.25, 0.5, 0.75, 1],
+     [2.3761025272, 2.3571322784, 2.3499006405, 2.3574623987]),
+    (2, 0.05, "asHSD", 1, [0.6, 1], [2.1004591085, 2.2351207063]),
+    (2, 0.05, "asHSD", 3, [0.3, 0.7, 1], [2.1541784930, 2.3050498441, 2.5736211315]),
+    (2, 0.1, "asOF", None, [0.5, 1], [2.5379876034, 1.6621065661]),
+    (2, 0.1, "asOF", None, [1 / 3, 2 / 3, 1], [3.2001019716, 2.1408152357, 1.6948119327]),
+    (2, 0.1, "asOF", None, [0.25, 0.5, 0.75, 1],
+     [3.7495518372, 2.5399425700, 2.0160698518, 1.7201770470]),
+    (2, 0.1, "asOF", None, [0.3, 1], [3.3929513547, 1.6459894851]),
+    (2, 0.1, "asOF", None, [0.3, 0.7, 1], [3.3929513547, 2.0741780475, 1.7026953921]),
+    (2, 0.1, "asOF", None, [0.2, 0.45, 0.8, 1],
+     [4.2291950593, 2.6990843788, 1.9217063263, 1.7329000160]),
+    (2, 0.1, "asP", None, [0.5, 1], [1.8662138601, 1.8848747537]),
+    (2, 0.1, "asP", None, [1 / 3, 2 / 3, 1], [2.0020138448, 1.9937966987, 1.9802874401]),
+    (2, 0.1, "asP", None, [0.25, 0.5, 0.75, 1],
+     [2.0999026916, 2.0767117813, 2.0531550720, 2.0347124115]),
+    (2, 0.1, "asP", None, [0.4, 1], [1.9405431425, 1.8509154841]),
+    (2, 0.1, "asP", None, [0.3, 0.7, 1], [2.0377641805, 1.9566906616, 1.9901083037]),
+    (2, 0.1, "asP", None, [0.15, 0.5, 0.6, 1],
+     [2.2745685126, 2.0061688200, 2.1479748562, 1.9627979919]),
+    (2, 0.1, "asHSD", -4, [0.5, 1], [2.5144952095, 1.6638139561]),
+    (2, 0.1, "asHSD", -4, [0.2, 0.45, 0.8, 1],
+     [3.0502465369, 2.6615816876, 2.0597729310, 1.6992591098]),
+    (2, 0.1, "asHSD", -2, [1 / 3, 2 / 3, 1], [2.4364136699, 2.1076895818, 1.7429162338]),
+    (2, 0.1, "asHSD", -2, [0.3, 0.7, 1], [2.4874125168, 2.0539738461, 1.7483792827]),
+    (2, 0.1, "asHSD", 1, [0.25, 0.5, 0.75, 1],
+     [2.1084370687, 2.0658834055, 2.0441248342, 2.0421298221]),
+    (2, 0.1, "asHSD", 1, [0.6, 1], [1.8030717431, 1.9170359150]),
+    (2, 0.1, "asHSD", 3, [0.3, 0.7, 1], [1.8630704602, 1.9987063780, 2.2683859244]),
+]
+_RPACT_KIND = {"asOF": "obf", "asP": "pocock", "asHSD": "hsd"}
+
+
+@pytest.mark.parametrize("sides,alpha,design,gamma,fr,expected", RPACT_334,
+                         ids=[f"{r[0]}sided-{r[1]:g}-{r[2]}{'' if r[3] is None else r[3]}-"
+                              f"{'-'.join(f'{t:.2g}' for t in r[4])}" for r in RPACT_334])
+def test_bounds_match_rpact_334_one_and_two_sided(sides, alpha, design, gamma, fr, expected):
+    # [P5]: O'Brien-Fleming-, Pocock-type and Hwang-Shih-DeCani spending, 2-4 looks, equal and
+    # unequal fractions; two-sided designs spend the function at alpha / 2 on each side
+    b = boundaries(fr, alpha=alpha, sides=sides, spending=_RPACT_KIND[design], gamma=gamma)
+    np.testing.assert_allclose(b.z, expected, atol=1e-6)
+
+
+def test_two_sided_obf_is_rpacts_not_the_total_alpha_through_the_one_sided_function():
+    # issue 12 item 2: fractions 0.3, 0.7, 1, two-sided 0.05. rpact 3.3.4 [P5] gives 3.9285725426,
+    # 2.4387423769, 2.0000085756; spending the total 0.05 through the one-sided function gave
+    # 3.578, 2.345, 2.024
+    b = boundaries([0.3, 0.7, 1], alpha=0.05, sides=2, spending="obf")
+    np.testing.assert_allclose(b.z, [3.9285725426, 2.4387423769, 2.0000085756], atol=1e-6)
+    np.testing.assert_allclose(b.cumulative_alpha, 2 * spending("obf", b.fractions, 0.025),
+                               atol=1e-10)
+    np.testing.assert_allclose(b.cumulative_alpha,
+                               spending("obf", b.fractions, 0.05, sides=2), atol=1e-10)
+    assert abs(b.z[0] - 3.578) > 0.3
+
+
 def test_obf_three_looks_matches_rpact_presentation():
     # [P2]: 3.710, 2.511, 1.993 and cumulative alpha 0.0001, 0.0060, 0.0250
     b = boundaries(EQ3)
@@ -240,10 +353,10 @@ def test_obf_three_looks_matches_rpact_presentation():
 
 
 LD_ROUNDED = {  # (kind, fractions) -> bounds at one-sided 0.025, rounded to 3 decimals
-    ("obf", 2): [2.963, 1.969],          # not found published; independent check below
+    ("obf", 2): [2.963, 1.969],          # [P5]; independent check below
     ("obf", 3): [3.710, 2.511, 1.993],   # [P2]
-    ("pocock", 2): [2.157, 2.201],       # not found published; independent check below
-    ("pocock", 3): [2.279, 2.295, 2.296],  # not found published; independent check below
+    ("pocock", 2): [2.157, 2.201],       # [P5]; independent check below
+    ("pocock", 3): [2.279, 2.295, 2.296],  # [P5]; independent check below
 }
 
 
@@ -412,7 +525,7 @@ DESIGNS = [
 def test_cumulative_alpha_equals_spending(kw):
     b = boundaries(**kw)
     target = spending(kw.get("spending", "obf"), kw["fractions"], kw.get("alpha", 0.025),
-                      kw.get("gamma"))
+                      kw.get("gamma"), kw.get("sides", 1))
     np.testing.assert_allclose(b.cumulative_alpha, target, atol=1e-6)
     np.testing.assert_allclose(np.cumsum(b.incremental_alpha), b.cumulative_alpha, atol=1e-15)
     np.testing.assert_allclose(b.nominal_p, stats.norm.sf(b.z), rtol=1e-12)
@@ -426,11 +539,29 @@ def test_cumulative_alpha_equals_spending(kw):
         np.testing.assert_allclose(up, lo, atol=1e-12)  # symmetric under H0
 
 
-def test_two_sided_obf_first_bound_is_z_over_sqrt_t():
-    # two-sided: alpha(t_1) = 2 - 2 Phi(z_{alpha/2} / sqrt(t_1)) split equally, so z_1 =
-    # z_{alpha/2} / sqrt(t_1) exactly (Lan & DeMets 1983)
+def test_two_sided_obf_first_bound_is_the_one_sided_bound_at_half_alpha():
+    # two-sided: each side spends alpha_f(t; alpha / 2) = 2 - 2 Phi(z_{alpha/4} / sqrt(t)), so
+    # z_1 = Phi^-1(1 - alpha_f(t_1; alpha / 2)) exactly, the first bound of the one-sided design
+    # at alpha / 2 (rpact, gsDesign)
     b = boundaries([0.3, 1], alpha=0.05, sides=2)
-    assert b.z[0] == pytest.approx(stats.norm.ppf(0.975) / math.sqrt(0.3), abs=1e-9)
+    side = 2 * stats.norm.sf(stats.norm.isf(0.0125) / math.sqrt(0.3))
+    assert b.z[0] == pytest.approx(stats.norm.isf(side), abs=1e-9)
+    assert b.z[0] == pytest.approx(boundaries([0.3, 1], alpha=0.025).z[0], abs=1e-12)
+
+
+def test_two_sided_spending_is_twice_the_one_sided_at_half_alpha():
+    t = np.array([0.0, 0.1, 0.3, 0.5, 0.8, 1.0])
+    for kind, g in (("obf", None), ("pocock", None), ("hsd", -4.0), ("hsd", 1.0)):
+        two = spending(kind, t, 0.05, g, sides=2)
+        np.testing.assert_allclose(two, 2 * spending(kind, t, 0.025, g), rtol=1e-14, atol=0)
+        assert two[-1] == pytest.approx(0.05, abs=1e-15)
+        if kind != "obf":   # proportional to alpha: the same as the total through the function
+            np.testing.assert_allclose(two, spending(kind, t, 0.05, g), rtol=1e-14, atol=0)
+    # O'Brien-Fleming type: less at the interim looks than the total through the function
+    assert np.all(spending("obf", t[1:-1], 0.05, sides=2) < spending("obf", t[1:-1], 0.05))
+    np.testing.assert_array_equal(spending("obf", t, 0.025, sides=1), spending("obf", t, 0.025))
+    with pytest.raises(GsdError, match="sides = 3 must be 1 or 2"):
+        spending("obf", t, 0.05, sides=3)
 
 
 def test_binding_futility_lowers_efficacy_bounds():
@@ -500,15 +631,19 @@ def test_simulated_null_rejection_one_sided():
     assert np.all(stop_look[~reject] == 3) and set(np.unique(stopped_for)) == {0, 1}
 
 
-def test_simulated_null_rejection_two_sided():
-    b = boundaries(EQ3, alpha=0.05, sides=2, spending="pocock")
+@pytest.mark.parametrize("spending_kind", ["pocock", "obf"])
+def test_simulated_null_rejection_two_sided(spending_kind):
+    b = boundaries(EQ3, alpha=0.05, sides=2, spending=spending_kind)
     z = brownian_z(N_SIM, b.fractions, 0.0, seed=7)
     reject, look, _ = apply_boundaries(z, b)
     assert abs(reject.mean() - 0.05) <= binom_tol(0.05, N_SIM)
-    # efficacy in either direction, alpha / 2 each
+    # efficacy in either direction, alpha / 2 each, and per look as spent
     z_stop = z[np.arange(N_SIM), look]
     for side in (z_stop > 0, z_stop < 0):
         assert abs(np.mean(reject & side) - 0.025) <= binom_tol(0.025, N_SIM)
+        for k, inc in enumerate(b.incremental_alpha):
+            p = np.mean(reject & side & (look == k))
+            assert abs(p - inc / 2) <= binom_tol(inc / 2, N_SIM), (k, p, inc)
 
 
 def test_simulated_null_with_futility():

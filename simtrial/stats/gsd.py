@@ -70,15 +70,24 @@ so the cumulative type I error at look ``k`` is exactly ``alpha(t_k)`` and ``alp
 (the last bound is computed the same way; nothing is left unspent).
 
 * ``sides = 1``: ``alpha`` is the one-sided level; efficacy is ``Z_k >= z_k``.
-* ``sides = 2``: ``alpha`` is the *total* two-sided level (as in rpact's ``sided = 2``): the
-  spending function is evaluated at ``alpha`` and, by symmetry, half of each increment is spent on
-  each side; efficacy is ``|Z_k| >= z_k`` (bounds ``+/- z_k``). The bounds are computed with the
-  two-sided continuation region ``(-z_j, z_j)``, so the probability of crossing one bound after
-  having been beyond the other is not an issue: a trial stops at its first crossing, and under H0
-  the total probability of a first crossing of either bound by look ``k`` is exactly
-  ``alpha(t_k)``. (A one-sided design at ``alpha / 2`` instead ignores the lower bound and would
-  differ only by the negligible probability of crossing the upper bound after having been below
-  ``-z_j``.) Futility bounds are one-sided only.
+* ``sides = 2``: ``alpha`` is the *total* two-sided level and each side spends the spending
+  function at ``alpha / 2``: the cumulative two-sided alpha is ``2 alpha_f(t; alpha / 2)``, half
+  of each increment on each side; efficacy is ``|Z_k| >= z_k`` (bounds ``+/- z_k``). This is the
+  convention of rpact (``sided = 2``, ``alpha`` the two-sided level) and gsDesign
+  (``test.type = 2``, ``alpha`` the level of one side). For the Pocock-type and Hwang-Shih-DeCani
+  functions, which are proportional to ``alpha``, it is the same as spending ``alpha_f(t; alpha)``
+  in total; for the O'Brien-Fleming type it is not: ``4 - 4 Phi(Phi^-1(1 - alpha/4) / sqrt(t))``
+  spends less at the interim looks than ``2 - 2 Phi(Phi^-1(1 - alpha/2) / sqrt(t))`` (at
+  fractions 0.3, 0.7, 1 and alpha 0.05 the bounds are 3.929, 2.439, 2.000 rather than 3.578,
+  2.345, 2.024). The bounds are computed with the two-sided continuation region
+  ``(-z_j, z_j)``, so the probability of crossing one bound after having been beyond the other
+  is not an issue: a trial stops at its first crossing, and under H0 the total probability of a
+  first crossing of either bound by look ``k`` is exactly ``2 alpha_f(t_k; alpha / 2)``. (A
+  one-sided design at ``alpha / 2`` ignores the lower bound and differs only by the negligible
+  probability of crossing the upper bound after having been below ``-z_j``: about 1e-5 on the
+  later bounds.) Two-sided designs take no futility bounds: giving them is an error, as before
+  (rpact 3.3.4 ignores ``futilityBounds`` of a ``sided = 2`` design with a warning; only its
+  experimental two-sided beta spending has inner bounds).
 
 **Futility** (``sides = 1``): a trial stops for futility at look ``k < K`` if ``Z_k <= f_k``.
 With ``binding = False`` (default) the efficacy bounds ignore the futility bounds, so the type I
@@ -95,7 +104,8 @@ is obeyed; ignoring one inflates the type I error.
   ``alpha t`` for ``gamma = 0``; ``gamma = -4`` resembles O'Brien-Fleming, ``gamma = 1`` Pocock.
 
 These are the definitions of rpact (``asOF``, ``asP``, ``asHSD``) and gsDesign (``sfLDOF``,
-``sfLDPocock``, ``sfHSD``); bounds agree with rpact's published outputs to 1e-6.
+``sfLDPocock``, ``sfHSD``); one- and two-sided bounds agree with rpact 3.3.4 to 1e-6
+(``tests/test_gsd.py``, 2 to 4 looks, equal and unequal fractions).
 
 References
 ----------
@@ -220,7 +230,17 @@ def _spend(kind: str, t: np.ndarray, alpha: float, gamma: float | None) -> np.nd
     return alpha * (-np.expm1(-gamma * t)) / (-math.expm1(-gamma))
 
 
-def spending(kind: str, t, alpha: float, gamma: float | None = None) -> np.ndarray:
+def _spend_total(kind: str, t: np.ndarray, alpha: float, gamma: float | None,
+                 sides: int) -> np.ndarray:
+    """Cumulative alpha of a design with ``sides`` sides, each spending at ``alpha / sides``.
+
+    For ``sides = 1`` this is ``_spend(kind, t, alpha, gamma)`` bit for bit (``alpha / 1`` and
+    ``1 * x`` are exact)."""
+    return sides * _spend(kind, t, alpha / sides, gamma)
+
+
+def spending(kind: str, t, alpha: float, gamma: float | None = None,
+             sides: int = 1) -> np.ndarray:
     """Cumulative alpha spent at information fractions ``t``.
 
     Parameters
@@ -234,6 +254,9 @@ def spending(kind: str, t, alpha: float, gamma: float | None = None) -> np.ndarr
         level of a two-sided design).
     gamma : float, optional
         Hwang-Shih-DeCani parameter; required for ``hsd`` and not allowed otherwise.
+    sides : {1, 2}
+        ``2``: the total of a symmetric two-sided design, ``2 alpha_f(t; alpha / 2)`` (each side
+        spends the function at ``alpha / 2``, as in rpact and gsDesign; see the module notes).
 
     Returns
     -------
@@ -249,13 +272,14 @@ def spending(kind: str, t, alpha: float, gamma: float | None = None) -> np.ndarr
     """
     a = _check_alpha(alpha)
     g = _check_kind(kind, gamma, _API_NAMES)
+    n = _check_sides(sides, _API_NAMES)
     try:
         arr = np.asarray(t, dtype=float)
     except (TypeError, ValueError):
         raise _fail(f"t = {t!r} must be a number or a sequence of numbers in [0, 1]") from None
     if not np.all(np.isfinite(arr)) or np.any(arr < 0.0) or np.any(arr > 1.0):
         raise _fail(f"t = {np.array2string(arr, precision=4)} must be in [0, 1]")
-    return _spend(kind, arr, a, g)
+    return _spend_total(kind, arr, a, g, n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,8 +463,8 @@ class Boundaries:
     cumulative_alpha : tuple of float
         Type I error spent by each look, computed by numerical integration under H0 with the
         regions the bounds were computed for (futility ignored if non-binding, obeyed if
-        binding); equals the spending function at ``fractions`` to about 1e-10. For
-        ``sides = 2`` it is the two-sided total.
+        binding); equals ``spending(spending, fractions, alpha, gamma, sides)`` to about 1e-10.
+        For ``sides = 2`` it is the two-sided total.
     incremental_alpha : tuple of float
         Per-look increments of ``cumulative_alpha``.
     nominal_p : tuple of float
@@ -550,7 +574,7 @@ def _build(fractions, alpha=0.025, sides=1, spending="obf", gamma=None, futility
     fut = _check_futility(futility, fr.size, s, names)
     k_max = fr.size
 
-    cum = _spend(spending, fr, a, g)
+    cum = _spend_total(spending, fr, a, g, s)
     cum[-1] = a
     inc = np.diff(np.concatenate(([0.0], cum)))
     use_fut = fut is not None and bool(binding)
@@ -637,7 +661,9 @@ def boundaries(fractions, alpha: float = 0.025, sides: int = 1, spending: str = 
     -----
     The bound ``z_k`` solves ``P_0(no crossing before look k, crossing at look k) =
     alpha(t_k) - alpha(t_{k-1})`` by recursive numerical integration (module docstring). With
-    ``sides = 2`` each side gets half of every increment.
+    ``sides = 2`` each side spends the function at ``alpha / 2`` (rpact's and gsDesign's
+    convention: ``alpha(t) = 2 alpha_f(t; alpha / 2)``, half of every increment on each side), and
+    ``futility`` is not allowed.
     """
     return _build(fractions, alpha=alpha, sides=sides, spending=spending, gamma=gamma,
                   futility=futility, binding=binding, names=names)
