@@ -157,8 +157,11 @@ def _build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--hksj", action="store_true",
                     help="Hartung-Knapp/Sidik-Jonkman SE with a t(k-1) test")
     mt.add_argument("--level", type=_meta_level, default=0.95, help="confidence level (default 0.95)")
-    mt.add_argument("--pi-dist", choices=("t", "z"), default="t", dest="pi_dist",
-                    help="prediction interval: t with k-2 df (default) or z (as metafor prints)")
+    mt.add_argument("--pi-dist", choices=("t", "z", "ci"), default="t", dest="pi_dist",
+                    help="prediction interval critical value: t with k-2 df (default; metafor's "
+                         "pi.type='riley'); z: the normal quantile, also with --hksj; ci: the "
+                         "CI's critical value (z, or t with k-1 df with --hksj) as metafor's "
+                         "predict() prints")
     mt.add_argument("--json", action="store_true", help="print JSON")
     mt.add_argument("--write-row", metavar="OUT.csv", dest="write_row",
                     help="write a one-row CSV in the evidence-table format")

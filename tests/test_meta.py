@@ -31,10 +31,22 @@ BCG vaccine data (Colditz et al. 1994; metafor ``dat.bcg``), log risk ratios com
      this is an indirect published check of PM.
 [R5] metafor reference manual, ``dat.bcg`` page: the escalc table of yi and vi (4 decimals).
 
+[R6] metafor 3.8-1 (Debian r-cran-metafor 3.8-1-1, R 4.2.2), computed once for this file with
+     ``dat <- escalc(measure="RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg)``,
+     ``res <- rma(yi, vi, data=dat, method=M, test=T)`` and ``p <- predict(res)``
+     (``sprintf("%.10f")`` of ``p$pred, p$se, p$ci.lb, p$ci.ub, p$pi.lb, p$pi.ub``) and
+     ``predict(res, pi.type="riley")`` (``pi.lb, pi.ub``); see METAFOR_381 below. metafor's
+     default PI uses the critical value of the CI: the normal quantile for ``test="z"``, t with
+     k - 1 df for ``test="knha"`` (predict.rma: ``crit <- qt(level/2, df=ddf,
+     lower.tail=FALSE)``, ``ddf = k - p``; ``pi.lb <- pred - crit * sqrt(vpred + tau2)``,
+     ``vpred`` the HKSJ-scaled variance); ``pi.type="riley"`` uses t with k - 2 df (simtrial's
+     default).
+
 Not found published (searched the metafor manual, test suite, vignette and metafor-project.org):
-the PM estimate/SE/CI themselves and any HKSJ (``test="knha"``) output for dat.bcg. These are
-checked against independent re-implementations written below (bisection on the PM equation;
-direct numerical maximisation of the REML log-likelihood; HKSJ from its definition) to 1e-6.
+the PM estimate/SE/CI themselves and any HKSJ (``test="knha"``) output for dat.bcg (HKSJ now
+computed in [R6]). These are checked against independent re-implementations written below
+(bisection on the PM equation; direct numerical maximisation of the REML log-likelihood; HKSJ from
+its definition) to 1e-6.
 
 Printed numbers have 4 decimals (I^2 and H^2: 2), so "to 1e-4" means |ours - printed| <= 1e-4
 (and <= 0.005 for the 2-decimal I^2/H^2 lines).
@@ -122,6 +134,57 @@ def test_reml_prediction_interval_matches_published_metafor():
     assert t.pi_dist == "t"
     ratio = (t.pi_high - t.estimate) / (r.pi_high - r.estimate)
     assert ratio == pytest.approx(stats.t.ppf(0.975, 11) / stats.norm.ppf(0.975), rel=1e-12)
+
+
+# [R6]: (method, hksj, subset) -> pred, se, ci.lb, ci.ub, pi.lb, pi.ub (predict default), and
+# pi.lb, pi.ub of predict(res, pi.type="riley") (None: not computed)
+METAFOR_381 = [
+    ("reml", False, None, (-0.7145323484, 0.1797815318, -1.0668976757, -0.3621670210,
+                           -1.8666923466, 0.4376276499), (-2.0083760507, 0.5793113540)),
+    ("reml", True, None, (-0.7145323484, 0.1807917455, -1.1084437230, -0.3206209737,
+                          -1.9960169670, 0.5669522703), (-2.0090577845, 0.5799930878)),
+    ("dl", False, None, (-0.7141172221, 0.1787420895, -1.0644452801, -0.3637891641,
+                         -1.8581537527, 0.4299193086), (-1.9988384958, 0.5706040516)),
+    ("dl", True, None, (-0.7141172221, 0.1806966283, -1.1078213542, -0.3204130900,
+                        -1.9872069634, 0.5589725193), (-2.0001623518, 0.5719279077)),
+    ("reml", True, "systematic", (-0.4242073430, 0.3642184793, -1.5833130968, 0.7348984109,
+                                  -2.7476141573, 1.8991994714), None),
+]
+
+
+@pytest.mark.parametrize("method,hksj,subset,default,riley", METAFOR_381,
+                         ids=[f"{m}-{'knha' if h else 'z'}-{s or 'all'}"
+                              for m, h, s, _, _ in METAFOR_381])
+def test_prediction_interval_matches_metafor_predict(method, hksj, subset, default, riley):
+    idx = [i for i, a in enumerate(ALLOC) if subset is None or a == subset]
+    y, v = YI[idx], VI[idx]
+    # pi_dist="ci": the CI's critical value, z or (HKSJ) t with k - 1 df, as metafor's predict()
+    r = pool(y, v, method=method, hksj=hksj, pi_dist="ci")
+    got = (r.estimate, r.se, r.ci_low, r.ci_high, r.pi_low, r.pi_high)
+    np.testing.assert_allclose(got, default, atol=1e-6)
+    assert r.pi_dist == "ci" and r.pi_note == ""
+    assert r.pi_df == (len(idx) - 1 if hksj else None)
+    # pi_dist="z" is the normal quantile whatever the test: metafor's interval only without HKSJ
+    z = pool(y, v, method=method, hksj=hksj, pi_dist="z")
+    assert z.pi_df is None
+    if hksj:
+        assert z.pi_high - z.estimate < r.pi_high - r.estimate - 0.05
+    else:
+        assert (z.pi_low, z.pi_high) == (r.pi_low, r.pi_high)
+    # the default t with k - 2 df is metafor's pi.type="riley"
+    if riley is not None:
+        t = pool(y, v, method=method, hksj=hksj)
+        assert t.pi_df == len(idx) - 2
+        np.testing.assert_allclose((t.pi_low, t.pi_high), riley, atol=1e-6)
+
+
+def test_prediction_interval_ci_summary_says_which_quantile():
+    r = pool(YI, VI, hksj=True, pi_dist="ci")
+    assert "(t, 12 df, the CI's critical value as in metafor's predict)" in r.summary()
+    r = pool(YI, VI, pi_dist="ci")
+    assert "(z, the CI's critical value as in metafor's predict)" in r.summary()
+    fe = pool(YI, VI, method="fe", hksj=True, pi_dist="ci")
+    assert (fe.pi_low, fe.pi_high, fe.pi_dist, fe.pi_df) == (fe.ci_low, fe.ci_high, "ci", 12)
 
 
 def test_reml_subgroup_k4_matches_published_metafor():
@@ -659,6 +722,22 @@ def test_cli_options_and_text(capsys, tmp_path):
     r = pool(*read_studies(files["arms"])[:2], method="pm", hksj=True, level=0.9, pi_dist="z")
     assert "k = 5 studies" in out and "Paule-Mandel" in out and "t(4) (HKSJ)" in out
     assert f"{r.estimate:+.4g}" in out and "90% CI" in out and "prediction interval" in out
+
+
+def test_cli_pi_dist_ci_matches_metafor_knha_and_help_says_what_z_does(capsys, tmp_path):
+    rows = "".join(f"{float(y)!r},{float(v)!r}\n" for y, v in zip(YI, VI))
+    path = _write(tmp_path / "bcg_yv.csv", "yi,vi\n" + rows)
+    code, out, _ = _run(capsys, ["meta", str(path), "--json", "--hksj", "--pi-dist", "ci"])
+    d = json.loads(out)
+    assert code == 0 and d["pi_dist"] == "ci"
+    assert (d["pi_low"], d["pi_high"]) == pytest.approx((-1.9960169670, 0.5669522703), abs=1e-6)
+    with pytest.raises(SystemExit):
+        main(["meta", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "as metafor prints" not in text
+    assert "ci: the CI's critical value (z, or t with k-1 df with --hksj) as metafor's predict()" \
+        in text
+    assert "z: the normal quantile, also with --hksj" in text
 
 
 def test_cli_bcg_published_reml(capsys, tmp_path):

@@ -63,7 +63,7 @@ METHODS = ("fe", "dl", "reml", "pm")
 METHOD_LABELS = {"fe": "fixed effect (inverse variance)", "dl": "DerSimonian-Laird",
                  "reml": "REML", "pm": "Paule-Mandel"}
 
-PI_DISTS = ("t", "z")
+PI_DISTS = ("t", "z", "ci")
 
 COLUMN_SETS: tuple[tuple[str, ...], ...] = (
     ("yi", "vi"),
@@ -128,8 +128,9 @@ class MetaResult:
     level : float
         Confidence level, e.g. 0.95.
     pi_dist : str
-        Distribution used for the prediction interval: ``t`` (k - 2 df), ``z``, or ``ci`` (the
-        fixed-effect PI is the CI).
+        Critical value used for the prediction interval: ``t`` (k - 2 df), ``z`` (the normal
+        quantile, also with ``hksj``), or ``ci`` (the CI's: z, or t with k - 1 df when ``hksj``;
+        metafor's ``predict()``; always for ``fe``, whose PI is the CI). See :attr:`pi_df`.
     pi_note : str
         Why ``pi_dist`` differs from what was asked for (empty otherwise).
     """
@@ -161,6 +162,13 @@ class MetaResult:
         """Degrees of freedom of the t test (k - 1) when ``hksj``, else ``None`` (z test)."""
         return self.k - 1 if self.hksj else None
 
+    @property
+    def pi_df(self) -> int | None:
+        """Degrees of freedom of the t quantile of the prediction interval (``None``: normal)."""
+        if self.pi_dist == "t":
+            return self.k - 2
+        return self.df if self.pi_dist == "ci" else None
+
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict (Python floats, ints, bools and strings)."""
         return dataclasses.asdict(self)
@@ -190,7 +198,9 @@ class MetaResult:
         if self.method == "fe":
             lines.append(f"  {pct} prediction interval = CI (fixed effect)")
         else:
-            how = {"t": f"t, {self.k - 2} df", "z": "z"}.get(self.pi_dist, self.pi_dist)
+            how = "z" if self.pi_df is None else f"t, {self.pi_df} df"
+            if self.pi_dist == "ci":
+                how += ", the CI's critical value as in metafor's predict"
             note = f"; {self.pi_note}" if self.pi_note else ""
             lines.append(f"  {pct} prediction interval {self.pi_low:+.4g} to {self.pi_high:+.4g} "
                          f"({how}{note})")
@@ -335,10 +345,13 @@ def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj
         (metafor ``test="knha"``; no truncation of the variance factor).
     level : float, default 0.95
         Confidence level of the CI and the prediction interval, in (0, 1).
-    pi_dist : {"t", "z"}, default "t"
-        Critical value of the prediction interval: t with k - 2 df (Higgins et al. 2009) or the
-        normal quantile (what metafor prints for ``test="z"`` models). With k < 3 a t-based
-        interval has no degrees of freedom; z is used and ``pi_note`` says so.
+    pi_dist : {"t", "z", "ci"}, default "t"
+        Critical value of the prediction interval: ``t`` with k - 2 df (Higgins et al. 2009;
+        metafor's ``predict(res, pi.type="riley")``); ``z``, the normal quantile, also with
+        ``hksj``; or ``ci``, the CI's critical value, i.e. z, or t with k - 1 df with ``hksj``
+        (metafor's ``predict(res)`` for ``test="z"`` and ``test="knha"``). ``z`` and ``ci`` are
+        the same without ``hksj``. With k < 3 a ``t`` interval has no degrees of freedom; z is
+        used and ``pi_note`` says so.
 
     Returns
     -------
@@ -379,8 +392,9 @@ def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj
       DL this equals :math:`(Q - (k-1))/Q`). For ``fe``: :math:`I^2 = 100 \\max\\{0,
       (Q - (k-1))/Q\\}`, :math:`H^2 = Q/(k-1)`.
     - Prediction interval (Higgins, Thompson & Spiegelhalter 2009):
-      :math:`\\hat\\mu \\pm c \\sqrt{\\hat\\tau^2 + SE^2}` with :math:`c = t_{k-2}` or
-      :math:`z` (``SE`` is the HKSJ SE when ``hksj``); for ``fe`` it is the CI.
+      :math:`\\hat\\mu \\pm c \\sqrt{\\hat\\tau^2 + SE^2}` with :math:`c = t_{k-2}`,
+      :math:`z`, or the CI's critical value (:math:`t_{k-1}` when ``hksj``, else :math:`z`);
+      ``SE`` is the HKSJ SE when ``hksj``; for ``fe`` it is the CI.
 
     References
     ----------
@@ -411,7 +425,7 @@ def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj
         raise _fail(f"method = {fmt_value(method)} must be one of {', '.join(METHODS)}")
     pd_ = str(pi_dist).lower() if isinstance(pi_dist, str) else pi_dist
     if pd_ not in PI_DISTS:
-        raise _fail(f"pi_dist = {fmt_value(pi_dist)} must be t or z")
+        raise _fail(f"pi_dist = {fmt_value(pi_dist)} must be t, z or ci")
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) \
             or not 0.0 < float(level) < 1.0:
         raise _fail(f"level = {fmt_value(level)} must be a number in (0, 1) (e.g. level = 0.95)")
@@ -470,8 +484,12 @@ def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj
             pi_used = "z"
             pi_note = (f"k = {k} < 3 leaves no degrees of freedom for a t-based prediction "
                        "interval (k - 2); the normal quantile was used")
-        pcrit = float(stats.t.ppf(0.5 + level / 2.0, k - 2) if pi_used == "t"
-                      else stats.norm.ppf(0.5 + level / 2.0))
+        if pi_used == "ci":
+            pcrit = crit
+        elif pi_used == "t":
+            pcrit = float(stats.t.ppf(0.5 + level / 2.0, k - 2))
+        else:
+            pcrit = float(stats.norm.ppf(0.5 + level / 2.0))
         half = pcrit * math.sqrt(tau2 + se ** 2)
         pi_low, pi_high = mu - half, mu + half
 
