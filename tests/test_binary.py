@@ -125,6 +125,42 @@ def test_cmh_rabbits_example_matches_r_documentation():
     assert r.odds_ratio[0] == pytest.approx(7.0, rel=1e-14)
 
 
+# R 4.2.2 (Debian r-base-core 4.2.2.20221110-2), computed once for this file:
+# mantelhaen.test(x, correct = TRUE, alternative = ALT) with x[1, 1, ] = x1, x[1, 2, ] = n1 - x1,
+# x[2, 1, ] = x0, x[2, 2, ] = n0 - x0; values printed with sprintf("%.12g"). R's rule (stats
+# source): YATES <- if (correct && (abs(DELTA) >= .5)) .5 else 0; STATISTIC <- (abs(DELTA) -
+# YATES)^2 / sum(V), so |DELTA| < 1/2 is left uncorrected (not set to 0).
+#   (x1, n1, x0, n0) per stratum -> DELTA, (statistic, p) for two.sided, greater, less
+R_CMH_CORRECTED = [
+    (([3, 5], [10, 12], [3, 4], [11, 10]), 0.233766233766,
+     [(0.0218255304816, 0.882552175123), (0.0218255304816, 0.441276087561),
+      (0.0218255304816, 0.558723912439)]),
+    (([4, 6, 2], [9, 11, 7], [4, 5, 2], [10, 10, 8]), 0.581954887218,
+     [(0.00199131967943, 0.964406849007), (0.00199131967943, 0.482203424504),
+      (0.00199131967943, 0.517796575496)]),
+    (([7, 9], [12, 14], [4, 5], [12, 13]), 3.24074074074,
+     [(2.27491815493, 0.131482065879), (2.27491815493, 0.0657410329397),
+      (2.27491815493, 0.93425896706)]),
+    (([5, 5], [10, 10], [5, 5], [10, 10]), 0.0, [(0.0, 1.0), (0.0, 0.5), (0.0, 0.5)]),
+]
+
+
+@pytest.mark.parametrize("table,delta,expected", R_CMH_CORRECTED,
+                         ids=["delta-0.23", "delta-0.58", "delta-3.2", "delta-0"])
+def test_cmh_continuity_correction_follows_r_mantelhaen_test(table, delta, expected):
+    x1, n1, x0, n0 = (np.array(v)[None] for v in table)
+    e_a = n1 * (x1 + x0) / (n0 + n1)
+    assert float((x1 - e_a).sum()) == pytest.approx(delta, abs=1e-11)
+    for alternative, (stat, p) in zip(("two-sided", "greater", "less"), expected):
+        r = cmh_test(x0, n0, x1, n1, correction=True, alternative=alternative)
+        assert r.stat[0] == pytest.approx(stat, rel=1e-10, abs=1e-15), alternative
+        assert r.p[0] == pytest.approx(p, rel=1e-10), alternative
+    # |DELTA| < 1/2: no correction at all, the same statistic as correction=False
+    if abs(delta) < 0.5:
+        plain = cmh_test(x0, n0, x1, n1)
+        assert cmh_test(x0, n0, x1, n1, correction=True).stat[0] == plain.stat[0]
+
+
 def loop_cmh(x0, n0, x1, n1):
     """One trial at a time, straight from the formulas (Agresti 2013 6.4; RBG 1986; Sato 1989)."""
     num = var = r_sum = s_sum = 0.0

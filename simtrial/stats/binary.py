@@ -270,8 +270,9 @@ def cmh_test(x0, n0, x1, n1, correction: bool = False, alternative: str = "two-s
     x0, n0, x1, n1 : array_like of int, shape (trials, S)
         Responders and arm sizes per stratum (last axis).
     correction : bool
-        Continuity correction ``|sum(a - E a)| - 1/2`` (default False, as SAS PROC FREQ; R's
-        ``mantelhaen.test`` defaults to True).
+        Continuity correction ``|sum(a - E a)| - 1/2``, applied only when ``|sum(a - E a)| >=
+        1/2`` (R's ``mantelhaen.test``, whose default it is; below 1/2 the statistic is the
+        uncorrected one). Default False, as SAS PROC FREQ.
     alternative : {"two-sided", "greater", "less"}
         One-sided versions use ``z = sum(a - E a) / sqrt(sum V)``.
 
@@ -289,7 +290,8 @@ def cmh_test(x0, n0, x1, n1, correction: bool = False, alternative: str = "two-s
     ``d = n0 - x0``, ``N = n0 + n1``, ``m1 = a + c``, ``m0 = b + d``:
 
     * ``E a = n1 m1 / N``, ``V a = n1 n0 m1 m0 / (N^2 (N - 1))`` (strata with N < 2 add 0),
-      ``CMH = (sum(a - E a))^2 / sum V``.
+      ``CMH = (sum(a - E a))^2 / sum V``; corrected, ``(|sum(a - E a)| - 1/2)^2 / sum V`` if
+      ``|sum(a - E a)| >= 1/2`` (R: ``YATES <- if (correct && (abs(DELTA) >= .5)) .5 else 0``).
     * ``OR_MH = sum(a d / N) / sum(b c / N)``; the RBG variance of ``log OR_MH`` with
       ``R = a d / N``, ``S = b c / N``, ``P = (a + d)/N``, ``Q = (b + c)/N`` is
       ``sum(P R)/(2 R+^2) + sum(P S + Q R)/(2 R+ S+) + sum(Q S)/(2 S+^2)``.
@@ -314,7 +316,9 @@ def cmh_test(x0, n0, x1, n1, correction: bool = False, alternative: str = "two-s
         dev = np.where(n > 0, a - f1 * m1 * inv_n, 0.0).sum(axis=-1)
         v = var.sum(axis=-1)
         ok = v > 0
-        num = np.maximum(np.abs(dev) - 0.5, 0.0) if correction else np.abs(dev)
+        num = np.abs(dev)
+        if correction:   # R's mantelhaen.test: no correction when |sum(a - E a)| < 1/2
+            num = np.where(num >= 0.5, num - 0.5, num)
         stat = np.where(ok, num * num / np.where(ok, v, 1.0), 0.0)
         if alternative == "two-sided":
             p = stats.chi2.sf(stat, 1)
