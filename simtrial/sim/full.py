@@ -342,7 +342,9 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: PatientData, idx: np.ndarr
         if e.analysis in ("ancova", "ttest_change"):
             est, se, df = mmrm.ols(y[..., k], obs[..., k], z, columns)
         elif e.analysis == "mmrm":
-            r = mmrm.mmrm(y, obs, z, columns=columns, visit=k)
+            # endpoint.df "auto": Kenward-Roger below mmrm.KENWARD_ROGER_BELOW patients in
+            # the analysis (P, the same for every trial of the call), Satterthwaite above
+            r = mmrm.mmrm(y, obs, z, columns=columns, visit=k, df=e.df)
             est, se, df = r.est, r.se, r.df
             status = np.broadcast_to(np.asarray(r.status)[:, None], (trials, K)).copy()
         else:
