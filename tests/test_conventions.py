@@ -22,6 +22,20 @@ BASE = {"name": "conv", "seed": 5, "n_trials": 400, "population": {"preset": "t1
         "design": {"n_per_arm": 20}, "effect": {"source": "fixed", "md": -0.5}}
 
 
+PLAIN = '''name = "plain"
+[population]
+preset = "t1d"
+[design]
+n_per_arm = 20
+[effect]
+source = "fixed"
+md = -0.5
+[endpoint]
+outcome = "hba1c"
+visit_months = 12
+'''
+
+
 def _write(tmp_path, text: str):
     p = tmp_path / "s.toml"
     p.write_text(text)
@@ -57,19 +71,7 @@ def test_only_endpoints_list_makes_the_first_the_primary(tmp_path, capsys):
     alt = parse_scenario({**BASE, "endpoint": data["endpoints"][0],
                           "endpoints": data["endpoints"][1:]})
     assert alt.hash() == sc.hash()
-    p = _write(tmp_path, '''name = "only_list"
-[population]
-preset = "t1d"
-[design]
-n_per_arm = 20
-[effect]
-source = "fixed"
-md = -0.5
-[[endpoints]]
-name = "main"
-outcome = "hba1c"
-visit_months = 12
-''')
+    p = _write(tmp_path, PLAIN.replace("[endpoint]", '[[endpoints]]\nname = "main"'))
     assert main(["validate", str(p)]) == 0
     assert "hypothesis main:" in capsys.readouterr().out
 
@@ -87,18 +89,6 @@ def test_endpoint_accepts_name_and_names_are_unique():
 
 # -- item 7 ------------------------------------------------------------------------------------
 
-PLAIN = '''name = "plain"
-[population]
-preset = "t1d"
-[design]
-n_per_arm = 20
-[effect]
-source = "fixed"
-md = -0.5
-[endpoint]
-outcome = "hba1c"
-visit_months = 12
-'''
 
 
 def test_validate_shows_what_rho_means_and_the_ancova_r_squared(tmp_path, capsys):
