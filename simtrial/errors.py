@@ -28,5 +28,9 @@ def fmt_value(value: object) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {fmt_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
+        if len(value) > 12:     # a long array: its start and its length
+            return "[" + ", ".join(fmt_value(v) for v in value[:6]) + f", ... ({len(value)} items)]"
         return "[" + ", ".join(fmt_value(v) for v in value) + "]"
+    if isinstance(value, int) and abs(value) >= 10 ** 30:
+        return f"<an integer with {len(str(abs(value)))} digits>"
     return repr(value)

@@ -372,9 +372,12 @@ def _distribution(sc: Scenario, md_point: float, info: dict) -> EffectDistributi
     centre = md_point * e.discount
     prov["discount"] = e.discount
     if e.sceptical_sd is not None:
-        w = e.sceptical_sd**2 / (e.sceptical_sd**2 + se**2)
+        # precision weighting written so that a tiny (or huge) prior SD neither divides by 0
+        # nor overflows: w = s^2 / (s^2 + se^2), posterior SD = se s / sqrt(se^2 + s^2)
+        s_, h = float(e.sceptical_sd), math.hypot(se, float(e.sceptical_sd))
+        w = (s_ / h) ** 2
         centre *= w
-        se = math.sqrt(1.0 / (1.0 / se**2 + 1.0 / e.sceptical_sd**2))
+        se = se * (s_ / h)
         prov["sceptical_prior"] = f"N(0, {e.sceptical_sd:g}^2): centre x {w:.4f}, SE -> {se:.4g}"
     if e.distribution == "pooled":
         return EffectDistribution("pooled", md_point, "normal", centre, se, provenance=prov)

@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ScenarioError, fmt_value
 
-__all__ = ["REQUIRED", "section", "key", "Int", "Float", "Choice", "Str", "Bool", "FloatList",
+__all__ = ["REQUIRED", "to_float", "section", "key", "Int", "Float", "Choice", "Str", "Bool", "FloatList",
            "IntList", "rule", "as_rule", "validate", "validate_key", "translate", "dump", "toml_keys", "field_info",
            "choices_of", "bounds_of", "err", "check_keys", "table", "integer", "number", "choice",
            "number_list"]
@@ -116,10 +116,20 @@ def _as_int(v: Any) -> Any:
     return v
 
 
+def to_float(v: int | float) -> float:
+    """``float(v)``; an integer too large for a float is refused as not finite (not an
+    OverflowError)."""
+    try:
+        return float(v)
+    except OverflowError:
+        raise PydanticCustomError("finite", "must be finite (an integer this large is not a "
+                                  "usable number)") from None
+
+
 def _as_float(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise PydanticCustomError("float_type", "must be a number")
-    v = float(v)
+    v = to_float(v)
     if math.isnan(v):
         raise PydanticCustomError("nan", "must be a number, not nan")
     return v
@@ -540,7 +550,10 @@ def number(table: dict, key: str, path: str, default: Any = REQUIRED, *, gt: flo
     ex = example or f"{key} = 1.0"
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise err(keypath(path, key), v, "must be a number", ex)
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:
+        raise err(keypath(path, key), v, "must be finite", ex) from None
     if math.isnan(v):
         raise err(keypath(path, key), v, "must be a number, not nan", ex)
     if gt is not None and not v > gt:

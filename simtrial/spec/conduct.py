@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ScenarioError
 from ._fields import (Bool, Choice, Float, Int, as_rule, check_keys, dump, err, integer, key,
-                      number, rule, section, table, toml_keys, validate)
+                      number, rule, section, table, to_float, toml_keys, validate)
 
 __all__ = ["MONTH_DAYS", "ConductConfig", "ManufacturingConfig", "RegimenConfig", "parse_conduct",
            "CONDUCT_KEYS", "MANUFACTURING_KEYS", "REGIMEN_KEYS"]
@@ -50,7 +50,7 @@ def _rate(v: Any) -> float:
         return INF
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise PydanticCustomError("float_type", "must be a number")
-    v = float(v)
+    v = to_float(v)
     if math.isnan(v):
         raise PydanticCustomError("nan", "must be a number, not nan")
     if not v > 0.0:
