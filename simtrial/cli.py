@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import SimtrialError
+from .errors import SimtrialError, one_line
 
 EXIT_BAD_INPUT = 2
 
@@ -224,14 +224,15 @@ def _load_scenario(path: str):
     try:
         return load_scenario(path)
     except ScenarioError:
-        from .sweep import load_points
-        try:
-            points = load_points(path)
+        from .scenario import read_toml
+        from .sweep import count_points
+        try:     # counted, not expanded: a 10,000-point sweep answers at once
+            n = count_points(read_toml(path))
         except SimtrialError:
-            points = ()
-        if len(points) > 1 or (points and points[0].values):
-            raise ScenarioError(f"scenario error: {path} is a sweep of {len(points)} design "
-                                f"point{'s' * (len(points) != 1)}; run it with: simtrial batch "
+            n = 0
+        if n:
+            raise ScenarioError(f"scenario error: {path} is a sweep of {n:,} design "
+                                f"point{'s' * (n != 1)}; run it with: simtrial batch "
                                 f"{path}") from None
         raise
 
@@ -718,6 +719,22 @@ def _cmd_schema(args) -> int:
 _COMMANDS["schema"] = _cmd_schema
 
 
+def _quietly(command, args) -> int:
+    """Run a command with Python warnings captured, not printed: stderr carries only the one
+    error line and the model's own ``warning:`` lines (numbers that would have warned are
+    caught by the finite-result checks instead). ``SIMTRIAL_DEBUG=1`` prints them afterwards."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return command(args)
+        finally:
+            if os.environ.get("SIMTRIAL_DEBUG"):
+                for w in caught:
+                    print(f"debug: {w.category.__name__}: {w.message} ({w.filename}:{w.lineno})",
+                          file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``simtrial`` console script; returns the exit code."""
     os.environ.setdefault("MPLBACKEND", "Agg")     # files only: never open a window
@@ -728,9 +745,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT
-        return _COMMANDS[args.command](args)
+        from .sim import budget
+        budget.start()
+        return _quietly(_COMMANDS[args.command], args)
     except SimtrialError as exc:
-        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, file=sys.stderr)
+        print(one_line(str(exc)) if str(exc) else type(exc).__name__, file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -740,8 +759,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an internal bug: one line unless debugging
         if os.environ.get("SIMTRIAL_DEBUG"):
             raise
-        print(f"internal error: {type(exc).__name__}: {exc} (set SIMTRIAL_DEBUG=1 for a traceback; "
-              "please report)", file=sys.stderr)
+        print(one_line(f"internal error: {type(exc).__name__}: {exc}") + " (set SIMTRIAL_DEBUG=1 "
+              "for a traceback; please report)", file=sys.stderr)
         return 1
 
 

@@ -56,7 +56,7 @@ from .model.outcomes import OUTCOMES
 from .model.presets import VARIABLES
 from .scenario import parse_scenario, read_toml, Scenario
 
-__all__ = ["DesignPoint", "expand", "load_points", "sweep_axes", "value_text", "INLINE_SCALAR",
+__all__ = ["DesignPoint", "count_points", "expand", "load_points", "sweep_axes", "value_text", "INLINE_SCALAR",
            "INLINE_LIST", "MAX_POINTS"]
 
 MAX_POINTS = 100_000
@@ -361,6 +361,15 @@ def _in_point(exc: ScenarioError, where: str, pid: str | None) -> ScenarioError:
         return exc
     body = msg[len(head):] if msg.startswith(head) else msg
     return ScenarioError(head + ctx + body)
+
+
+def count_points(data: dict) -> int:
+    """Design points of raw scenario data, counted without expanding or validating them
+    (0 for a scenario that is not a sweep); a malformed sweep raises ScenarioError."""
+    axes, cases = sweep_axes(data)
+    if not axes and not cases:
+        return 0
+    return math.prod(len(v) for _, v in axes) * max(len(cases), 1)
 
 
 def load_points(path: str | Path) -> tuple[DesignPoint, ...]:

@@ -266,6 +266,8 @@ def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k
                 f"{s0:.3g}{scale} and rho = {rho[k]:g}: must be > {lo:.3g} = "
                 f"sd*sqrt(1-rho^2) (raise it, or raise rho)")
         beta[k], sigma[k] = derive_visit_params(s0, float(sd[k]), float(rho[k]))
+    for name, arr in (("control_change", cc), ("sd_change", sd)):
+        _plausible(keys[name], arr, visits, s0, od, model_scale=True)
     if decline is not None:
         # the mean change is the mean decline; the slope spread is part of sd_change
         cc = decline.rate_mean * np.asarray(visits, dtype=float) / 12.0
@@ -279,6 +281,30 @@ def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k
                 f"({math.sqrt(slope_var[k]):.3g}, log scale): raise sd_change")
         sigma = np.sqrt(sigma * sigma - slope_var)
     return VisitModel(od, visits, cc, sd, rho, m0, s0, beta, sigma, decline)
+
+
+PLAUSIBLE_SDS = 10.0
+"""A mean change, an SD of change or an effect beyond this many baseline SDs (model scale for the
+natural history, natural units for effects) is outside where the model means anything: the
+largest MSC or control change in the evidence is under 2 baseline SDs."""
+
+
+def _plausible(key: str, values, visits, sd0: float, od: OutcomeDef, *,
+               model_scale: bool = False) -> None:
+    """Refuse a value beyond :data:`PLAUSIBLE_SDS` baseline SDs (a one-line ScenarioError):
+    arithmetic on it overflows or gives a trial no patient could be in. A natural-scale fall of
+    a log-scale outcome is bounded by the outcome itself (its attainability check says more)."""
+    lim = PLAUSIBLE_SDS * sd0
+    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    mag = arr if od.scale == "log" and not model_scale else np.abs(arr)
+    bad = np.flatnonzero(~(mag <= lim))
+    if bad.size:
+        k = int(bad[0])
+        at = "" if len(visits) != arr.size else f" at month {visits[k]}"
+        unit = " (log scale)" if model_scale and od.scale == "log" else f" {od.unit}"
+        raise ScenarioError(f"scenario error: {key}{at} = {arr[k]:g} is not plausible for "
+                            f"{od.label}: must be within {PLAUSIBLE_SDS:g} baseline SDs, "
+                            f"|x| <= {lim:.3g}{unit}")
 
 
 def _md_profile(sc: Scenario, od: OutcomeDef, visits: tuple[int, ...], k_end: int | None,
@@ -478,6 +504,14 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
                vm.decline.deviation(visits, cal["age"], cal["duration"], cal["u_slope"]))
         devs[name] = dev
         m, src, row, inf = _md_profile(sc, od, visits, k_end if is_end else None, means)
+        sd_nat = float(np.std(base[od.baseline]))
+        if is_end and sc.effect.source == "fixed":
+            _plausible("effect.md", m[k_end], (), sd_nat, od)
+        elif name in sc.effect.outcomes:
+            _plausible(f"effect.outcomes.{name}", sc.effect.outcomes[name], (), sd_nat, od)
+        else:
+            _plausible(f"the MD of {name} ({src[k_end] if is_end else 'evidence'})", m, visits,
+                       sd_nat, od)
         if is_end:
             evidence_row, info = row, inf
         free = free_c = None
@@ -519,6 +553,12 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     end = outcomes[sc.endpoint.outcome]
     md_end = float(md[end.outcome.name][k_end])
     dist = _distribution(sc, md_end, info)
+    sd_end = float(np.std(base[end.outcome.baseline]))
+    _plausible("effect distribution mean", dist.mean, (), sd_end, end.outcome)
+    _plausible("effect distribution scale (se, sd or tau)", dist.scale, (), sd_end, end.outcome)
+    for w, mu, s_c in dist.components or ():
+        _plausible("effect.components mean", mu, (), sd_end, end.outcome)
+        _plausible("effect.components sd", s_c, (), sd_end, end.outcome)
     table = limit = None
     if not dist.is_point and not (end.outcome.scale == "additive" and end.outcome.floor is None):
         extra = {}

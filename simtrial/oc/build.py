@@ -13,14 +13,25 @@ import numpy as np
 from ..model.design import DesignModel, group_sizes
 from ..model.outcomes import OUTCOMES
 from ..sim.driver import Simulated
+from ..errors import SimtrialError
 from .results import HypothesisStats, PointResult, common_rows, design_rows
 
 __all__ = ["points"]
 
 
 def points(dm: DesignModel, sim: Simulated) -> dict[int, PointResult]:
-    """PointResult per simulated control-arm size."""
-    return _from_prefix(dm, sim) if sim.kernel == "prefix" else _from_full(dm, sim)
+    """PointResult per simulated control-arm size; a one-line SimtrialError if a statistic
+    overflowed (numbers outside what the model can compute must never reach results.csv)."""
+    out = _from_prefix(dm, sim) if sim.kernel == "prefix" else _from_full(dm, sim)
+    for n, p in out.items():
+        for h, st in zip(dm.hypotheses, p.stats):
+            bad = [k for k in ("est_sum", "est_sum2", "se_sum") if not math.isfinite(getattr(st, k))]
+            if bad:
+                raise SimtrialError(
+                    f"run error: the estimates of hypothesis {h.label} at N = {n} are not finite "
+                    f"({bad[0]} = {getattr(st, bad[0])}): the scenario's numbers are outside what "
+                    "the model can compute (check effect, outcome_model and population values)")
+    return out
 
 
 def _tested_flag(dm: DesignModel) -> bool:

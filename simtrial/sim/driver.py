@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .._rng import chunk_count, CHUNK_TRIALS
+from . import budget
 from .conduct import conduct_design
 from ..model.design import DesignModel, group_sizes
 from . import full, prefix
@@ -183,6 +184,7 @@ def simulate(dm: DesignModel, ns: Sequence[int], *, n_trials: int | None = None,
     kernel = kernel or kernel_for(dm)
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}")
+    budget.check(dm, ns, n_trials, kernel, workers)   # before a single patient is drawn
     t0 = time.perf_counter()
     if kernel == "prefix":
         if not prefix.supports(dm):

@@ -44,6 +44,10 @@ def _capacity(v: Any) -> float:
     return float(v)
 
 
+MIN_RATE = 0.01
+"""Slowest recruitment simulated: one candidate per site every 100 months."""
+
+
 def _rate(v: Any) -> float:
     """Candidates per site per month: > 0, or inf (everyone at once)."""
     if _is_inf(v):
@@ -53,8 +57,8 @@ def _rate(v: Any) -> float:
     v = to_float(v)
     if math.isnan(v):
         raise PydanticCustomError("nan", "must be a number, not nan")
-    if not v > 0.0:
-        raise PydanticCustomError("greater_than", "too small", {"gt": 0.0})
+    if not v >= MIN_RATE:     # slower would take centuries: no trial is recruited like that
+        raise PydanticCustomError("greater_than_equal", "too small", {"ge": MIN_RATE})
     if not v <= 1e6:
         raise PydanticCustomError("less_than_equal", "too large", {"le": 1e6})
     return v
@@ -65,7 +69,7 @@ Capacity = Annotated[float, BeforeValidator(_capacity), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1_000_000}, {"type": "number"},
                _INF_SCHEMA]})]
 Rate = Annotated[float, BeforeValidator(_rate), WithJsonSchema(
-    {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _INF_SCHEMA]})]
+    {"anyOf": [{"type": "number", "minimum": MIN_RATE, "maximum": 1e6}, _INF_SCHEMA]})]
 
 
 @section
@@ -145,11 +149,11 @@ class ConductConfig:
     ramp_months: Float(ge=0.0, le=240.0) | None = key(None, "ramp_months = 6", "sites open "
                                                       "evenly over this many months [0]")
     arrivals: Choice("poisson", "regular") = key("poisson", doc="candidate arrivals per site")
-    screen_fail: Float(ge=0.0, lt=1.0) | None = key(None, "screen_fail = 0.2", "screen-failure "
+    screen_fail: Float(ge=0.0, le=0.99) | None = key(None, "screen_fail = 0.2", "screen-failure "
                                                     "probability [from the inclusion criteria]")
     screening_days: Float(ge=0.0, le=365.0) = key(0.0, "screening_days = 14", "days from "
                                                   "screening to randomisation")
-    withdrawal_per_month: Float(ge=0.0, le=10.0) = key(
+    withdrawal_per_month: Float(ge=0.0, le=1.0) = key(
         0.0, "withdrawal_per_month = 0.01", "withdrawal hazard per month")
     visit_window_days: Float(ge=0.0, le=180.0) = key(
         0.0, "visit_window_days = 14", "+/- days around each visit (< half the shortest gap)")

@@ -793,8 +793,9 @@ class DesignConfig:
         "n_per_arm)", dump="always")
     allocation_ratio: Float(gt=0.0, le=10.0) = key(
         1.0, "allocation_ratio = 1.0", "MSC : control (not with [[arms]])", dump="always")
-    alpha: Float(gt=0.0, lt=0.5) = key(0.05, "alpha = 0.05", "significance level",
-                                       dump="always")
+    alpha: Float(ge=1e-6, lt=0.5) = key(0.05, "alpha = 0.05", "significance level (>= 1e-6: "
+                                        "below it no critical value is computed reliably)",
+                                        dump="always")
     sides: Choice(2, 1) = key(2, doc="1: one-sided in the direction of benefit", dump="always")
     target_power: FloatList("must be a list of numbers", scalar=True, gt=0.0, lt=1.0) = key(
         (0.8, 0.9), "target_power = [0.8, 0.9]", "sample sizes reported by `simtrial run`",
@@ -1285,10 +1286,41 @@ def read_toml(path: str | Path) -> dict:
     if not p.is_file():
         raise ScenarioError(f"scenario error: file {str(p)!r} does not exist")
     try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(f"scenario error: {p.name} is {size / 2 ** 20:.1f} MiB; a scenario "
+                                f"file must be at most {MAX_FILE_BYTES // 2 ** 20} MiB")
         with p.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"scenario error: {p.name} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"scenario error: {p.name} nests arrays or tables more than "
+                            f"{MAX_DEPTH} levels deep") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"scenario error: cannot read {str(p)!r}: {exc}") from None
+    _check_depth(data, p.name)
     return data
+
+
+MAX_FILE_BYTES = 2 ** 20
+"""Largest scenario file read (1 MiB; the shipped ones are under 4 KiB, and 10,000 site
+activation months fit in a tenth of it)."""
+
+MAX_DEPTH = 8
+"""Deepest nesting of tables and arrays a scenario may have (the schema needs 4:
+``[conduct.regimen]``, ``[population.strata.x]`` with an array)."""
+
+
+def _check_depth(data: dict, name: str) -> None:
+    """Refuse a table nested deeper than :data:`MAX_DEPTH` before anything recurses into it
+    (walked with an explicit stack, so a file nested thousands deep is not a RecursionError)."""
+    stack = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            where = ".".join(str(k) for k in path[:4])
+            raise ScenarioError(f"scenario error: {name}: {where}... nests arrays or tables more "
+                                f"than {MAX_DEPTH} levels deep")
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend((v, path + (k,)) for k, v in items if isinstance(v, (dict, list)))

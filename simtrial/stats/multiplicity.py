@@ -47,6 +47,8 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, special, stats
 
+from ..errors import SimtrialError
+
 __all__ = ["METHODS", "adjusted_p", "adjust", "dunnett_corr", "dunnett_critical", "dunnett",
            "dunnett_stepdown", "hierarchical", "fixed_sequence", "summarise"]
 
@@ -220,6 +222,20 @@ def _box_prob_factor(c: float, lam: np.ndarray, df: float, sides: int) -> float:
     Gauss-Laguerre quadrature (whose weight is exactly that density), which converges to machine
     precision for the smooth integrand; very large df use Gauss-Legendre over the quantiles.
     """
+    z, wz, s, ws = _nodes(float(df))
+    r = np.sqrt(1.0 - lam ** 2)
+    cs = c * s[:, None, None]
+    lz = lam[None, None, :] * z[None, :, None]
+    pr = special.ndtr((cs - lz) / r)
+    if sides == 2:
+        pr = pr - special.ndtr((-cs - lz) / r)
+    return float(ws @ pr.prod(axis=-1) @ wz)
+
+
+@functools.lru_cache(maxsize=256)
+def _nodes(df: float) -> tuple[np.ndarray, ...]:
+    """Quadrature nodes and weights of :func:`_box_prob_factor` for ``df`` (computing them is
+    about 0.1 s, 95% of a critical value; a root search calls the integrand about ten times)."""
     z, wz = special.roots_hermitenorm(GH_NODES)
     wz = wz / math.sqrt(2.0 * math.pi)
     if math.isinf(df):
@@ -231,13 +247,9 @@ def _box_prob_factor(c: float, lam: np.ndarray, df: float, sides: int) -> float:
     else:
         u, wu = special.roots_legendre(GLEG_NODES)
         s, ws = np.sqrt(stats.chi2.ppf((u + 1.0) / 2.0, df) / df), wu / 2.0
-    r = np.sqrt(1.0 - lam ** 2)
-    cs = c * s[:, None, None]
-    lz = lam[None, None, :] * z[None, :, None]
-    pr = special.ndtr((cs - lz) / r)
-    if sides == 2:
-        pr = pr - special.ndtr((-cs - lz) / r)
-    return float(ws @ pr.prod(axis=-1) @ wz)
+    for a in (z, wz, s, ws):
+        a.setflags(write=False)
+    return z, wz, s, ws
 
 
 def _box_prob(c: float, corr: np.ndarray, df: float, sides: int) -> float:
@@ -273,11 +285,24 @@ def _critical_cached(corr_key: tuple, h: int, df: float, alpha: float, sides: in
     f = lambda c: (1.0 - _box_prob(c, corr, df, sides)) - alpha  # noqa: E731
     a, b = lo - 1e-3, hi + 1e-3
     # the cdf is a quasi-Monte Carlo estimate: widen the bracket if noise at an end flips a sign
-    while f(a) < 0:
+    # (a bounded number of times: at an alpha below the integration error no bracket exists)
+    for _ in range(_MAX_WIDEN):
+        if f(a) >= 0:
+            break
         a -= 0.05
-    while f(b) > 0:
+    for _ in range(_MAX_WIDEN):
+        if f(b) <= 0:
+            break
         b += 0.05
-    return float(optimize.brentq(f, a, b, xtol=1e-7))
+    if f(a) < 0 or f(b) > 0:
+        raise SimtrialError(f"multiplicity error: the Dunnett critical value at alpha = {alpha:g} "
+                            f"({h} comparisons, df = {df:g}) is below the precision of the "
+                            "multivariate integration; use alpha >= 1e-6")
+    return float(optimize.brentq(f, a, b, xtol=1e-7, maxiter=200))
+
+
+_MAX_WIDEN = 40
+"""Bracket widenings (0.05 each) before the critical value is declared out of reach."""
 
 
 def dunnett_critical(corr, df: float = math.inf, alpha: float = 0.05, sides: int = 2) -> float:
