@@ -253,3 +253,14 @@ def test_non_finite_statistics_never_reach_results(monkeypatch):
     with pytest.raises(SimtrialError, match="are not finite"):
         build.points(dm, bad)
     assert build.points(dm, sim)[20].stats[0].est_n == 50
+
+
+@pytest.mark.parametrize("var, params, rule", [
+    ("age", {"mean": 1e9, "sd": 1.0}, r"population\.age\.mean = 1e\+09 is not plausible"),
+    ("fbg", {"mean": 160.0, "sd": 1e-300}, r"population\.fbg\.sd = 1e-300 is not plausible"),
+    ("weight", {"mean": 60.0, "sd": 1e6}, r"population\.weight\.sd = 1e\+06 is not plausible"),
+])
+def test_baseline_distributions_must_describe_people(var, params, rule):
+    # the fbg case was a ZeroDivisionError, the age case a population of billion-year-olds
+    with pytest.raises(ScenarioError, match=rule):
+        simtrial.build_design(scenario(**{f"population.{var}": params}))

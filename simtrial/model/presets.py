@@ -55,6 +55,16 @@ UNITS: dict[str, str] = {
     "insulin_dose": "IU/day", "stimulated_cpeptide": "ng/mL", "homa_ir": "index", "homa_b": "%",
 }
 
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "age": (0.0, 100.0), "weight": (2.0, 300.0), "duration": (0.0, 80.0), "hba1c": (3.0, 20.0),
+    "fbg": (20.0, 1000.0), "ppbg": (20.0, 1500.0), "fasting_cpeptide": (0.0, 20.0),
+    "insulin_per_kg": (0.0, 5.0), "stimulated_cpeptide": (0.0, 40.0), "homa_ir": (0.0, 100.0),
+    "homa_b": (0.0, 5000.0),
+}
+"""Physiological range of each continuous baseline variable (ASSUMED: wider than any patient a
+diabetes trial enrols). A population mean outside it, or an SD wider than it or narrower than
+1e-4 of it, is refused: such a population is no one's, and its arithmetic overflows."""
+
 _INF = float("inf")
 
 # ---------------------------------------------------------------------------------------------

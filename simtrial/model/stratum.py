@@ -29,8 +29,8 @@ from .outcomes import (OUTCOMES, Decline, EffectNotAttainable, Heterogeneity, Ou
                        latent, min_sd_change, outcome_correlation, remission_intercepts,
                        to_model, to_natural, visit_correlation)
 from .population import Marginal, PopulationSpec, calibration_sample
-from .presets import (OUTCOME_RESIDUAL_CORRELATION, VARIABLES, VISIT_CORRELATION, VISITS,
-                      get_preset)
+from .presets import (OUTCOME_RESIDUAL_CORRELATION, PLAUSIBLE, UNITS, VARIABLES,
+                      VISIT_CORRELATION, VISITS, get_preset)
 from ..scenario import Scenario
 
 __all__ = ["TrialModel", "build_model", "CALIBRATION_LOG2"]
@@ -154,6 +154,19 @@ class TrialModel:
 
 # ---------------------------------------------------------------------------------------------
 
+def _plausible_marginal(var: str, params: dict) -> None:
+    """A scenario's baseline distribution must describe people (:data:`PLAUSIBLE`)."""
+    lo, hi = PLAUSIBLE[var]
+    unit = UNITS[var]
+    if "mean" in params and not lo <= params["mean"] <= hi:
+        raise ScenarioError(f"scenario error: population.{var}.mean = {params['mean']:g} is not "
+                            f"plausible: must be in [{lo:g}, {hi:g}] {unit}")
+    width = hi - lo
+    if "sd" in params and not 1e-4 * width <= params["sd"] <= width:
+        raise ScenarioError(f"scenario error: population.{var}.sd = {params['sd']:g} is not "
+                            f"plausible: must be in [{1e-4 * width:g}, {width:g}] {unit}")
+
+
 def _population(sc: Scenario) -> PopulationSpec:
     preset = get_preset(sc.population.preset)
     marginals: dict[str, Marginal] = {}
@@ -180,6 +193,8 @@ def _population(sc: Scenario) -> PopulationSpec:
         if family == "bernoulli" and "p" not in params:
             raise ScenarioError(f"scenario error: population.{var}.p is required for family "
                                 f'"bernoulli"')
+        if over and var in PLAUSIBLE:
+            _plausible_marginal(var, params)
         keep = {k: params[k] for k in ("mean", "sd", "lower", "upper", "p") if k in params}
         marginals[var] = Marginal(family=family, source=src, **keep)
         sources[var] = src
