@@ -526,6 +526,7 @@ def _cmd_meta(args) -> int:
             raise SimtrialError(f"usage error: --write-row = {str(out)!r} cannot be written "
                                 f"({exc.strerror or exc})") from None
         wrote = str(out)
+        flag = row["flag"]      # the message says what the row says
     if args.json:
         d = res.to_dict()
         d.update(file=str(args.file), format=table.attrs.get("format"),
@@ -537,7 +538,7 @@ def _cmd_meta(args) -> int:
     else:
         print(res.summary(label=f"{name} ({table.attrs.get('format')})"))
         if wrote:
-            print(f"wrote     {wrote} (evidence row {args.row_id!r}, flag REPORTED, not default; "
+            print(f"wrote     {wrote} (evidence row {args.row_id!r}, flag {flag}, not default; "
                   "append its data line to your own evidence CSV)")
     return 0
 

@@ -123,6 +123,10 @@ def evidence_row(result: MetaResult, *, id: str, outcome: str, time_months: int 
     r = result
     if not (math.isfinite(r.se) and r.se > 0.0 and math.isfinite(r.estimate)):
         raise _fail(f"se = {r.se!r} cannot be written; the evidence table needs a finite se > 0")
+    for f in ("estimate", "ci_low", "ci_high", "p_value", "tau2", "i2", "q", "pi_low", "pi_high"):
+        if not math.isfinite(getattr(r, f)):     # a row never holds nan or inf
+            raise _fail(f"{f} = {getattr(r, f)!r} cannot be written; every number of an "
+                        "evidence row must be finite")
 
     method = METHOD_LABELS[r.method] + (" + HKSJ" if r.hksj else "")
     normal95 = not r.hksj and abs(r.level - 0.95) < 1e-12

@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.figure
@@ -32,7 +33,7 @@ import pandas  # noqa: E402
 
 from ..errors import SimtrialError  # noqa: E402
 
-__all__ = ["Figure", "Section", "write_document", "CSS"]
+__all__ = ["Figure", "Section", "write_document", "check_targets", "CSS"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PNG_DPI = 110
@@ -123,22 +124,75 @@ footer { color: var(--muted); font-size: 12px; border-top: 1px solid var(--line)
 @media print { body { background: #fff; } main { box-shadow: none; } nav.toc { display: none; } }
 """
 
-_REF = re.compile(r"""\b(?:src|href|xlink:href|action|poster|srcset)\s*=\s*["']?([^"'\s>]*)""",
-                  re.IGNORECASE)
-_URL_IN_CSS = re.compile(r"url\(|@import", re.IGNORECASE)
+_REF_ATTRS = frozenset({"src", "href", "xlink:href", "action", "formaction", "poster", "srcset",
+                        "data", "background", "cite", "longdesc", "lowsrc", "ping", "manifest",
+                        "codebase", "archive", "usemap"})
+_FORBIDDEN_TAGS = frozenset({"script", "link", "iframe", "frame", "frameset", "object", "embed",
+                             "base", "applet", "meta", "portal"})
+_URL_IN_CSS = re.compile(r"url\s*\(|@import|expression\s*\(|image-set\s*\(", re.IGNORECASE)
+
+
+class _MarkupScan(HTMLParser):
+    """The tags, attributes and style sheets of a piece of markup, as a browser would read them.
+
+    Only markup can load anything: escaped text (``&lt;``, ``&quot;`` ...) is shown as text, so a
+    scenario description that mentions ``url(``, ``src=``, ``href=`` or ``@import`` (and is
+    escaped into the document) is harmless and is not looked at. What is looked at: every tag
+    (a forbidden one: script, link, frame, object ...), every attribute that names a resource
+    (entities decoded, so ``&#104;ttp:`` is seen as ``http:``), every event handler, every
+    ``style`` attribute and the content of every ``<style>`` element (``url(``, ``@import``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problem = ""
+        self._style = 0
+
+    def _refuse(self, what: str) -> None:
+        self.problem = self.problem or what
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self._tag(tag, attrs)
+        if tag == "style":
+            self._style += 1
+
+    def handle_startendtag(self, tag, attrs) -> None:
+        self._tag(tag, attrs)
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "style" and self._style:
+            self._style -= 1
+
+    def handle_data(self, data) -> None:
+        if self._style and _URL_IN_CSS.search(data):
+            self._refuse("a CSS url() or @import in a <style> element")
+
+    def _tag(self, tag: str, attrs) -> None:
+        if tag in _FORBIDDEN_TAGS:
+            self._refuse(f"a <{tag}> element")
+        for name, value in attrs:
+            v = (value or "").strip()
+            if name in _REF_ATTRS and not (v.startswith("data:") or v.startswith("#")):
+                self._refuse(f"{name} = {v[:80]!r}")
+            elif name.startswith("on"):
+                self._refuse(f"an event handler ({name})")
+            elif name == "style" and _URL_IN_CSS.search(v):
+                self._refuse("a CSS url() or @import in a style attribute")
 
 
 def _check_markup(markup: str, where: str) -> None:
-    """Refuse markup that loads anything from outside the document."""
-    for m in _REF.finditer(markup):
-        ref = m.group(1)
-        if not (ref.startswith("data:") or ref.startswith("#")):
-            raise SimtrialError(f"html error: {where} references {ref!r}; only data: URIs and "
-                                f"#anchors are allowed (the document must be self-contained)")
-    if _URL_IN_CSS.search(markup) or re.search(r"<\s*(script|link|iframe|object|embed)\b",
-                                               markup, re.IGNORECASE):
-        raise SimtrialError(f"html error: {where} contains a script, link, frame or CSS url(); "
-                            "the document must be self-contained and script-free")
+    """Refuse markup that loads anything from outside the document or runs a script.
+
+    The check reads the markup the way a browser does (:class:`_MarkupScan`), not as a string:
+    text inside it that was escaped is inert and never refused.
+    """
+    scan = _MarkupScan()
+    scan.feed(markup)
+    scan.close()
+    if scan.problem:
+        raise SimtrialError(f"html error: {where} contains {scan.problem}; only data: URIs and "
+                            "#anchors are allowed, and no script, link, frame or CSS url() (the "
+                            "document must be self-contained and script-free)")
 
 
 def _esc(text: object) -> str:
@@ -203,6 +257,43 @@ def _document(title: str, subtitle: str, body: list[str], toc: list[tuple[str, s
             + "\n</main>\n</body>\n</html>\n")
 
 
+def check_targets(out_dir, filename: str = "report.html", figure_names=()) -> None:
+    """Refuse to write a document where a path it would write through is not a plain folder or
+    file of ``out_dir`` itself.
+
+    ``figures/`` is written into and the document is renamed onto ``<out_dir>/<filename>``: a
+    symbolic link in either place would be followed (``figures -> /elsewhere`` puts the PNG and
+    SVG files outside the folder), a folder in the document's place or a file in place of
+    ``figures/`` would fail half-way. Called before anything is rendered (and by
+    :mod:`simtrial.present.report` before the re-simulation), so the refusal costs nothing and
+    leaves nothing behind. ``out_dir`` itself may be a link: that is the folder the user named.
+
+    Raises
+    ------
+    SimtrialError
+        One line naming the path and what it is.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SimtrialError(f"html error: out_dir = {str(out)!r} exists and is not a folder")
+    doc, figs = out / filename, out / "figures"
+    hint = "remove it (the document and figures/ are written inside the folder only)"
+    for p, what in ((doc, "the document"), (figs, "the figures folder")):
+        if p.is_symlink():
+            raise SimtrialError(f"html error: {str(p)!r} ({what}) is a symbolic link to "
+                                f"{os.readlink(p)!r}; links are not followed out of the folder; "
+                                f"{hint}")
+    if doc.is_dir():
+        raise SimtrialError(f"html error: {str(doc)!r} is a folder, not a file; {hint}")
+    if figs.exists() and not figs.is_dir():
+        raise SimtrialError(f"html error: {str(figs)!r} is a file, not a folder; {hint}")
+    for name in figure_names:
+        for ext in ("png", "svg"):
+            p = figs / f"{name}.{ext}"
+            if p.is_dir() and not p.is_symlink():
+                raise SimtrialError(f"html error: {str(p)!r} is a folder, not a file; {hint}")
+
+
 def write_document(out_dir, title: str, sections: list[Section], *, filename: str = "report.html",
                    subtitle: str = "") -> dict[str, Path]:
     """Write a self-contained HTML document and its figures as PNG and SVG files.
@@ -228,8 +319,10 @@ def write_document(out_dir, title: str, sections: list[Section], *, filename: st
     Raises
     ------
     SimtrialError
-        Bad file or figure names (one line), duplicate figure names, or ``Section.html`` that
-        references anything but ``data:`` URIs and ``#`` anchors. Nothing is written then.
+        Bad file or figure names (one line), duplicate figure names, ``Section.html`` that
+        references anything but ``data:`` URIs and ``#`` anchors, or a symbolic link, folder or
+        file where the document or ``figures/`` goes (:func:`check_targets`): nothing is written
+        then. An OS error while writing (read-only folder, full disk) is one line too.
 
     Notes
     -----
@@ -255,35 +348,44 @@ def write_document(out_dir, title: str, sections: list[Section], *, filename: st
             if s.html:
                 _check_markup(s.html, f"sections[{i}].html ({s.heading!r})")
         out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise SimtrialError(f"html error: out_dir = {str(out)!r} exists and is not a folder")
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".html-stage.", dir=out) as tmp:
-            stage = Path(tmp)
-            (stage / "figures").mkdir()
-            body, toc = [], []
-            for i, s in enumerate(sections, start=1):
-                anchor = f"sec-{i}"
-                toc.append((anchor, s.heading))
-                parts = [f'<section id="{anchor}"><h2>{_esc(s.heading)}</h2>']
-                parts += [f"<p>{_esc(p)}</p>" for p in s.paragraphs]
-                parts += [_render_figure(f, stage / "figures") for f in s.figures]
-                parts += [_table_html(t) for t in s.tables]
-                if s.html:
-                    parts.append(s.html)
-                parts.append("</section>")
-                body.append("\n".join(parts))
-            (stage / filename).write_text(_document(title, subtitle, body, toc), encoding="utf-8")
-            written: dict[str, Path] = {}
-            if figs:
-                (out / "figures").mkdir(exist_ok=True)
-            for f in figs:
-                for ext in ("png", "svg"):
-                    rel = f"figures/{f.name}.{ext}"
-                    os.replace(stage / rel, out / rel)
-                    written[rel] = out / rel
-            os.replace(stage / filename, out / filename)
-            return {filename: out / filename, **written}
+        check_targets(out, filename, [f.name for f in figs])
+        try:
+            return _write(out, title, subtitle, sections, filename, figs)
+        except OSError as exc:      # read-only folder, full disk, a path changed meanwhile
+            raise SimtrialError(f"html error: cannot write the document into {str(out)!r} "
+                                f"({exc.strerror or exc})") from None
     finally:
         for f in figs:
             plt.close(f.fig)
+
+
+def _write(out: Path, title: str, subtitle: str, sections: list[Section], filename: str,
+           figs: list[Figure]) -> dict[str, Path]:
+    """Render into a staging folder inside ``out``, then rename every file into place."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".html-stage.", dir=out) as tmp:
+        stage = Path(tmp)
+        (stage / "figures").mkdir()
+        body, toc = [], []
+        for i, s in enumerate(sections, start=1):
+            anchor = f"sec-{i}"
+            toc.append((anchor, s.heading))
+            parts = [f'<section id="{anchor}"><h2>{_esc(s.heading)}</h2>']
+            parts += [f"<p>{_esc(p)}</p>" for p in s.paragraphs]
+            parts += [_render_figure(f, stage / "figures") for f in s.figures]
+            parts += [_table_html(t) for t in s.tables]
+            if s.html:
+                parts.append(s.html)
+            parts.append("</section>")
+            body.append("\n".join(parts))
+        (stage / filename).write_text(_document(title, subtitle, body, toc), encoding="utf-8")
+        written: dict[str, Path] = {}
+        if figs:
+            (out / "figures").mkdir(exist_ok=True)
+        for f in figs:
+            for ext in ("png", "svg"):
+                rel = f"figures/{f.name}.{ext}"
+                os.replace(stage / rel, out / rel)
+                written[rel] = out / rel
+        os.replace(stage / filename, out / filename)
+        return {filename: out / filename, **written}

@@ -77,6 +77,26 @@ CI_DIVISOR = 3.92  # 2 x 1.96: a 95% CI is md +- 1.96 SE (the evidence table's c
 TOL = 1e-10  # convergence tolerance on tau^2 for REML and PM
 _MAX_ITER = 200
 
+EFFECT_MAX = 1e6
+"""Largest ``|yi|`` pooled (and ``|md|``, CI limits, arm means in a file)."""
+VARIANCE_MIN = 1e-12
+"""Smallest ``vi`` pooled (an SE of 1e-6)."""
+VARIANCE_MAX = 1e12
+"""Largest ``vi`` pooled (an SE of 1e6)."""
+SD_MAX = 1e6
+"""Largest arm SD in a file of arm summaries."""
+ARM_MAX = 10_000_000
+"""Largest arm size in a file of arm summaries."""
+MAX_FILE_BYTES = 64 * 2 ** 20
+"""Largest study file read (a study table is a few kB)."""
+# Why these bounds: a mean difference or log ratio of a clinical trial is far inside
+# |y| <= 1e6 and its SE inside [1e-6, 1e6]. Inside them every weight 1/v (at most 1e12), square
+# (1e24) and weighted square w (y - mu)^2 (about 4e24) is finite with some 280 orders of
+# magnitude to spare, so every estimator's sums, its tau^2 search (up to about 1e13) and the
+# intervals are finite; outside them float64 overflows (se = 1e200: se^2 = inf), underflows
+# (vi = 5e-324: 1/vi = inf) or cancels to nonsense (vi = 1e308: a weight of 1e-308), and the
+# results were nan, printed and written with exit code 0.
+
 
 
 class MetaError(SimtrialError):
@@ -238,10 +258,37 @@ def _check_inputs(yi: object, vi: object) -> tuple[np.ndarray, np.ndarray]:
     for i, x in enumerate(y.tolist()):
         if not math.isfinite(x):
             raise _fail(f"yi[{i}] = {x!r} must be a finite number")
+        if abs(x) > EFFECT_MAX:
+            raise _fail(f"yi[{i}] = {x:g} is outside {_EFFECT_RANGE}")
     for i, x in enumerate(v.tolist()):
         if not math.isfinite(x) or not x > 0.0:
             raise _fail(f"vi[{i}] = {x!r} must be a finite number > 0")
+        if not VARIANCE_MIN <= x <= VARIANCE_MAX:
+            raise _fail(f"vi[{i}] = {x:g} is outside {_VARIANCE_RANGE}")
     return y, v
+
+
+_EFFECT_RANGE = (f"[{-EFFECT_MAX:g}, {EFFECT_MAX:g}], the effects simtrial meta pools (a mean "
+                 "difference or log ratio; beyond it the sums overflow)")
+_VARIANCE_RANGE = (f"[{VARIANCE_MIN:g}, {VARIANCE_MAX:g}] (an SE of {VARIANCE_MIN ** 0.5:g} to "
+                   f"{VARIANCE_MAX ** 0.5:g}), the variances simtrial meta pools (beyond it the "
+                   "weights overflow or vanish)")
+
+
+def _check_finite(result: "MetaResult") -> "MetaResult":
+    """Refuse a result with a non-finite number: never print or write nan.
+
+    Inside the input bounds this does not happen; it guards the arithmetic all the same (the
+    one infinite value allowed is the test statistic when the HKSJ SE is 0, see :func:`pool`).
+    """
+    for f in dataclasses.fields(result):
+        x = getattr(result, f.name)
+        if f.name == "z_or_t" and result.se == 0.0:
+            continue
+        if isinstance(x, float) and not math.isfinite(x):
+            raise _fail(f"the pooled {f.name} = {x!r} is not finite; the studies' values are too "
+                        "extreme to pool (check the effects and variances)")
+    return result
 
 
 def _fe_fit(y: np.ndarray, v: np.ndarray, tau2: float) -> tuple[float, float, np.ndarray]:
@@ -335,9 +382,10 @@ def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj
     Parameters
     ----------
     yi : sequence of float
-        Study effects (here mean differences, MSC minus control), length k >= 2, finite.
+        Study effects (here mean differences, MSC minus control), length k >= 2, with
+        ``|yi| <= EFFECT_MAX`` (1e6).
     vi : sequence of float
-        Their sampling variances (SE²), finite and > 0.
+        Their sampling variances (SE²), in [``VARIANCE_MIN``, ``VARIANCE_MAX``] = [1e-12, 1e12].
     method : {"reml", "dl", "pm", "fe"}, default "reml"
         Between-study variance estimator, or ``fe`` for a fixed-effect (common-effect) model.
     hksj : bool, default False
@@ -360,8 +408,10 @@ def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj
     Raises
     ------
     MetaError
-        k < 2, a non-finite ``yi``, a ``vi`` that is not finite and > 0, unequal lengths, or an
-        unknown ``method``/``pi_dist`` or a ``level`` outside (0, 1).
+        k < 2, a non-finite ``yi`` or one beyond +-:data:`EFFECT_MAX`, a ``vi`` that is not
+        finite and > 0 or outside [:data:`VARIANCE_MIN`, :data:`VARIANCE_MAX`], unequal lengths,
+        an unknown ``method``/``pi_dist`` or a ``level`` outside (0, 1); a result that is not
+        finite (never printed or written as nan).
 
     Notes
     -----
@@ -433,6 +483,13 @@ def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj
         raise _fail(f"hksj = {fmt_value(hksj)} must be true or false")
     level = float(level)
     y, v = _check_inputs(yi, vi)
+    with np.errstate(all="ignore"):     # never a RuntimeWarning: a non-finite result is refused
+        return _check_finite(_pool(y, v, m, hksj, level, pd_))
+
+
+def _pool(y: np.ndarray, v: np.ndarray, m: str, hksj: bool, level: float,
+          pd_: str) -> MetaResult:
+    """The computation of :func:`pool` on checked inputs."""
     k = int(y.size)
 
     # heterogeneity statistics from fixed-effect weights
@@ -508,14 +565,33 @@ def _sets_text() -> str:
     return "; ".join(", ".join(s) for s in COLUMN_SETS)
 
 
+def _show(text: str, limit: int = 60) -> str:
+    """A cell or name from the user's file, for a message: double-quoted, every character that
+    is not printable escaped (``\\x1b``, ``\\n``, ``\\u2028``: the message stays one line and
+    cannot move the cursor), cut after ``limit`` characters with an ellipsis and the length."""
+    def esc(ch: str) -> str:
+        if ch in '"\\':
+            return "\\" + ch
+        return ch if ch.isprintable() else repr(ch)[1:-1]
+    body = "".join(esc(ch) for ch in text[:limit])
+    return f'"{body}"' if len(text) <= limit else f'"{body}..." ({len(text):,} characters)'
+
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A number as a study table writes it. Python's float() also takes ``1_0`` (as 10), other
+scripts' digits and surrounding whitespace; those are refused, not guessed at."""
+_LINES = re.compile(r"\r\n|\r|\n")
+
+
 def read_studies(path: str | os.PathLike[str]):
     """Read per-study results from a CSV file.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A UTF-8 CSV whose header holds one of the column sets of :data:`COLUMN_SETS`
-        (case-insensitive; other columns are ignored; an optional ``study`` column labels rows).
+        A UTF-8 CSV (a leading byte-order mark is ignored) whose header holds one of the column
+        sets of :data:`COLUMN_SETS` (case-insensitive; other columns are ignored; an optional
+        ``study`` column labels rows), one study per line (a quoted field cannot span lines).
         Blank lines and lines starting with ``#`` are skipped.
 
     Returns
@@ -532,10 +608,15 @@ def read_studies(path: str | os.PathLike[str]):
     Raises
     ------
     MetaError
-        Unreadable file; no column set matched (the message lists the sets); a duplicate header;
-        no study rows; a missing, non-numeric or non-finite value; ``vi``, ``se`` or an SD <= 0;
-        an arm size that is not an integer >= 2; ``ci_high <= ci_low`` or ``md`` outside the CI.
-        Each message names the file line and the column.
+        Unreadable file, larger than :data:`MAX_FILE_BYTES` or not UTF-8; a line that is not
+        CSV; no column set matched (the message lists the sets); a duplicate header; no study
+        rows; a missing value or one that is not a plain decimal number (``1_0``, ``0x10``,
+        ``nan``, ``inf`` are not) or not finite; ``vi``, ``se`` or an SD <= 0; an effect, CI
+        limit or arm mean beyond +-:data:`EFFECT_MAX`, an SD beyond :data:`SD_MAX`, a variance
+        (given or derived) outside [:data:`VARIANCE_MIN`, :data:`VARIANCE_MAX`]; an arm size
+        that is not an integer in [2, :data:`ARM_MAX`]; ``ci_high <= ci_low`` or ``md`` outside
+        the CI. Each message names the file line and the column; the user's text in it is
+        escaped and cut (:func:`_show`), so it is one line whatever the file holds.
 
     Notes
     -----
@@ -545,34 +626,42 @@ def read_studies(path: str | os.PathLike[str]):
     """
     import pandas as pd
 
-    name = Path(path).name
+    name = _show(Path(path).name)[1:-1]
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _fail(f"file = {_show(str(path))} is {size:,} bytes; a study table of at most "
+                        f"{MAX_FILE_BYTES:,} bytes is read")
+        text = Path(path).read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        raise _fail(f"file = {fmt_value(str(path))} cannot be read ({exc.strerror or exc})") \
+        raise _fail(f"file = {_show(str(path))} cannot be read ({exc.strerror or exc})") \
             from None
     except UnicodeDecodeError:
-        raise _fail(f"file = {fmt_value(str(path))} is not UTF-8 text") from None
+        raise _fail(f"file = {_show(str(path))} is not UTF-8 text") from None
 
-    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
+    lines = [(i + 1, ln) for i, ln in enumerate(_LINES.split(text))
              if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise _fail(f"{name} is empty; it needs a header with one of the column sets: "
                     f"{_sets_text()}")
-    try:
-        rows = list(csv.reader(io.StringIO("\n".join(ln for _, ln in lines))))
-    except csv.Error as exc:
-        raise _fail(f"{name} cannot be parsed as CSV ({exc})") from None
+    rows = []
+    for line, ln in lines:
+        try:
+            rows.append(next(csv.reader([ln], strict=True), []))
+        except csv.Error as exc:
+            raise _fail(f"{name} line {line} cannot be parsed as CSV ({exc})") from None
     header = [h.strip().lower() for h in rows[0]]
     seen: dict[str, int] = {}
     for j, h in enumerate(header):
         if h and h in seen:
-            raise _fail(f"{name} header: column {fmt_value(rows[0][j].strip())} appears twice "
+            raise _fail(f"{name} header: column {_show(rows[0][j].strip())} appears twice "
                         "(headers are case-insensitive)")
         seen[h] = j
     chosen = next((s for s in COLUMN_SETS if all(c in seen for c in s)), None)
     if chosen is None:
-        shown = ", ".join(h for h in header if h) or "none"
+        shown = ", ".join(_show(h, 20)[1:-1] for h in header[:12] if h) or "none"
+        if len(header) > 12:
+            shown += f", ... ({len(header)} columns)"
         raise _fail(f"{name} columns ({shown}) match none of the accepted column sets: "
                     f"{_sets_text()}")
     data = [(lines[i][0], r) for i, r in enumerate(rows) if i > 0 and any(c.strip() for c in r)]
@@ -585,43 +674,60 @@ def read_studies(path: str | os.PathLike[str]):
 
     def where(line: int, row: list[str]) -> str:
         label = cell(line, row, "study") if "study" in seen else ""
-        return f"{name} line {line}" + (f" (study {fmt_value(label)})" if label else "")
+        return f"{name} line {line}" + (f" (study {_show(label)})" if label else "")
 
-    def number(line: int, row: list[str], col: str) -> float:
+    def number(line: int, row: list[str], col: str, bound: float = EFFECT_MAX) -> float:
         raw = cell(line, row, col)
         if raw == "":
             raise _fail(f"{where(line, row)}: {col} is empty; it must be a number")
-        try:
-            x = float(raw)
-        except ValueError:
-            x = math.nan
+        x = float(raw) if _NUMBER.fullmatch(raw) else math.nan
         if not math.isfinite(x):
-            raise _fail(f"{where(line, row)}: {col} = {fmt_value(raw)} must be a finite number")
+            raise _fail(f"{where(line, row)}: {col} = {_show(raw)} must be a finite number "
+                        "(digits, a point, an exponent: e.g. -0.5 or 1e-3)")
+        if abs(x) > bound:
+            raise _fail(f"{where(line, row)}: {col} = {x:g} is outside [{-bound:g}, {bound:g}]"
+                        + (f", {_EFFECT_RANGE.split(', ', 2)[2]}" if bound == EFFECT_MAX else ""))
         return x
 
-    def positive(line: int, row: list[str], col: str) -> float:
-        x = number(line, row, col)
+    def positive(line: int, row: list[str], col: str, bound: float) -> float:
+        x = number(line, row, col, math.inf)
         if not x > 0.0:
             raise _fail(f"{where(line, row)}: {col} = {x:g} must be > 0")
+        if x > bound:
+            raise _fail(f"{where(line, row)}: {col} = {x:g} must be <= {bound:g}")
         return x
 
     def arm_size(line: int, row: list[str], col: str) -> int:
-        x = number(line, row, col)
+        x = number(line, row, col, math.inf)
         if x != int(x) or x < 2:
             raise _fail(f"{where(line, row)}: {col} = {x:g} must be an integer >= 2 "
                         "(patients in the arm)")
+        if x > ARM_MAX:
+            raise _fail(f"{where(line, row)}: {col} = {x:g} must be <= {ARM_MAX:,} "
+                        "(patients in the arm)")
         return int(x)
 
+    def variance(line: int, row: list[str], col: str, v: float) -> float:
+        if not VARIANCE_MIN <= v <= VARIANCE_MAX:
+            raise _fail(f"{where(line, row)}: {col} = {v:g} is outside {_VARIANCE_RANGE}")
+        return v
+
+    se_min, se_max = VARIANCE_MIN ** 0.5, VARIANCE_MAX ** 0.5
     records = []
     for line, row in data:
         study = cell(line, row, "study") if "study" in seen else ""
         n: int | None = None
         if chosen == ("yi", "vi"):
             y = number(line, row, "yi")
-            v = positive(line, row, "vi")
+            v = variance(line, row, "vi", positive(line, row, "vi", math.inf))
         elif chosen == ("md", "se"):
             y = number(line, row, "md")
-            v = positive(line, row, "se") ** 2
+            se = positive(line, row, "se", math.inf)
+            if not se_min <= se <= se_max:
+                raise _fail(f"{where(line, row)}: se = {se:g} is outside [{se_min:g}, "
+                            f"{se_max:g}], the standard errors simtrial meta pools (beyond it "
+                            "the weights overflow or vanish)")
+            v = se ** 2
         elif chosen == ("md", "ci_low", "ci_high"):
             y = number(line, row, "md")
             lo, hi = number(line, row, "ci_low"), number(line, row, "ci_high")
@@ -630,16 +736,16 @@ def read_studies(path: str | os.PathLike[str]):
             if not lo <= y <= hi:
                 raise _fail(f"{where(line, row)}: md = {y:g} must lie in [ci_low, ci_high] = "
                             f"[{lo:g}, {hi:g}]")
-            v = ((hi - lo) / CI_DIVISOR) ** 2
+            v = variance(line, row, "the variance ((ci_high - ci_low) / 3.92)^2",
+                         ((hi - lo) / CI_DIVISOR) ** 2)
         else:
-            m1, s1, n1 = (number(line, row, "mean1"), positive(line, row, "sd1"),
+            m1, s1, n1 = (number(line, row, "mean1"), positive(line, row, "sd1", SD_MAX),
                           arm_size(line, row, "n1"))
-            m2, s2, n2 = (number(line, row, "mean2"), positive(line, row, "sd2"),
+            m2, s2, n2 = (number(line, row, "mean2"), positive(line, row, "sd2", SD_MAX),
                           arm_size(line, row, "n2"))
-            y, v, n = m1 - m2, s1 ** 2 / n1 + s2 ** 2 / n2, n1 + n2
-        if not (math.isfinite(y) and math.isfinite(v) and v > 0.0):
-            raise _fail(f"{where(line, row)}: the effect {y!r} or its variance {v!r} is not "
-                        "usable (must be finite, variance > 0)")
+            y, n = m1 - m2, n1 + n2
+            v = variance(line, row, "the variance sd1^2/n1 + sd2^2/n2",
+                         s1 ** 2 / n1 + s2 ** 2 / n2)
         records.append({"study": study or f"study {len(records) + 1}", "line": line,
                         "yi": y, "vi": v, "se": math.sqrt(v), "n": n})
 

@@ -11,7 +11,7 @@ import pandas as pd
 from ... import __version__
 from .. import plots
 from ...errors import SimtrialError
-from ..html import Figure, Section, write_document
+from ..html import Figure, Section, check_targets, write_document
 from ...model.design import DesignModel, build_design, group_sizes
 from ...model.outcomes import OUTCOMES
 from ...scenario import load_scenario
@@ -33,10 +33,10 @@ def _header_comment(run: RunFolder) -> str:
     f = run.manifest.get("scenario_file")
     if not f:
         return ""
-    p = Path(f)
-    if not p.is_file():
-        return ""
-    try:
+    try:        # a path the manifest names: it may be long, hold a NUL or be unreadable
+        p = Path(f)
+        if not p.is_file():
+            return ""
         sc = load_scenario(p).replace(seed=run.scenario.seed, n_trials=run.scenario.n_trials)
         if sc.hash() != run.scenario.hash():
             return ""
@@ -47,7 +47,7 @@ def _header_comment(run: RunFolder) -> str:
                 break
             lines.append(s.lstrip("#").strip())
         return " ".join(x for x in lines if x)
-    except (SimtrialError, OSError, UnicodeDecodeError):
+    except (SimtrialError, OSError, ValueError):     # UnicodeDecodeError is a ValueError
         return ""
 
 
@@ -266,8 +266,11 @@ def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
     SimtrialError
         See :func:`load_run`; also when a re-simulation does not reproduce ``results.csv``.
     """
+    return _sections(load_run(output_dir), prebuilt)
+
+
+def _sections(run: RunFolder, prebuilt) -> list[Section]:
     import matplotlib.pyplot as plt
-    run = load_run(output_dir)
     sc = run.scenario
     figs_made: list = []
     try:
@@ -390,13 +393,20 @@ def write_report(output_dir: str | Path, *, filename: str = REPORT_FILE, prebuil
     """Build the report of a run folder and write ``<output_dir>/report.html`` (atomic) plus
     ``figures/*.png`` and ``figures/*.svg``. ``prebuilt`` as in :func:`build_report`.
 
+    A symbolic link (or a folder or file of the wrong kind) where ``report.html`` or
+    ``figures/`` goes is refused before anything is simulated: writing through it would put
+    files outside the run folder (:func:`simtrial.present.html.check_targets`).
+
     Returns
     -------
     pathlib.Path
         The HTML file.
     """
-    sections = build_report(output_dir, prebuilt=prebuilt)
-    man = json.loads((Path(output_dir) / "manifest.json").read_text(encoding="utf-8"))
+    run = load_run(output_dir)
+    # refused before the re-simulation: a link or folder where report.html or figures/ goes
+    check_targets(output_dir, filename)
+    sections = _sections(run, prebuilt)
+    man = run.manifest      # as checked by load_run (the file is not read a second time)
     # no clock time or absolute path: the same run folder gives the same document
     paths = write_document(output_dir, f"simtrial report: {man['scenario_name']}", sections,
                            filename=filename,

@@ -20,7 +20,7 @@ from ...sim.driver import valid_n
 from ...sim.full import one_trial
 from ...stats.mc import Z975
 from .load import (MAX_PATIENTS_SHOWN, RunFolder, close_enough, design_value, mismatch_error,
-                   sig_text)
+                   report_error, sig_text)
 
 __all__ = ["EvidenceForest", "CurveSeries", "PowerCurves", "ArmTrajectory", "Trajectories",
            "SamplingDistribution", "sampling_distribution", "evidence_forest", "dist_interval",
@@ -370,6 +370,10 @@ def sampling_data(run: RunFolder, dm) -> tuple[list[SamplingDistribution], Any]:
         for metric, again in (("power", st.reject / r.n_trials),
                               ("mean_estimate", st.mean_sd()[0])):
             stored, _ = design_value(run.results, metric, hypothesis=h.label)
+            if math.isnan(stored) and not math.isnan(again):
+                raise report_error(f"results.csv has no design row of {metric} for hypothesis "
+                                   f"{h.label!r} (or its estimate is empty); the file was edited "
+                                   "or written by another version; re-run `simtrial run`")
             if not close_enough(stored, again):
                 what = f"design {metric}" + ("" if len(dm.hypotheses) == 1 else f" of {h.label}")
                 raise mismatch_error(run, what, stored, again)
