@@ -41,8 +41,8 @@ BYTES_PER_PATIENT_TRIAL = {"prefix": 100.0, "full": 170.0}
 """Peak bytes per patient of a chunk (prefix: measured 49-80; full: 88-159 per visit, so the
 full kernel's figure is multiplied by the number of visits)."""
 
-US_PER_PATIENT_TRIAL = {"prefix": 0.5, "ancova": 3.5, "mmrm": 4.0, "mi": 15.0}
-"""Microseconds per patient-trial (measured 0.34 prefix; 2.2-2.7 full ANCOVA and MMRM)."""
+US_PER_PATIENT_TRIAL = {"prefix": 0.5, "ancova": 5.0, "mmrm": 5.5, "mi": 15.0}
+"""Microseconds per patient-trial (measured 0.34 prefix; 2.2-3.5 full ANCOVA and MMRM)."""
 
 US_PER_SIZE_TRIAL = 10.0
 """Microseconds per (size, trial) of the prefix kernel's dense curve, which analyses every N up
