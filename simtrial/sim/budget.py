@@ -149,6 +149,25 @@ US_PER_MMRM_FIT = 500.0
 costs about (parameters x coefficients)^2, so 16 visits cost 15,000 times as much."""
 
 
+S_PER_DUNNETT_VALUE = 0.3
+"""Seconds per Dunnett critical value (one per distinct residual df; measured 0.1-0.25)."""
+
+
+def _dunnett_s(dm, ns, n_trials: int) -> float:
+    """Critical values a Dunnett analysis computes: one per distinct df, and with dropout the
+    df of a trial varies with its completers (about 2 sqrt(patients) distinct values)."""
+    mult = dm.scenario.multiplicity
+    if "dunnett" not in (mult.method, mult.within) or len(dm.arms) < 2:
+        return 0.0
+    from ..model.design import group_sizes
+    total = 0.0
+    for n in set(ns):
+        p = int(group_sizes(dm, int(n)).sum())
+        distinct = 2.0 * math.sqrt(p) + 1.0 if dm.scenario.dropout is not None else 1.0
+        total += min(float(n_trials), distinct) * S_PER_DUNNETT_VALUE
+    return total
+
+
 def _fit_us(dm) -> float:
     """Microseconds of the model fits of one trial at one N (MMRM and MI, every look)."""
     v = len(dm.visits)
@@ -184,7 +203,8 @@ def estimate(dm, ns, n_trials: int, kernel: str, workers: int = 1) -> Estimate:
         seconds = float(n_trials) * patients * us * 1e-6 + per_size
     else:    # one draw at the largest N, one analysis per N
         every = sum(int(group_sizes(dm, int(n)).sum()) for n in set(ns))
-        seconds = float(n_trials) * (every * us + len(set(ns)) * _fit_us(dm)) * 1e-6
+        seconds = (float(n_trials) * (every * us + len(set(ns)) * _fit_us(dm)) * 1e-6
+                   + _dunnett_s(dm, ns, n_trials))
     seconds /= max(1, workers)
     conduct = getattr(dm.scenario, "conduct", None)
     if conduct is not None:
