@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from .._rng import CHUNK_TRIALS
 from ..errors import SimtrialError
+from ..model.design import group_sizes
 
 __all__ = ["Estimate", "estimate", "check", "start", "memory_budget", "time_budget"]
 
@@ -159,7 +160,6 @@ def _dunnett_s(dm, ns, n_trials: int) -> float:
     mult = dm.scenario.multiplicity
     if "dunnett" not in (mult.method, mult.within) or len(dm.arms) < 2:
         return 0.0
-    from ..model.design import group_sizes
     total = 0.0
     for n in set(ns):
         p = int(group_sizes(dm, int(n)).sum())
@@ -181,7 +181,6 @@ def _fit_us(dm) -> float:
 
 def estimate(dm, ns, n_trials: int, kernel: str, workers: int = 1) -> Estimate:
     """Cost of simulating ``n_trials`` trials of ``dm`` at control-arm sizes ``ns``."""
-    from ..model.design import group_sizes
     n_max = max(int(n) for n in ns)
     patients = int(group_sizes(dm, n_max).sum())
     chunk = min(CHUNK_TRIALS, int(n_trials))
