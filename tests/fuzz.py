@@ -415,9 +415,11 @@ def run_case(index: int, seed: int, commands=COMMANDS, n_trials: int = 200,
 
 def campaign(cases: int, *, seed: int = 0, start: int = 0, workers: int = 2,
              commands=COMMANDS, n_trials: int = 200, timeout: float = 60.0,
-             mem_gb: float = 6.0, progress=None) -> list[dict]:
+             mem_gb: float = 6.0, progress=None, log: str | None = None) -> list[dict]:
     """Run cases ``start .. start + cases - 1`` on ``workers`` processes (each limited to
-    ``mem_gb`` of address space); return the per-case results in index order."""
+    ``mem_gb`` of address space); return the per-case results in index order. ``log``: append
+    each case's result to this JSON-lines file as it finishes (a long run interrupted keeps
+    what it did; :func:`read_log` reads it back)."""
     import multiprocessing as mp
     results = []
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
@@ -431,9 +433,22 @@ def campaign(cases: int, *, seed: int = 0, start: int = 0, workers: int = 2,
                 results.append({"index": -1, "label": f"worker died: {e}",
                                 "results": [{"command": "?", "outcome": "memory", "rc": None,
                                              "seconds": 0, "stderr": str(e), "left": []}]})
+            if log:
+                with open(log, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(results[-1]) + "\n")
             if progress:
                 progress(k + 1, cases)
     return sorted(results, key=lambda r: r["index"])
+
+
+def read_log(path: str) -> list[dict]:
+    """The per-case results of one or more campaigns' ``log`` files (deduplicated by index)."""
+    seen = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            seen[r["index"]] = r
+    return [seen[i] for i in sorted(seen)]
 
 
 def table(results: list[dict], commands=COMMANDS) -> str:
@@ -468,8 +483,20 @@ def main(argv=None) -> int:
     ap.add_argument("--mem-gb", type=float, default=6.0)
     ap.add_argument("--keep", metavar="DIR", help="write each finding's case file here")
     ap.add_argument("--json", metavar="FILE", help="write all results here")
+    ap.add_argument("--log", metavar="FILE", help="append each case's result here (JSON lines)")
+    ap.add_argument("--table", metavar="LOG", help="only print the table of a --log file")
     args = ap.parse_args(argv)
     commands = tuple(args.commands.split(","))
+    if args.table:
+        res = read_log(args.table)
+        print(f"{len(res):,} cases (indices {res[0]['index']}..{res[-1]['index']})\n")
+        print(table(res, commands))
+        found = findings(res)
+        print(f"\n{len(found)} findings")
+        for i, label, x in found:
+            print(f"  case {i} {x['command']} {x['outcome']}: {label[:120]} -> "
+                  f"{' '.join(x['stderr'].split())[:220]}")
+        return 1 if found else 0
     t0 = time.perf_counter()
 
     def progress(k, n):
@@ -478,7 +505,7 @@ def main(argv=None) -> int:
 
     res = campaign(args.cases, seed=args.seed, start=args.start, workers=args.workers,
                    commands=commands, n_trials=args.n_trials, timeout=args.timeout,
-                   mem_gb=args.mem_gb, progress=progress)
+                   mem_gb=args.mem_gb, progress=progress, log=args.log)
     print(f"{args.cases:,} generated scenarios (seed {args.seed}, cases {args.start}.."
           f"{args.start + args.cases - 1}), {time.perf_counter() - t0:.0f} s on {args.workers} "
           f"workers, {args.n_trials} trials per power/run\n")
