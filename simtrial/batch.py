@@ -1,9 +1,9 @@
 """Batch runs: many scenarios and sweeps through one executor, one tidy table.
 
 ``run_batch(points, out_dir, ...)`` runs every design point (:mod:`simtrial.sweep`) as one task:
-:func:`simtrial.oc.run.run` with one process, then :func:`simtrial.present.files.write_run` into a
-private temporary folder. The task returns the files' bytes and the batch process alone writes to
-``out_dir``, so a cluster needs no shared file system and a killed batch never leaves half a file.
+:func:`simtrial.oc.run.run` with one process, then :func:`simtrial.present.files.render_run` in
+memory. The task returns the files' bytes and the batch process alone writes to ``out_dir``, so a
+cluster needs no shared file system and a killed batch never leaves half a file.
 Tasks go to any :class:`concurrent.futures.Executor`: in-process for one worker, a local process
 pool (spawned processes) for several, or Dask distributed (``Client(address).get_executor()``) for
 a cluster: the same code path whatever runs the tasks.
@@ -24,11 +24,16 @@ scenario's seed (:mod:`simtrial.sweep`) and ``run`` does not depend on how trial
 across processes.
 
 Reliability: every file is written to a temporary name and renamed into place; a point's
-``manifest.json`` is renamed last, so a point folder with a manifest is complete. With
-``resume=True`` a point is skipped if its manifest matches (scenario hash, seed, number of trials,
-simtrial and evidence versions, all files present); the rest are computed, and stale temporary
-files of a killed run are removed. A point that fails is recorded (status and one-line error in
-``batch_points.csv``) and the others go on.
+``manifest.json`` is renamed last, so a point folder with a manifest is complete, and it records
+the sha256 of every other file. With ``resume=True`` a point is skipped if its manifest matches
+(scenario hash, seed, number of trials, simtrial and evidence versions) and every file it lists
+has the recorded hash; the rest are computed, and stale temporary files of a killed run are
+removed. A point that fails is recorded (status and one-line error in ``batch_points.csv``) and
+the others go on. Anything else that stops the batch (a folder that cannot be written, Ctrl-C,
+SIGTERM) stops the worker processes and leaves ``batch_manifest.json`` at status ``failed`` or
+``interrupted``, never ``running``; only a SIGKILL can leave ``running``, and the next batch in
+the folder reports that run as interrupted. Worker processes die with the batch process, however
+it dies (:mod:`simtrial._procs`).
 """
 
 from __future__ import annotations
@@ -43,18 +48,18 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from ._procs import Terminated, init_worker, sigterm_deferred, stop_pool
 from .errors import SimtrialError
 from .sweep import DesignPoint, load_points
 
 __all__ = ["BatchResult", "PointOutcome", "collect_points", "run_batch", "run_point",
            "local_executor", "dask_executor", "point_finished", "EXIT_POINT_FAILED",
-           "RESULTS", "PARQUET", "POINTS", "MANIFEST", "STAGING", "LOCK"]
+           "RESULTS", "PARQUET", "POINTS", "MANIFEST", "STAGING", "LOCK", "RESERVED"]
 
 RESULTS = "batch_results.csv"
 PARQUET = "batch_results.parquet"
@@ -66,6 +71,8 @@ LOCK = ".simtrial-batch.lock"
 EXIT_POINT_FAILED = 3
 #: manifest fields that must match for `--resume` to keep a finished point
 MATCH_KEYS = ("scenario_hash", "seed", "n_trials", "simtrial_version", "evidence_version")
+#: names the batch itself uses in its folder: no scenario may take one for its output folder
+RESERVED = (RESULTS, PARQUET, POINTS, MANIFEST, STAGING, LOCK)
 _ADDRESS = re.compile(r"^(?:(?:tcp|tls|inproc|ucx|ws|wss)://)?"
                       r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::\d{1,5})?/?$")
 
@@ -150,9 +157,10 @@ def collect_points(paths: Sequence[str | Path], *, n_trials: int | None = None,
 # ---------------------------------------------------------------------------------------------
 
 def run_point(point: DesignPoint, command: list[str] | None = None) -> dict[str, Any]:
-    """Run one design point and render its files in a private temporary folder.
+    """Run one design point and render its files in memory.
 
-    This is the unit of work sent to an executor; it never raises for a failing point.
+    This is the unit of work sent to an executor; it never raises for a failing point, and it
+    writes nothing to disk (a worker killed mid-task leaves nothing behind).
 
     Returns
     -------
@@ -161,15 +169,13 @@ def run_point(point: DesignPoint, command: list[str] | None = None) -> dict[str,
         ``seconds`` (wall time of the task).
     """
     from .oc.run import run
-    from .present.files import write_run
+    from .present.files import render_run
 
     t0 = time.perf_counter()
     try:
         res = run(point.scenario, workers=1, progress=False)
-        with tempfile.TemporaryDirectory(prefix="simtrial-point-") as tmp:
-            paths = write_run(res, Path(tmp) / "point", command=command)
-            files = {p.name: p.read_bytes() for p in paths.values() if p.name != "manifest.json"}
-            man = json.loads((Path(tmp) / "point" / "manifest.json").read_text(encoding="utf-8"))
+        files = render_run(res, command=command)
+        man = json.loads(files.pop("manifest.json").decode("utf-8"))
         man["batch_point"] = {"id": point.id, "folder": point.folder,
                               "sweep": point.value_text()}
         files["manifest.json"] = (json.dumps(man, indent=2) + "\n").encode()
@@ -196,11 +202,13 @@ def _versions() -> tuple[str, str]:
 
 def local_executor(workers: int) -> cf.Executor | None:
     """``None`` (run in this process) for one worker, else a pool of ``workers`` spawned
-    processes (spawn: no state inherited from a multi-threaded parent, same on every OS)."""
+    processes (spawn: no state inherited from a multi-threaded parent, same on every OS) that
+    die with this process (:func:`simtrial._procs.init_worker`)."""
     import multiprocessing as mp
     if workers <= 1:
         return None
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                  initializer=init_worker, initargs=(os.getpid(),))
 
 
 @contextlib.contextmanager
@@ -255,7 +263,8 @@ def _execute(todo: Sequence[DesignPoint], executor: cf.Executor | None,
         for p in todo:
             yield p, run_point(p, command)
         return
-    futures = {executor.submit(run_point, p, command): p for p in todo}
+    with sigterm_deferred():            # submit() spawns the local workers
+        futures = {executor.submit(run_point, p, command): p for p in todo}
     try:
         for fut in cf.as_completed(futures):
             p = futures[fut]
@@ -307,6 +316,9 @@ class BatchResult:
     timings : dict
         Seconds.
     executor : str
+    previous : str
+        One line if the folder's manifest said an earlier batch was still ``running`` (it was
+        killed): that run was interrupted.
     """
 
     out_dir: Path
@@ -316,6 +328,7 @@ class BatchResult:
     files: dict[str, Path]
     timings: dict[str, float] = field(default_factory=dict)
     executor: str = "serial"
+    previous: str = ""           # what became of an earlier batch in the folder, if it was cut off
 
     @property
     def n_failed(self) -> int:
@@ -333,6 +346,8 @@ class BatchResult:
         lines = [f"batch     {n} design point{'s' * (n != 1)}: {n - self.n_failed} ok "
                  f"({self.n_resumed} resumed), {self.n_failed} failed; executor {self.executor}; "
                  f"{self.timings.get('total', float('nan')):.1f} s"]
+        if self.previous:
+            lines.append(f"  note: {self.previous}")
         headline: dict[str, list[str]] = {}
         t = self.table
         if len(t):
@@ -361,7 +376,8 @@ class BatchResult:
 def point_finished(out_dir: str | Path, point: DesignPoint,
                    versions: tuple[str, str] | None = None) -> bool:
     """True if ``out_dir/point.folder`` holds a complete result of exactly this design point:
-    its manifest matches on :data:`MATCH_KEYS` and every file it lists exists."""
+    its manifest matches on :data:`MATCH_KEYS` and every other file it lists has the sha256 the
+    manifest records (a truncated or edited file, or a manifest without hashes, is redone)."""
     folder = Path(out_dir) / point.folder
     try:
         man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -373,25 +389,26 @@ def point_finished(out_dir: str | Path, point: DesignPoint,
             "evidence_version": ev_v}
     if not isinstance(man, dict) or any(man.get(k) != v for k, v in want.items()):
         return False
-    files = man.get("files")
-    return isinstance(files, list) and all((folder / str(f)).is_file() for f in files)
+    files, sums = man.get("files"), man.get("sha256")
+    if not isinstance(files, list) or not isinstance(sums, dict):
+        return False
+    for f in files:
+        if f == "manifest.json":
+            continue
+        try:
+            digest = hashlib.sha256((folder / str(f)).read_bytes()).hexdigest()
+        except (OSError, TypeError):
+            return False
+        if sums.get(f) != digest:
+            return False
+    return True
 
 
-def _commit(out: Path, point: DesignPoint, files: dict[str, bytes], slot: str) -> None:
-    """Write a point's files into its folder: staged, then renamed (manifest.json last)."""
-    stage = out / STAGING / slot
-    stage.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        with open(stage / name, "wb") as fh:
-            fh.write(data)
-    target = out / point.folder
-    target.mkdir(parents=True, exist_ok=True)
-    # until the new manifest lands, the folder does not count as finished
-    (target / "manifest.json").unlink(missing_ok=True)
-    names = [n for n in files if n != "manifest.json"] + ["manifest.json"]
-    for name in names:
-        os.replace(stage / name, target / name)
-    stage.rmdir()
+def _commit(out: Path, point: DesignPoint, files: dict[str, bytes]) -> None:
+    """Write a point's files into its folder, as `simtrial run` does
+    (:func:`simtrial.present.files.commit_run`: manifest.json last), staged in ``out``."""
+    from .present.files import commit_run
+    commit_run(out / point.folder, files, stage_dir=out / STAGING, prefix="batch error")
 
 
 def _clean_stale(out: Path) -> None:
@@ -461,7 +478,8 @@ def _write_parquet(path: Path, csv_text: str) -> bool:
 def _lock(out: Path) -> Iterator[None]:
     """Refuse a second batch writing to the same folder (released by the OS if killed)."""
     path = out / LOCK
-    fh = open(path, "a+")
+    with _writing(path):
+        fh = open(path, "a+")
     try:
         try:
             import fcntl
@@ -476,9 +494,20 @@ def _lock(out: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
     finally:
         fh.close()
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` (read-only folder, full disk) into one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise SimtrialError(f"batch error: cannot write {str(path)!r}: "
+                            f"{exc.strerror or exc}") from None
 
 
 def _check_out(out: Path) -> None:
@@ -492,6 +521,57 @@ def _check_out(out: Path) -> None:
                             "folder")
     if not os.access(p, os.W_OK | os.X_OK):
         raise SimtrialError(f"usage error: --out = {str(out)!r}: folder {str(p)!r} is not writable")
+
+
+def _check_targets(out: Path, pts: Sequence[DesignPoint]) -> None:
+    """Refuse, before anything runs, point names the batch uses itself and folders it would
+    write through a link or into a non-folder (:func:`simtrial.io.outputs.check_target`)."""
+    from .io.outputs import check_target
+    from .present.files import check_run_folder
+    reserved = {n.lower(): n for n in RESERVED}
+    for p in pts:
+        top = p.folder.split("/")[0]
+        if top.lower() in reserved:
+            where = f" in {Path(p.source).as_posix()}" if p.source else ""
+            raise SimtrialError(f"batch error: scenario name {top!r}{where} is the name of the "
+                                f"batch's own {reserved[top.lower()]}; rename the scenario")
+    check_target(out, [RESULTS, PARQUET, POINTS, MANIFEST, LOCK], [STAGING], below=out,
+                 prefix="batch error")
+    for p in pts:
+        check_run_folder(out / p.folder, below=out, prefix="batch error")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for the manifest of a batch that stopped on ``exc``."""
+    if isinstance(exc, SimtrialError):
+        return (str(exc).splitlines() or [type(exc).__name__])[0]
+    text = " ".join(str(exc).split())[:200]
+    return f"internal error: {type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _interrupted_before(out: Path) -> dict[str, Any] | None:
+    """The earlier batch whose manifest still says ``running``. This process holds the folder's
+    lock, so the process that wrote it is gone: it was killed (SIGKILL, power loss)."""
+    try:
+        old = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or old.get("status") != "running":
+        return None
+    return {"status": "interrupted", "pid": old.get("pid"), "created_utc": old.get("created_utc")}
+
+
+def _finish(out: Path, man: dict[str, Any], status: str, error: str) -> None:
+    """Best effort: record how the batch ended. If even that cannot be written (a full disk),
+    remove the ``running`` manifest rather than leave it claiming a live batch."""
+    from .io.outputs import write_json
+    man.update(status=status, error=error,
+               ended_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    try:
+        write_json(out / MANIFEST, man)
+    except OSError:
+        with contextlib.suppress(OSError):
+            (out / MANIFEST).unlink(missing_ok=True)
 
 
 def _file_sha256(path: str | None) -> str | None:
@@ -567,6 +647,7 @@ def run_batch(points: Sequence[DesignPoint] | Sequence[str | Path], out_dir: str
                                 "share an output folder; rename one scenario")
     out = Path(out_dir)
     _check_out(out)
+    _check_targets(out, pts)
     with contextlib.ExitStack() as stack:
         owned = None
         if scheduler is not None:
@@ -580,8 +661,8 @@ def run_batch(points: Sequence[DesignPoint] | Sequence[str | Path], out_dir: str
         try:
             res = _run(pts, out, executor, kind, resume, progress, command, t0)
         except BaseException:
-            if owned is not None:
-                owned.shutdown(wait=False, cancel_futures=True)
+            if owned is not None:       # the points still running are not wanted
+                stop_pool(owned)
             raise
         if owned is not None:
             owned.shutdown(wait=True)
@@ -593,22 +674,28 @@ def _run(pts, out: Path, executor, kind: str, resume: bool, progress: bool, comm
     from tqdm import tqdm
 
     from .io.outputs import atomic_write_text, to_jsonable, write_json
-    out.mkdir(parents=True, exist_ok=True)
+    with _writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     versions = _versions()
     with _lock(out):
+        previous = _interrupted_before(out)
         _clean_stale(out)
+        man = {"simtrial_version": versions[0], "evidence_version": versions[1],
+               "status": "running", "pid": os.getpid(),
+               "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+               "command": command if command is not None else sys.argv,
+               "executor": kind, "resume": resume,
+               "inputs": [{"path": s, "sha256": _file_sha256(s)}
+                          for s in dict.fromkeys(p.source for p in pts) if s],
+               "n_points": len(pts)}
+        if previous is not None:
+            man["previous_run"] = previous
         try:
             for name in (RESULTS, PARQUET, POINTS):     # never leave a table of another batch
-                (out / name).unlink(missing_ok=True)
-            man = {"simtrial_version": versions[0], "evidence_version": versions[1],
-                   "status": "running",
-                   "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                   "command": command if command is not None else sys.argv,
-                   "executor": kind, "resume": resume,
-                   "inputs": [{"path": s, "sha256": _file_sha256(s)}
-                              for s in dict.fromkeys(p.source for p in pts) if s],
-                   "n_points": len(pts)}
-            write_json(out / MANIFEST, man)
+                with _writing(out / name):
+                    (out / name).unlink(missing_ok=True)
+            with _writing(out / MANIFEST):
+                write_json(out / MANIFEST, man)
             outcomes: dict[str, PointOutcome] = {}
             todo = []
             for p in pts:
@@ -620,12 +707,11 @@ def _run(pts, out: Path, executor, kind: str, resume: bool, progress: bool, comm
             bar = tqdm(total=len(pts), initial=len(pts) - len(todo), desc="batch",
                        unit=" point", file=sys.stderr, disable=not progress, dynamic_ncols=True,
                        mininterval=0.5, smoothing=0.1)
-            slots = {p.id: f"p{i}" for i, p in enumerate(pts)}
             failed = 0
             try:
                 for p, r in _execute(todo, executor, command):
                     if r["ok"]:
-                        _commit(out, p, r["files"], slots[p.id])
+                        _commit(out, p, r["files"])
                         outcomes[p.id] = PointOutcome(p.id, p.folder, "ok", seconds=r["seconds"])
                     else:
                         failed += 1
@@ -639,11 +725,15 @@ def _run(pts, out: Path, executor, kind: str, resume: bool, progress: bool, comm
             ordered = tuple(outcomes[p.id] for p in pts)
             table = _assemble(out, pts, ordered)
             text = _csv_text(table)
-            files = {"results": atomic_write_text(out / RESULTS, text),
-                     "points": atomic_write_text(out / POINTS,
-                                                 _csv_text(_points_table(pts, ordered)))}
-            if _write_parquet(out / PARQUET, text):
-                files["parquet"] = out / PARQUET
+            files = {}
+            with _writing(out / RESULTS):
+                files["results"] = atomic_write_text(out / RESULTS, text)
+            with _writing(out / POINTS):
+                files["points"] = atomic_write_text(out / POINTS,
+                                                    _csv_text(_points_table(pts, ordered)))
+            with _writing(out / PARQUET):
+                if _write_parquet(out / PARQUET, text):
+                    files["parquet"] = out / PARQUET
             t3 = time.perf_counter()
             timings = {"resume_check": t1 - t0, "run_points": t2 - t1, "write_tables": t3 - t2,
                        "total": time.perf_counter() - t0}
@@ -656,7 +746,23 @@ def _run(pts, out: Path, executor, kind: str, resume: bool, progress: bool, comm
                        points=[{"id": o.id, "folder": o.folder, "status": o.status,
                                 "resumed": o.resumed, "seconds": o.seconds, "error": o.error}
                                for o in ordered])
-            files["manifest"] = write_json(out / MANIFEST, to_jsonable(man))
+            with _writing(out / MANIFEST):
+                files["manifest"] = write_json(out / MANIFEST, to_jsonable(man))
+        except (KeyboardInterrupt, Terminated):
+            _finish(out, man, "interrupted", "")
+            raise
+        except OSError as exc:          # reading a point's files back, say
+            msg = f"batch error: {str(exc.filename or out)!r}: {exc.strerror or exc}"
+            _finish(out, man, "failed", msg)
+            raise SimtrialError(msg) from None
+        except BaseException as exc:
+            _finish(out, man, "failed", _reason(exc))
+            raise
         finally:
             shutil.rmtree(out / STAGING, ignore_errors=True)
-    return BatchResult(out, pts, ordered, table, files, timings, kind)
+    note = ""
+    if previous is not None:
+        who = f" (pid {previous['pid']})" if isinstance(previous.get("pid"), int) else ""
+        note = (f"the batch started here at {previous.get('created_utc') or '?'}{who} was "
+                "killed before it finished (its manifest said running); recorded as interrupted")
+    return BatchResult(out, pts, ordered, table, files, timings, kind, note)

@@ -283,21 +283,27 @@ def _design(sc):
 
 
 def _cmd_run(args) -> int:
-    from .model.design import build_design
-    from .oc.run import run
-    from .present.files import write_run
-    sc = _load(args)
-    root = Path(args.out) if args.out else Path("outputs")
-    _check_out_dir(root, root / sc.name)
-    dm = _design(sc)
-    show = not args.quiet and sys.stderr.isatty()
-    res = run(dm, workers=args.workers, progress=show)
-    paths = write_run(res, root / sc.name, command=["simtrial"] + args.argv)
-    print(res.summary())
-    print("wrote     " + ", ".join(str(p) for p in paths.values()))
-    if args.report:
-        from .present.report import write_report
-        print(f"report    {write_report(root / sc.name, prebuilt=dm)}")
+    from ._procs import EXIT_TERMINATED, Terminated, sigterm_raises
+    try:
+        with sigterm_raises():      # unwinds like Ctrl-C: workers stopped, staging removed
+            from .oc.run import run
+            from .present.files import check_run_folder, write_run
+            sc = _load(args)
+            root = Path(args.out) if args.out else Path("outputs")
+            _check_out_dir(root, root / sc.name)
+            check_run_folder(root / sc.name)
+            dm = _design(sc)
+            show = not args.quiet and sys.stderr.isatty()
+            res = run(dm, workers=args.workers, progress=show)
+            paths = write_run(res, root / sc.name, command=["simtrial"] + args.argv)
+            print(res.summary())
+            print("wrote     " + ", ".join(str(p) for p in paths.values()))
+            if args.report:
+                from .present.report import write_report
+                print(f"report    {write_report(root / sc.name, prebuilt=dm)}")
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     return 0
 
 
@@ -598,14 +604,21 @@ def _cmd_boundaries(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from .batch import EXIT_POINT_FAILED, collect_points, run_batch
+    from ._procs import EXIT_TERMINATED, Terminated, sigterm_raises
     if args.scheduler is not None and args.workers is not None:
         raise SimtrialError("usage error: --workers is not used with --scheduler (the Dask "
                             "cluster's workers run the design points); drop --workers")
-    points = collect_points(args.paths, n_trials=args.n_trials, seed=args.seed)
-    show = args.progress or (not args.quiet and sys.stderr.isatty())
-    res = run_batch(points, Path(args.out), workers=args.workers or 1, scheduler=args.scheduler,
-                    resume=args.resume, progress=show, command=["simtrial"] + args.argv)
+    try:
+        with sigterm_raises():      # unwinds like Ctrl-C: workers stopped, manifest "interrupted"
+            from .batch import EXIT_POINT_FAILED, collect_points, run_batch
+            points = collect_points(args.paths, n_trials=args.n_trials, seed=args.seed)
+            show = args.progress or (not args.quiet and sys.stderr.isatty())
+            res = run_batch(points, Path(args.out), workers=args.workers or 1,
+                            scheduler=args.scheduler, resume=args.resume, progress=show,
+                            command=["simtrial"] + args.argv)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     print(res.summary(failures_only=args.quiet))
     print("wrote     " + ", ".join(str(p) for p in res.files.values()))
     return EXIT_POINT_FAILED if res.n_failed else 0
@@ -766,8 +779,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """Run :func:`main` and exit with its code."""
-    sys.exit(main())
+    """Run :func:`main` and exit with its code; Ctrl-C before main's own handler (while the
+    parser is built) is the same one line, 'interrupted', exit code 130."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -524,7 +524,8 @@ def test_absurd_sd_change_is_refused_up_front(key, value):
 
 
 def test_failed_render_leaves_no_partial_outputs(tmp_path, monkeypatch):
-    """If the plot fails after results.csv was rendered, nothing reaches the output folder."""
+    """If the plot fails after results.csv was rendered, nothing reaches the disk: no file and
+    no new (empty) output folder (issue 13: a folder is complete with its manifest or absent)."""
     import matplotlib.figure
 
     from simtrial import run
@@ -538,4 +539,4 @@ def test_failed_render_leaves_no_partial_outputs(tmp_path, monkeypatch):
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", boom)
     with pytest.raises(RuntimeError):
         write_run(res, tmp_path / "o" / "x")
-    assert list((tmp_path / "o").rglob("*")) == [tmp_path / "o" / "x"]
+    assert not (tmp_path / "o").exists()

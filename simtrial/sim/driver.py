@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .._procs import init_worker, sigterm_deferred, stop_pool
 from .._rng import chunk_count, CHUNK_TRIALS
 from . import budget
 from .conduct import conduct_design
@@ -58,8 +59,9 @@ class Simulated:
     conducts: dict[int, Any] | None = field(default=None, repr=False)
 
 
-def _init_worker(payload) -> None:
+def _init_worker(payload, parent: int) -> None:
     global _WORKER_PAYLOAD
+    init_worker(parent)         # dies with the parent, leaves Ctrl-C to it
     _WORKER_PAYLOAD = payload
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -89,7 +91,9 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
     """Run ``fn(payload, *args(c))`` for every chunk ``c``; outputs keyed by chunk index.
 
     ``chunks`` is the order to run them in (a permutation of all chunks); ``workers > 1`` uses a
-    process pool whose workers receive ``payload`` once.
+    process pool whose workers receive ``payload`` once. If anything interrupts the loop
+    (Ctrl-C, SIGTERM in the CLI, a failing chunk) the workers are killed at once rather than left
+    to finish chunks nobody will read; they also die if this process is killed outright.
     """
     n_chunks = chunk_count(n_trials)
     order = list(range(n_chunks)) if chunks is None else list(chunks)
@@ -108,12 +112,19 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
                 if bar is not None:
                     bar.update(_trials_in(c, n_trials))
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(payload,)) as ex:
-                for c, o in zip(order, ex.map(_worker, [(fn, args(c)) for c in order])):
+            ex = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                     initargs=(payload, os.getpid()))
+            try:
+                with sigterm_deferred():        # map() forks the workers
+                    results = ex.map(_worker, [(fn, args(c)) for c in order])
+                for c, o in zip(order, results):
                     outs[c] = o
                     if bar is not None:
                         bar.update(_trials_in(c, n_trials))
+            except BaseException:
+                stop_pool(ex)
+                raise
+            ex.shutdown(wait=True)
     finally:
         if bar is not None:
             bar.close()
