@@ -93,7 +93,11 @@ def init_worker(parent: int) -> None:
     workers ignore SIGINT and leave it to the parent, which stops them (no traceback per
     worker); SIGTERM gets its default action back, since a forked worker inherits the parent's
     :func:`sigterm_raises` handler and would otherwise report the signal as a task result and go on.
+    Python warnings are not printed (the parent captures its own the same way, and the results'
+    finite checks catch numbers that would have warned): stderr stays the parent's one line.
     """
+    import warnings
+    warnings.simplefilter("ignore")
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -315,8 +315,10 @@ def _alarm(signum, frame):
     raise _Hang()
 
 
-def _init_worker(mem_gb: float) -> None:
+def _init_worker(mem_gb: float, parent: int) -> None:
     import resource
+    from simtrial._procs import die_with_parent
+    die_with_parent(parent)        # a killed campaign takes its workers with it
     lim = int(mem_gb * 2 ** 30)
     resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     os.environ["MPLBACKEND"] = "Agg"
@@ -423,7 +425,7 @@ def campaign(cases: int, *, seed: int = 0, start: int = 0, workers: int = 2,
     import multiprocessing as mp
     results = []
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                initializer=_init_worker, initargs=(mem_gb,)) as ex:
+                                initializer=_init_worker, initargs=(mem_gb, os.getpid())) as ex:
         futs = [ex.submit(run_case, i, seed, commands, n_trials, timeout)
                 for i in range(start, start + cases)]
         for k, f in enumerate(cf.as_completed(futs)):
