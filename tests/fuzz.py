@@ -492,13 +492,7 @@ def main(argv=None) -> int:
     if args.table:
         res = read_log(args.table)
         print(f"{len(res):,} cases (indices {res[0]['index']}..{res[-1]['index']})\n")
-        print(table(res, commands))
-        found = findings(res)
-        print(f"\n{len(found)} findings")
-        for i, label, x in found:
-            print(f"  case {i} {x['command']} {x['outcome']}: {label[:120]} -> "
-                  f"{' '.join(x['stderr'].split())[:220]}")
-        return 1 if found else 0
+        return _report(res, commands, None, args.seed)
     t0 = time.perf_counter()
 
     def progress(k, n):
@@ -511,17 +505,22 @@ def main(argv=None) -> int:
     print(f"{args.cases:,} generated scenarios (seed {args.seed}, cases {args.start}.."
           f"{args.start + args.cases - 1}), {time.perf_counter() - t0:.0f} s on {args.workers} "
           f"workers, {args.n_trials} trials per power/run\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return _report(res, commands, args.keep, args.seed)
+
+
+def _report(res: list[dict], commands, keep: str | None, seed: int) -> int:
+    """Print the table and every finding (writing its case file to ``keep``); 1 if any."""
     print(table(res, commands))
     found = findings(res)
     print(f"\n{len(found)} findings")
     for i, label, x in found:
         print(f"  case {i} {x['command']} {x['outcome']} ({x['seconds']:.1f} s): {label[:120]}"
               f" -> {' '.join(x['stderr'].split())[:220]}")
-        if args.keep and i >= 0:
-            Path(args.keep).mkdir(parents=True, exist_ok=True)
-            (Path(args.keep) / f"case{i}.toml").write_bytes(generate(i, args.seed)[1])
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
+        if keep and i >= 0:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / f"case{i}.toml").write_bytes(generate(i, seed)[1])
     return 1 if found else 0
 
 
