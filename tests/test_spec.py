@@ -96,7 +96,7 @@ def test_schema_is_json_and_lists_every_section(capsys):
     assert s["required"] == ["population", "endpoint", "effect", "design"]
     assert s["additionalProperties"] is False
     design = s["$defs"]["DesignConfig"]["properties"]
-    assert design["alpha"]["exclusiveMinimum"] == 0 and design["alpha"]["exclusiveMaximum"] == 0.5
+    assert design["alpha"]["minimum"] == 1e-6 and design["alpha"]["exclusiveMaximum"] == 0.5
     assert design["sides"]["enum"] == [2, 1]
     assert "hba1c" in s["$defs"]["PopulationConfig"]["properties"]
     assert "looks" in s["$defs"]["SequentialConfig"]["properties"]
