@@ -38,15 +38,17 @@ __all__ = ["Estimate", "estimate", "check", "start", "memory_budget", "time_budg
 BASE_BYTES = 400e6
 """The interpreter, numpy, scipy, pandas and the model (measured ~310 MB)."""
 
-BYTES_PER_PATIENT_TRIAL = {"prefix": 100.0, "full": 170.0}
-"""Peak bytes per patient of a chunk (prefix: measured 49-80; full: 88-159 per visit, so the
-full kernel's figure is multiplied by the number of visits)."""
+BYTES_PER_PATIENT_TRIAL = {"prefix": 100.0, "suffstat": 100.0, "full": 170.0}
+"""Peak bytes per patient of a chunk (prefix: measured 49-80; suffstat: its screened baselines
+and, on a dense grid, the sums by grid point, at most the prefix kernel's; full: 88-159 per
+visit, so the full kernel's figure is multiplied by the number of visits)."""
 
-US_PER_PATIENT_TRIAL = {"prefix": 0.5, "ancova": 5.0, "mmrm": 5.5, "mi": 15.0}
-"""Microseconds per patient-trial (measured 0.34 prefix; 2.2-3.5 full ANCOVA and MMRM)."""
+US_PER_PATIENT_TRIAL = {"prefix": 0.5, "suffstat": 0.5, "ancova": 5.0, "mmrm": 5.5, "mi": 15.0}
+"""Microseconds per patient-trial (measured 0.34 prefix; suffstat is screening plus far less,
+bounded by the prefix figure; 2.2-3.5 full ANCOVA and MMRM)."""
 
 US_PER_SIZE_TRIAL = 10.0
-"""Microseconds per (size, trial) of the prefix kernel's dense curve, which analyses every N up
+"""Microseconds per (size, trial) of a sums kernel's dense curve, which analyses every N up
 to the largest (measured 8 over 99,998 sizes)."""
 
 US_PER_CONDUCT_PATIENT = 100.0
@@ -185,11 +187,12 @@ def estimate(dm, ns, n_trials: int, kernel: str, workers: int = 1) -> Estimate:
     patients = int(group_sizes(dm, n_max).sum())
     chunk = min(CHUNK_TRIALS, int(n_trials))
     v = len(dm.visits)
-    per = BYTES_PER_PATIENT_TRIAL[kernel] * (1 if kernel == "prefix" else v)
+    sums = kernel in ("prefix", "suffstat")
+    per = BYTES_PER_PATIENT_TRIAL[kernel] * (1 if sums else v)
     mem = BASE_BYTES + max(1, min(workers, -(-n_trials // CHUNK_TRIALS))) * chunk * patients * per
     per_size = 0.0
-    if kernel == "prefix":
-        us = US_PER_PATIENT_TRIAL["prefix"]
+    if sums:
+        us = US_PER_PATIENT_TRIAL[kernel]
         per_size = len(set(ns)) * float(n_trials) * US_PER_SIZE_TRIAL * 1e-6
     else:
         analyses = {h.endpoint.analysis for h in dm.hypotheses}
@@ -198,7 +201,7 @@ def estimate(dm, ns, n_trials: int, kernel: str, workers: int = 1) -> Estimate:
             m = max(h.endpoint.imputations for h in dm.hypotheses)
             us *= max(1.0, m / 20.0)
         us *= max(1.0, v / 3.0)
-    if kernel == "prefix":
+    if sums:
         seconds = float(n_trials) * patients * us * 1e-6 + per_size
     else:    # one draw at the largest N, one analysis per N
         every = sum(int(group_sizes(dm, int(n)).sum()) for n in set(ns))

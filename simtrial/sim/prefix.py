@@ -286,11 +286,14 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
 
 
 def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarray,
-             keep: int | None, success: bool = False):
+             keep: int | None, success: bool = False,
+             rows: tuple[np.ndarray, np.ndarray] | None = None):
     """Rejections and estimate sums on the grid; per-trial arrays at the kept point.
 
     ``success=True`` counts only rejections in the direction of benefit (for assurance, the
-    probability of a successful trial); otherwise the test's own rejection region.
+    probability of a successful trial); otherwise the test's own rejection region. The sums of
+    grid point g are rows ``n0[g] - 1`` of ``s0`` and ``n1[g] - 1`` of ``s1`` (prefix sums), or
+    ``rows[0][g]`` and ``rows[1][g]`` (the sufficient-statistics kernel's arrays by grid point).
     """
     sc = model.scenario
     g = n0.size
@@ -306,8 +309,8 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
         hi = min(g, lo + _GRID_BATCH)
         a0 = n0[lo:hi]
         a1 = n1[lo:hi]
-        est, se, df = analyse_sums(s0[a0 - 1, :, :5], s1[a1 - 1, :, :5], a0[:, None], a1[:, None],
-                                   method)
+        r0, r1 = (a0 - 1, a1 - 1) if rows is None else (rows[0][lo:hi], rows[1][lo:hi])
+        est, se, df = analyse_sums(s0[r0, :, :5], s1[r1, :, :5], a0[:, None], a1[:, None], method)
         crit = stats.t.isf(sc.design.alpha / sides, df[:, 0])[:, None]
         r = reject(est / se, crit, 1 if success else sides, better)
         rej[lo:hi] = r.sum(axis=1)
