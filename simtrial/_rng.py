@@ -17,7 +17,8 @@ same patients:
   - multiple imputation of endpoint ``e`` at look ``l`` (0 = final) ``5000 + 100 l + e``;
   - the sufficient-statistics kernel (:mod:`simtrial.sim.suffstat`), arm ``a`` (0 = control,
     1 = MSC), blocks of ``32**L`` patients (level ``L``; ``L = 0`` are single patients):
-    :func:`suffstat_codes` ``7000 + 100 a + 10 L`` (normals) and ``+ 1`` (chi-squares, L >= 1).
+    :func:`suffstat_codes` ``7000 + 100 a + 10 L`` (normals), ``+ 1`` and ``+ 2`` (residual and
+    baseline chi-squares, L >= 1).
     The level-L blocks inside level-(L+1) block ``p`` read those streams jumped ``p`` times
     (:func:`block_generator`), so a block's numbers are fixed whichever blocks a run needs. Its
     baselines use the group's baseline stream above (the same patients as the prefix kernel);
@@ -82,13 +83,14 @@ def imputation_code(endpoint: int, look: int = 0) -> int:
     return 5000 + 100 * look + endpoint
 
 
-def suffstat_codes(arm: int, level: int) -> tuple[int, int]:
-    """Stream codes (normals, chi-squares) of the blocks of ``32**level`` patients of arm
-    ``arm`` (0 = control, 1 = MSC) in the sufficient-statistics kernel."""
+def suffstat_codes(arm: int, level: int) -> tuple[int, int, int]:
+    """Stream codes (normals, residual chi-squares, baseline chi-squares) of the blocks of
+    ``32**level`` patients of arm ``arm`` (0 = control, 1 = MSC) in the sufficient-statistics
+    kernel."""
     if not 0 <= level < 10:
         raise ValueError("level must be in 0..9")
     base = SUFFSTAT + 100 * arm + 10 * level
-    return base, base + 1
+    return base, base + 1, base + 2
 
 
 def chunk_count(n_trials: int) -> int:

@@ -37,8 +37,8 @@ from ..model.population import accept_mask, transform
 from ..model.presets import VARIABLES
 from ..stats.sums import analyse_sums, reject
 
-__all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "run_chunk", "combine", "stream",
-           "draw_baselines", "supports"]
+__all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "ChunkOut", "run_chunk", "combine", "stream",
+           "draw_baselines", "analyse_grid", "supports"]
 
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
@@ -400,3 +400,10 @@ def combine(outs: dict[int, _ChunkOut], n_trials: int, a0: np.ndarray, a1: np.nd
     return SimOutput(n0=a0, n1=a1, n_trials=n_trials, **acc, theta_mean=tm, theta_sd=tsd,
                      theta_clipped=clipped, **kept, screened=screened, accepted=accepted,
                      elapsed_s=elapsed_s, keep=keep)
+
+
+# The sufficient-statistics kernel (sim.suffstat) returns this kernel's chunk output and analyses
+# its sums with this kernel's grid analysis; these are their public names (kept as aliases so
+# the definitions above stay where they are).
+ChunkOut = _ChunkOut
+analyse_grid = _analyse

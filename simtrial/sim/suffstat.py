@@ -65,9 +65,11 @@ shape.
 **Random streams** (:mod:`simtrial._rng`): baselines from the group's baseline stream
 (:data:`~simtrial.sim.prefix.STREAMS`, the prefix kernel's patients); level-L blocks inside
 level-(L+1) block p from :func:`~simtrial._rng.suffstat_codes` ``(arm, L)`` jumped p times
-(:func:`~simtrial._rng.block_generator`), normals and chi-squares from two streams, each an
-array ``(blocks, trials, k)`` filled in C order, so block j's numbers do not depend on how many
-blocks are drawn; trial effects from the ``effect`` stream, as the other kernels.
+(:func:`~simtrial._rng.block_generator`): normals (z1, z2 and, with exact baselines, zx), the
+residual chi-squares and the baselines' chi-squares from three streams, each an array
+``(blocks, trials[, k])`` filled in C order, so block j's numbers do not depend on how many
+blocks are drawn; single patients' (residual, baseline normal) likewise; trial effects from the
+``effect`` stream, as the other kernels.
 
 **Assurance.** The MSC arm under trial effect ``delta_t`` is the same patients shifted by
 ``d = delta_t - delta``: ``y2_i = y_i + d``, i.e. ``a`` replaced by ``a + d`` in the three
@@ -77,7 +79,7 @@ the outcome is additive and unbounded.
 
 The output is the prefix kernel's (:class:`~simtrial.sim.prefix.SimOutput` through
 :func:`~simtrial.sim.prefix.combine`), analysed by the same code
-(:func:`~simtrial.sim.prefix._analyse` on arrays by grid point), so everything downstream
+(:func:`~simtrial.sim.prefix.analyse_grid` on arrays by grid point), so everything downstream
 (:mod:`simtrial.oc`) is unchanged. Per-trial estimates differ from the patient kernels' (other
 random numbers); their distribution does not. There are no patient-level values to export:
 ``simtrial simulate`` exports the patient kernels' patients.
@@ -180,49 +182,62 @@ def _levels(n_max: int) -> int:
     return levels
 
 
+def _singles(gen: np.random.Generator, c: int, x: np.ndarray | None, law) -> np.ndarray:
+    """Base sums of ``c`` single patients: their residuals (and, with ``law = (mu, sd)`` of
+    unscreened baselines, their baselines) from ``gen``; else their baselines ``x``."""
+    draws = gen.standard_normal((c, CHUNK_TRIALS, 1 + (law is not None)))
+    xs = x if law is None else law[0] + law[1] * draws[..., 1]
+    return _patient_sums(xs, draws[..., 0])
+
+
+def _blocks(gens, m: int, c: int, x: np.ndarray | None, law) -> np.ndarray:
+    """Base sums of ``c`` consecutive blocks of ``m`` patients, exact given their baselines:
+    ``x`` (the blocks' ``c * m`` patients) or, with ``law = (mu, sd)``, baseline moments drawn
+    from the normal law too. ``gens``: generators of the normals, residual chi-squares and
+    baseline chi-squares."""
+    t = CHUNK_TRIALS
+    z = gens[0].standard_normal((c, t, 2 + (law is not None)))
+    chi2 = 2.0 * gens[1].standard_gamma((m - 2) / 2.0, (c, t))
+    if law is None:
+        seg = x.reshape(c, m, t)
+        sx = seg.sum(axis=1)
+        ssx = ((seg - (sx / m)[:, None, :]) ** 2).sum(axis=1)
+    else:
+        mu, sd = law
+        sx = m * mu + sd * math.sqrt(m) * z[..., 2]
+        ssx = (2.0 * sd * sd) * gens[2].standard_gamma((m - 1) / 2.0, (c, t))
+    return _block_sums(m, sx, ssx, z, chi2)
+
+
 def _arm_base(model, seed: int, chunk: int, arm: int, sizes: np.ndarray
               ) -> tuple[np.ndarray, int, int]:
-    """Base sums ``(G, CHUNK_TRIALS, 5)`` of one arm at each arm size in ``sizes``, with the
+    """Base sums ``(G, CHUNK_TRIALS, 5)`` of one arm at each arm size in ``sizes`` (the
+    base-32 expansion of each size: blocks of each level, then single patients), with the
     candidates screened and accepted."""
     t = CHUNK_TRIALS
     n_max = int(sizes.max())
-    exact = exact_baselines(model)
-    k = 1 + exact                        # draws per patient: residual (and baseline normal)
-    if exact:
+    x = law = None
+    if exact_baselines(model):
         mg = model.population.marginals[model.outcome_def.baseline]
-        mu, sd = mg.mean - model.calibration["baseline_mean_natural"], mg.sd
+        law = (mg.mean - model.calibration["baseline_mean_natural"], mg.sd)
         screened = accepted = -(-n_max // prefix.SCREEN_BLOCK) * prefix.SCREEN_BLOCK * t
     else:
         x, screened, accepted = _baselines(model, seed, chunk, arm, n_max)
-        cx = np.zeros((n_max + 1, t, 2))      # running sums of x and x^2 for block moments
-        np.cumsum(np.stack([x, x * x], axis=-1), axis=0, out=cx[1:])
     base = np.zeros((sizes.size, t, 5))
     for level in range(_levels(n_max)):
         m = BLOCK ** level
         digit = (sizes // m) % BLOCK
         parent = sizes // (m * BLOCK)
-        c_norm, c_chi = suffstat_codes(arm, level)
-        for p in np.unique(parent[digit > 0]):
+        codes = suffstat_codes(arm, level)
+        for p in (int(q) for q in np.unique(parent[digit > 0])):
             at = np.flatnonzero((parent == p) & (digit > 0))
             c = int(digit[at].max())
-            first = int(p) * m * BLOCK + m * np.arange(c)         # first patient of each block
-            if level == 0:
-                draws = block_generator(seed, chunk, c_norm, int(p)).standard_normal((c, t, k))
-                xs = mu + sd * draws[..., 1] if exact else x[first]
-                sums = _patient_sums(xs, draws[..., 0])
-            else:
-                z = block_generator(seed, chunk, c_norm, int(p)).standard_normal((c, t, 2 + exact))
-                dof = np.array([m - 2.0, m - 1.0][:k])
-                chi2 = 2.0 * block_generator(seed, chunk, c_chi, int(p)).standard_gamma(
-                    dof / 2.0, (c, t, k))
-                if exact:
-                    sx = m * mu + sd * math.sqrt(m) * z[..., 2]
-                    ssx = sd * sd * chi2[..., 1]
-                else:
-                    mom = cx[first + m] - cx[first]
-                    sx = mom[..., 0]
-                    ssx = np.maximum(mom[..., 1] - sx * sx / m, 0.0)
-                sums = _block_sums(m, sx, ssx, z, chi2[..., 0])
+            first = p * m * BLOCK                  # the first patient of parent block p
+            part = None if x is None else x[first:first + c * m]
+            used = 1 if m == 1 else 2 + (law is not None)      # streams this level draws
+            gens = [block_generator(seed, chunk, code, p) for code in codes[:used]]
+            sums = (_singles(gens[0], c, part, law) if m == 1
+                    else _blocks(gens, m, c, part, law))
             np.cumsum(sums, axis=0, out=sums)
             base[at] += sums[digit[at] - 1]
     return base, screened, accepted
@@ -244,7 +259,7 @@ def _arm_sums(base: np.ndarray, n: np.ndarray, a, b: float, sigma: float) -> np.
 
 
 def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: np.ndarray,
-              keep: int | None) -> prefix._ChunkOut:
+              keep: int | None) -> prefix.ChunkOut:
     """One chunk on the grid ``(n0, n1)``: the prefix kernel's chunk output."""
     th = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
     vm = model.endpoint
@@ -267,7 +282,7 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
     grid = np.arange(n0.size)
 
     def analyse(s_msc, success=False):
-        return prefix._analyse(model, s0, s_msc, n0, n1, keep, success, rows=(grid, grid))
+        return prefix.analyse_grid(model, s0, s_msc, n0, n1, keep, success, rows=(grid, grid))
 
     rej, e1, e2, sse, kept, kept_rej = analyse(s1)
     suc, kept_suc = (rej, kept_rej)
@@ -280,7 +295,7 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
     else:
         theta = np.full(th, model.endpoint_md)
     none = np.zeros(n0.size, dtype=np.int64)
-    return prefix._ChunkOut(
+    return prefix.ChunkOut(
         chunk, th, rej, suc, e1, e2, sse, rej_a, e1a, e2a, zeros0=none, zeros1=none,
         resp1=none, theta_sum=float(theta.sum()), theta_sum2=float((theta * theta).sum()),
         theta_clipped=clipped, kept=kept, kept_reject=kept_rej, kept_success=kept_suc,
