@@ -32,6 +32,7 @@ from simtrial.sim import suffstat
 from simtrial.sim.driver import kernel_for, simulate_prefix
 
 from .helpers import binom_tol, scenario
+from .test_kernels_agree import FULL_ONLY, LINEAR, SUPPORTED
 from .test_statistics import NO_CRITERIA, oracle_ttest_power
 
 PRED = {"effect.source": "evidence", "effect.md": None, "effect.population": "T1DM",
@@ -68,7 +69,8 @@ AGREE = {
                                               "outcome_model.modifier": "fasting_cpeptide",
                                               "outcome_model.modifier_slope": 0.0}),
     "n100_ancova_r2_2sided_custom": _case(100, ratio=2.0, dist="custom"),
-    "n100_ttest_r1_1sided_predictive": _case(100, "ttest_change", sides=1, dist="predictive"),
+    "n12_ttest_r1_1sided_predictive": _case(12, "ttest_change", sides=1, dist="predictive"),
+    "n100_ttest_r1_1sided_custom": _case(100, "ttest_change", sides=1, dist="custom"),
     "n100_ancova_unscreened": _case(100, unscreened=True),
     "n300_ancova_r1_1sided_unscreened": _case(300, sides=1, unscreened=True),
     "n300_ttest_r2_2sided_custom_unscreened": _case(300, "ttest_change", 2.0, dist="custom",
@@ -259,28 +261,12 @@ def _with_floor(dm):
 
 
 DISQUALIFY = {
-    "log_outcome": {"endpoint.outcome": "fasting_cpeptide", "effect.source": "evidence",
-                    "effect.md": None, "effect.population": "all"},
-    "zero_events": {"endpoint.outcome": "insulin_dose", "effect.source": "evidence",
-                    "effect.md": None, "effect.population": "T1DM"},
-    "log_no_remission": {"population.preset": "t2d", "endpoint.outcome": "insulin_dose",
-                         "effect.source": "evidence", "effect.md": None,
-                         "effect.population": "T2DM",
-                         "outcome_model.insulin_dose": {"remission_msc": 0.0}},
-    "decline": {"population.preset": "t1d_paediatric", "endpoint.outcome": "stimulated_cpeptide",
-                "effect.md": 0.2, "endpoint.visit_months": 6},
+    **{k: v for k, v in SUPPORTED.items() if k not in LINEAR},   # log scale, events, decline,
+    **FULL_ONLY,                                                 # responders; not even prefix
     "het_normal": {"outcome_model.heterogeneity": "normal", "outcome_model.effect_cv": 0.5},
-    "het_responders": {"outcome_model.heterogeneity": "responders",
-                       "outcome_model.responder_fraction": 0.6},
     "het_modifier": {"outcome_model.heterogeneity": "modifier", "outcome_model.modifier": "hba1c",
                      "outcome_model.modifier_slope": 0.5},
     "floor": "floor",
-    "dropout": {"dropout": {"rate": 0.2}},
-    "mmrm": {"endpoint.analysis": "mmrm"},
-    "margin": {"endpoint.margin": 0.1},
-    "looks": {"sequential": {"fractions": [0.5, 1.0]}},
-    "two_arms": {"arms": [{"name": "low", "effect_scale": 0.5}, {"name": "high"}]},
-    "strata": {"population.strata": {"t1d": 0.5, "t2d": 0.5}},
 }
 
 

@@ -37,8 +37,10 @@ block moments ``Sx``, ``Sxx_c`` are computed from them: the cost of the outcome 
 with N, that of screening still does. Where the endpoint baseline is *unscreened and normal*
 (no inclusion criterion at all, a ``normal`` marginal) the block moments are exact draws too:
 ``Sx = m mu + s sqrt(m) zx`` and ``Sxx_c = s^2 chi^2_{m-1}``, independent (Cochran), with
-``mu`` and ``s`` the centred mean and SD; no patient is drawn for full blocks and the cost per
-trial grows only with the number of blocks (one draw set per 32 patients).
+``mu`` and ``s`` the centred mean and SD (single patients: ``x_i = mu + s v_i``); no patient
+is drawn for full blocks, and the cost per trial grows only with the number of block levels
+(below). Continuous baselines make ``Sxx_c > 0`` in every block (with probability 1), so the
+basis exists.
 
 **Canonical blocks.** An arm's patients are cut into fixed blocks whatever sizes a run asks
 for: level-L blocks hold ``32**L`` patients (L = 0 single patients, L = 1 patients 0-31, 32-63,
@@ -274,11 +276,11 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
         theta = dist.sample(prefix.stream(seed, chunk, "effect"), CHUNK_TRIALS)[:th]
         if model.md_limit is not None:
             clipped = int(np.sum(theta < model.md_limit))
-    base0, scr0, acc0 = _arm_base(model, seed, chunk, 0, n0)
-    base1, scr1, acc1 = _arm_base(model, seed, chunk, 1, n1)
-    base0, base1 = base0[:, :th], base1[:, :th]
-    s0 = _arm_sums(base0, n0, a0, b, sigma)
-    s1 = _arm_sums(base1, n1, a0 + delta, b, sigma)
+    base, scr0, acc0 = _arm_base(model, seed, chunk, 0, n0)
+    s0 = _arm_sums(base[:, :th], n0, a0, b, sigma)
+    base, scr1, acc1 = _arm_base(model, seed, chunk, 1, n1)      # (frees the control arm's)
+    base = base[:, :th]
+    s1 = _arm_sums(base, n1, a0 + delta, b, sigma)
     grid = np.arange(n0.size)
 
     def analyse(s_msc, success=False):
@@ -290,7 +292,7 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
         suc, *_, kept_suc = analyse(s1, success=True)
     rej_a, e1a, e2a, kept_rej_a = suc, e1, e2, kept_suc
     if theta is not None:                  # the same patients under each trial's own effect
-        s1a = _arm_sums(base1, n1, a0 + model.delta_for(theta), b, sigma)
+        s1a = _arm_sums(base, n1, a0 + model.delta_for(theta), b, sigma)
         rej_a, e1a, e2a, _, _, kept_rej_a = analyse(s1a, success=True)
     else:
         theta = np.full(th, model.endpoint_md)
