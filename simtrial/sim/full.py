@@ -688,12 +688,22 @@ def one_trial(dm: DesignModel, seed: int, n: int, trial: int = 0
             for a in range(K1)}
 
 
+RATE_PATIENTS = 100
+"""Control-arm size per trial at most used by :func:`control_responder_rate` (with the chunk's
+1,000 trials, 100,000 control patients: an MC SE of the rate below 0.002)."""
+
+
 def control_responder_rate(dm: DesignModel, seed: int, n: int, endpoint_index: int) -> float:
     """Share of control patients meeting responder endpoint ``endpoint_index``'s criteria at
     its visit (all patients, before dropout), over one chunk of the run's patients at size
-    ``n``: the null responder probability for the exact size of the responder tests."""
+    ``n`` (at most :data:`RATE_PATIENTS` per trial: the rate is a property of the model, and
+    ``validate`` must not draw a chunk of a 100,000-patient design): the null responder
+    probability for the exact size of the responder tests."""
     e = dm.scenario.all_endpoints[endpoint_index]
-    d = draw_patients(dm, seed, n)
+    m_n = min(int(n), RATE_PATIENTS)
+    while m_n < n and group_sizes(dm, m_n).min() < 1:    # every group drawn
+        m_n += 1
+    d = draw_patients(dm, seed, m_n)
     m = d.arm == 0
     k = dm.visit_index(e)
     resp = _responder(e, {o: d.vals[o][:, m] for o in e.outcomes},
