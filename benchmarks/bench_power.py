@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import simtrial  # noqa: E402
 from simtrial._rng import CHUNK_TRIALS  # noqa: E402
 from simtrial.model.design import build_design  # noqa: E402
-from simtrial.model.presets import VARIABLES  # noqa: E402
+from simtrial.model.population import margin  # noqa: E402
 from simtrial.scenario import parse_scenario  # noqa: E402
 from simtrial.sim.driver import simulate_prefix as simulate  # noqa: E402
 from simtrial.sim.prefix import SCREEN_BLOCK  # noqa: E402
@@ -44,9 +44,8 @@ def rng_floor(model, n_trials: int) -> float:
     g = np.random.Generator(np.random.PCG64(1))
     acc = 1.0 - model.screen_fail_prob
     names = model.population.needed((model.endpoint.outcome.baseline,))
-    d = 1 + max(VARIABLES.index(v) for v in names if v in VARIABLES)  # columns the engine draws
-    per_trial = 2 * (np.ceil(100 / acc / SCREEN_BLOCK) * SCREEN_BLOCK * d
-                     + 100 * (len(model.visits) + 1))
+    d = len(margin(model.population, names)[0])     # copula columns the engine draws
+    per_trial = 2 * (np.ceil(100 / acc / SCREEN_BLOCK) * SCREEN_BLOCK * d + 100)
     total = int(per_trial * n_trials)
     t = time.perf_counter()
     for _ in range(total // 10_000_000):

@@ -12,7 +12,10 @@ same patients:
     first MSC arm use codes 0/1 and 2/3, the plain two-arm trial's historical streams; other
     groups ``1000 + 100 s + 10 a (+1)``; dropout always ``1000 + 100 s + 10 a + 2``;
     patient-specific natural-history slopes ``+ 3`` and insulin-independence uniforms ``+ 4``
-    (:func:`patient_codes`; drawn only by models that use them);
+    (:func:`patient_codes`; drawn only by models that use them); the outcome stream holds each
+    patient's primary-endpoint residual (and individual-response normal), and the residuals of
+    every other outcome and visit come from ``+ 5`` (:func:`residual_code`; drawn only by
+    designs that analyse them);
   - trial-level effects (assurance) :data:`EFFECT`;
   - multiple imputation of endpoint ``e`` at look ``l`` (0 = final) ``5000 + 100 l + e``;
   - the sufficient-statistics kernel (:mod:`simtrial.sim.suffstat`), arm ``a`` (0 = control,
@@ -31,8 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["CHUNK_TRIALS", "EFFECT", "CONDUCT", "SUFFSTAT", "generator", "chunk_generator",
-           "block_generator", "group_codes", "patient_codes", "imputation_code", "suffstat_codes",
-           "chunk_count"]
+           "block_generator", "group_codes", "patient_codes", "residual_code", "imputation_code",
+           "suffstat_codes", "chunk_count"]
 
 CHUNK_TRIALS = 1000
 """Replicate trials per chunk (fixed: part of the definition of a seed's numbers)."""
@@ -76,6 +79,11 @@ def patient_codes(stratum: int, arm: int) -> tuple[int, int]:
     """Stream codes (natural-history slopes, insulin-independence uniforms) of a group."""
     base = 1000 + 100 * stratum + 10 * arm
     return base + 3, base + 4
+
+
+def residual_code(stratum: int, arm: int) -> int:
+    """Stream code of a group's residuals other than the primary endpoint's."""
+    return 1000 + 100 * stratum + 10 * arm + 5
 
 
 def imputation_code(endpoint: int, look: int = 0) -> int:

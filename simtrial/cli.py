@@ -438,10 +438,14 @@ def responder_size_line(dm, i: int, n: int) -> str:
     """Exact size of the responder test at the design N (issue 12 item 9)."""
     from .model.design import group_sizes
     from .sim.full import control_responder_rate
-    from .stats.exact import SIZE_ANALYSES, responder_test_size
+    from .stats.exact import EXACT_SIZE_MAX_N, SIZE_ANALYSES, responder_test_size
     sc = dm.scenario
     e = sc.all_endpoints[i]
     sizes = group_sizes(dm, n).sum(axis=0)
+    if sizes.max() > EXACT_SIZE_MAX_N:
+        return (f"exact size of {e.name!r} ({e.analysis}) not enumerated at N = "
+                f"{int(sizes[0])}/{int(sizes[1])}: above {EXACT_SIZE_MAX_N} per arm the "
+                "large-sample tests are at their level")
     p = control_responder_rate(dm, sc.seed, n, i)
     a, sides = sc.design.alpha, sc.design.sides
     size = {t: responder_test_size(t, int(sizes[0]), int(sizes[1]), p, a, sides)

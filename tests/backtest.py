@@ -1,7 +1,8 @@
 """Seed-pinned back-tests: shipped scenarios run at a small number of trials.
 
 ``python -m tests.backtest`` regenerates ``tests/data/backtest/<scenario>.csv`` (run it from the
-repository root, and say in the commit which numbers moved and why). ``tests/test_backtest.py``
+repository root, and say in the commit which numbers moved and why); ``python -m tests.backtest
+--compare [case ...]`` first says how far they move, in MC SE units (:func:`compare`). ``tests/test_backtest.py``
 re-runs every case and compares with the stored table: ids and counts exactly, floats to 1e-12
 relative (a refactor that should not move numbers keeps them bit-for-bit up to summation order).
 
@@ -67,7 +68,49 @@ def compute(name: str) -> pd.DataFrame:
     return canonical(res.to_frame())
 
 
+def compare(name: str) -> dict:
+    """How far the current code's numbers of case ``name`` are from the stored ones.
+
+    Rows with an MC SE are compared in units of the SE of a difference of two independent runs,
+    ``z = (now - stored) / sqrt(se_now^2 + se_stored^2)`` (a change of random numbers should
+    leave |z| > 2 in about 5% of rows, though rows of one hypothesis move together, and a
+    change of model none beyond chance); of the rows without one, the names of the metrics that
+    moved are listed: closed forms (``analytic_power``) and design counts must not be there,
+    random summaries without an SE (``sd_estimate``, ``mean_se``, CI limits) may.
+    """
+    stored = pd.read_csv(DATA / f"{name}.csv", keep_default_na=False, dtype=str)
+    for col in ("estimate", "mc_se"):
+        stored[col] = pd.to_numeric(stored[col].replace({"": None, "nan": None}))
+    a = stored.set_index(KEY)
+    b = compute(name).set_index(KEY)
+    common = a.index.intersection(b.index)
+    a, b2 = a.loc[common], b.loc[common]
+    x, y = a["estimate"].to_numpy(float), b2["estimate"].to_numpy(float)
+    sa, sb = a["mc_se"].to_numpy(float), b2["mc_se"].to_numpy(float)
+    has_se = np.isfinite(sa) & np.isfinite(sb) & ((sa > 0) | (sb > 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (y - x) / np.sqrt(sa * sa + sb * sb)
+    z = z[has_se & np.isfinite(z)]
+    fixed = ~has_se
+    same = np.isclose(x[fixed], y[fixed], rtol=1e-12, atol=1e-14) | (np.isnan(x[fixed])
+                                                                     & np.isnan(y[fixed]))
+    return {"case": name, "rows": int(len(common)), "missing": int(len(stored) - len(common)),
+            "new": int(len(b.index.difference(common))), "with_se": int(z.size),
+            "abs_z_gt_2": int(np.sum(np.abs(z) > 2)), "abs_z_gt_3": int(np.sum(np.abs(z) > 3)),
+            "max_abs_z": float(np.max(np.abs(z))) if z.size else 0.0,
+            "fixed_rows_moved": int(np.sum(~same)),
+            "fixed_moved_metrics": sorted({k[-1] for k in a.index[fixed][~same]})}
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--compare"]:
+        for name in argv[1:] or list(CASES):
+            r = compare(name)
+            print(f"{r['case']}: {r['rows']} rows ({r['missing']} gone, {r['new']} new); "
+                  f"{r['with_se']} with MC SE: |z| > 2 in {r['abs_z_gt_2']}, > 3 in "
+                  f"{r['abs_z_gt_3']}, max |z| {r['max_abs_z']:.2f}; rows without SE moved: "
+                  f"{r['fixed_rows_moved']} ({', '.join(r['fixed_moved_metrics'])})")
+        return 0
     names = argv or list(CASES)
     DATA.mkdir(parents=True, exist_ok=True)
     for name in names:

@@ -264,3 +264,18 @@ def test_baseline_distributions_must_describe_people(var, params, rule):
     # the fbg case was a ZeroDivisionError, the age case a population of billion-year-olds
     with pytest.raises(ScenarioError, match=rule):
         simtrial.build_design(scenario(**{f"population.{var}": params}))
+
+
+def test_validate_of_a_huge_responder_design_draws_no_huge_chunk(tmp_path, capsys):
+    """Fuzz case 1837 (seed 2026): a calibration scenario with a responder endpoint and
+    n_per_arm = 100000 (there with 24 visits) made validate allocate a (100000, 1000, 48) array
+    and then 10^10 exact-size tables. The control responder rate now comes from at most 100 patients per
+    trial and the exact size is enumerated only up to 300 per arm."""
+    src = Path(__file__).resolve().parents[1] / "scenarios" / "calibration" / "zang2022_t2d.toml"
+    text = src.read_text()
+    assert "n_per_arm" in text and "responder" in text
+    f = tmp_path / "big.toml"
+    f.write_text(text.replace("n_per_arm = ", "n_per_arm = 100000 #", 1))
+    assert main(["validate", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "not enumerated at N = 100000/97800" in out

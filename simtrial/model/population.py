@@ -30,7 +30,7 @@ from scipy import special
 from ..errors import ScenarioError
 from .presets import VARIABLES
 
-__all__ = ["Marginal", "PopulationSpec", "transform", "accept_mask", "draw_screened",
+__all__ = ["Marginal", "PopulationSpec", "margin", "transform", "accept_mask", "draw_screened",
            "calibration_sample"]
 
 
@@ -129,19 +129,48 @@ class PopulationSpec:
             ("insulin_dose",) if "insulin_dose" in names else ())
 
 
+def margin(spec: PopulationSpec, names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The copula variables behind ``names`` and the Cholesky factor of their correlation.
+
+    A margin of a multivariate normal is multivariate normal with the sub-matrix of the
+    correlation, so drawing only these columns gives the variables exactly the joint
+    distribution they have in the full copula, at a fraction of the random numbers (screening
+    on HbA1c and fasting C-peptide needs 2 of the 8 columns). ``insulin_dose`` is derived from
+    ``insulin_per_kg`` and ``weight``.
+
+    Returns
+    -------
+    cols : tuple of str
+        Copula variables in :data:`VARIABLES` order.
+    chol : ndarray, shape (len(cols), len(cols))
+        Lower Cholesky factor of ``spec.correlation`` restricted to ``cols``.
+    """
+    want = set(names)
+    if "insulin_dose" in want:
+        want |= {"insulin_per_kg", "weight"}
+    cols = tuple(v for v in VARIABLES if v in want)
+    idx = [VARIABLES.index(v) for v in cols]
+    return cols, np.linalg.cholesky(np.asarray(spec.correlation)[np.ix_(idx, idx)])
+
+
 def transform(spec: PopulationSpec, z: np.ndarray, names: tuple[str, ...] | None = None,
-              chol: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              chol: np.ndarray | None = None,
+              cols: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Map independent standard normals to baseline variables.
 
     Parameters
     ----------
     spec : PopulationSpec
     z : ndarray, shape (..., d)
-        Independent standard normals, one column per variable in ``VARIABLES`` order.
+        Independent standard normals, one column per variable in ``cols`` (default
+        ``VARIABLES``) order.
     names : tuple of str, optional
         Variables to compute (default: all, plus ``insulin_dose``).
     chol : ndarray, optional
-        Pre-computed ``spec.chol``.
+        Cholesky factor of the correlation of ``cols`` (default ``spec.chol``; with ``cols``,
+        the factor from :func:`margin`).
+    cols : tuple of str, optional
+        The copula variables ``z``'s columns stand for (:func:`margin`).
 
     Returns
     -------
@@ -149,21 +178,22 @@ def transform(spec: PopulationSpec, z: np.ndarray, names: tuple[str, ...] | None
         Values in natural units (see :mod:`simtrial.presets`); ``insulin_dose`` in IU/day.
     """
     L = spec.chol if chol is None else chol
+    cols = tuple(VARIABLES) if cols is None else cols
     want = tuple(VARIABLES) + ("insulin_dose",) if names is None else names
     out: dict[str, np.ndarray] = {}
     for name in want:
         if name == "insulin_dose":
             continue
-        j = VARIABLES.index(name)
+        j = cols.index(name)
         corr_z = z[..., : j + 1] @ L[j, : j + 1]
         out[name] = spec.marginals[name].map(corr_z)
     if "insulin_dose" in want:
         ipk = out.get("insulin_per_kg")
         wt = out.get("weight")
         if ipk is None:
-            ipk = transform(spec, z, ("insulin_per_kg",), L)["insulin_per_kg"]
+            ipk = transform(spec, z, ("insulin_per_kg",), L, cols)["insulin_per_kg"]
         if wt is None:
-            wt = transform(spec, z, ("weight",), L)["weight"]
+            wt = transform(spec, z, ("weight",), L, cols)["weight"]
         out["insulin_dose"] = ipk * wt
     return out
 

@@ -27,7 +27,7 @@ from ..model.design import design_features, DesignModel, Hypothesis
 from ..model.outcomes import OUTCOMES
 from ..stats.closed_form import power_ancova, power_ttest
 from ..stats.mc import mean_se, median_mc_se, MONTH_DAYS, quantiles, rate_se, wilson
-from ..stats.exact import responder_test_size
+from ..stats.exact import EXACT_SIZE_MAX_N, responder_test_size
 from .closed_form import analytic_assurance
 from .text import point_summary, run_summary, sample_size_line
 
@@ -395,11 +395,6 @@ def _html_table(df: pd.DataFrame, title: str, limit: int = 30) -> str:
 # ---------------------------------------------------------------------------------------------
 # rows that only the full kernel produces (they need per-trial arrays)
 # ---------------------------------------------------------------------------------------------
-
-EXACT_SIZE_MAX_N = 300
-"""Largest arm for which the exact size of a responder test is enumerated ((n0+1)(n1+1)
-tables); beyond it the large-sample tests are at their level and the row is omitted."""
-
 
 def design_rows(dm: DesignModel, tr: dict[str, np.ndarray], sizes: np.ndarray, n_trials: int,
                 conduct=None) -> list[dict[str, Any]]:

@@ -154,8 +154,9 @@ def sample_size(scenario, target_power: float = 0.8, *, target: str | None = Non
     if kernel == "full" and _guesses(dm, targets, kinds):
         extra = ()
     start = _start(dm, kernel, targets, kinds, extra)
-    _, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, ()), kernel,
-                      targets, kinds, start)
+    with driver.pool_session():         # one worker pool for the whole search
+        _, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, ()), kernel,
+                          targets, kinds, start)
     return sizes[0]
 
 
@@ -189,8 +190,9 @@ def run(scenario, *, n_trials: int | None = None, seed: int | None = None, worke
     n_design = sc.design.n_per_arm
     extra = (n_design,) + tuple(int(n) for n in sc.design.n_grid or ())
     start = _start(dm, kernel, targets, kinds, extra)
-    pts, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, (n_design,)),
-                        kernel, targets, kinds, start)
+    with driver.pool_session():         # one worker pool for every design point
+        pts, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, (n_design,)),
+                            kernel, targets, kinds, start)
     t2 = time.perf_counter()
     hi = max(pts)
     if sc.design.n_grid:

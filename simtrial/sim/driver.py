@@ -20,11 +20,12 @@ numbers, the prefix kernel's output type.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from ..model.design import DesignModel, group_sizes
 from . import full, prefix, suffstat
 
 __all__ = ["KERNELS", "SUM_KERNELS", "Simulated", "kernel_for", "simulate", "simulate_prefix",
-           "run_chunks", "valid_n"]
+           "run_chunks", "pool_session", "valid_n"]
 
 KERNELS = ("suffstat", "prefix", "full")
 SUM_KERNELS = {"suffstat": suffstat, "prefix": prefix}
@@ -98,6 +99,52 @@ def valid_n(dm: DesignModel, n: int) -> bool:
     return bool(g.min() >= 1 and g.sum(axis=0).min() >= 2)
 
 
+_SESSION: dict[str, Any] = {"depth": 0, "pools": {}}
+
+
+@contextlib.contextmanager
+def pool_session() -> Iterator[None]:
+    """Reuse worker pools for every :func:`run_chunks` call inside the block.
+
+    A command such as ``run`` simulates several times (a sample-size search, design points);
+    without a session each call starts its own process pool, and starting one (spawning,
+    importing simtrial, receiving the model) costs about as much as a small simulation. Inside a
+    session a pool is kept per (payload, workers) and shut down when the outermost session ends;
+    an interrupted or failing call still kills its pool at once. Numbers do not depend on it.
+    """
+    _SESSION["depth"] += 1
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        _SESSION["depth"] -= 1
+        if _SESSION["depth"] == 0:
+            pools, _SESSION["pools"] = _SESSION["pools"], {}
+            for _, ex in pools.values():
+                if failed:              # interrupted: kill the workers rather than wait
+                    stop_pool(ex)
+                else:
+                    ex.shutdown(wait=True)
+
+
+def _pool(payload: Any, workers: int) -> tuple[ProcessPoolExecutor, bool]:
+    """(pool, shared): the session's pool for this payload, else a new one for this call."""
+    key = (id(payload), workers)
+    if _SESSION["depth"] and key in _SESSION["pools"]:
+        return _SESSION["pools"][key][1], True
+    ex = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                             initargs=(payload, os.getpid()))
+    if _SESSION["depth"]:
+        _SESSION["pools"][key] = (payload, ex)    # the payload is kept alive with its pool
+        return ex, True
+    return ex, False
+
+
+def _drop_pool(payload: Any, workers: int) -> None:
+    _SESSION["pools"].pop((id(payload), workers), None)
+
+
 def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], tuple], *,
                workers: int = 1, chunks: Iterable[int] | None = None, progress: bool = False,
                label: str = "trials") -> dict[int, Any]:
@@ -125,8 +172,7 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
                 if bar is not None:
                     bar.update(_trials_in(c, n_trials))
         else:
-            ex = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                     initargs=(payload, os.getpid()))
+            ex, shared = _pool(payload, workers)
             try:
                 with sigterm_deferred():        # map() forks the workers
                     results = ex.map(_worker, [(fn, args(c)) for c in order])
@@ -135,9 +181,11 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
                     if bar is not None:
                         bar.update(_trials_in(c, n_trials))
             except BaseException:
+                _drop_pool(payload, workers)
                 stop_pool(ex)
                 raise
-            ex.shutdown(wait=True)
+            if not shared:
+                ex.shutdown(wait=True)
     finally:
         if bar is not None:
             bar.close()

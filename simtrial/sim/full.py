@@ -57,14 +57,14 @@ import numpy as np
 from scipy import special, stats
 
 from .._rng import (CHUNK_TRIALS, EFFECT, chunk_generator, group_codes, imputation_code,
-                    patient_codes)
+                    patient_codes, residual_code)
 from ..model.design import DesignModel, Hypothesis, benefit_sign, dropout_hazards, group_sizes
 from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
 from ..scenario import EndpointConfig
 from ..stats import binary, gsd, mmrm, multiplicity
 from .conduct import link_chunk
-from .patients import residual_cholesky
-from .prefix import draw_baselines
+from .patients import residual_correlation
+from .prefix import draw_baselines, outcome_columns
 
 __all__ = ["run_chunk", "one_trial", "draw_patients", "PatientData", "control_responder_rate"]
 
@@ -91,6 +91,7 @@ class _Group:
 def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) -> _Group:
     model = dm.models[s]
     c_base, c_out, c_drop = group_codes(s, a)
+    c_rest = residual_code(s, a)
     pop = model.population
     het = model.heterogeneity
     mod_var = het.modifier if het.mode == "modifier" else None
@@ -106,15 +107,14 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
         vals = {v: np.empty((0, t)) for v in extra}
     else:
         vals, screened, accepted = draw_baselines(pop, chunk_generator(seed, chunk, c_base), t, n,
-                                                  extra, pop.chol)
+                                                  extra)
     v = len(dm.visits)
-    n_out = len(dm.outcomes)
-    L = residual_cholesky(model, dm.outcomes)
-    raw = chunk_generator(seed, chunk, c_out).standard_normal((n, t, n_out * v + 1))
-    eps = raw[..., :n_out * v] @ L.T
+    raw = chunk_generator(seed, chunk, c_out).standard_normal((n, t, outcome_columns(a, het)))
+    eps = _residuals(dm, model, raw[..., 0], chunk_generator(seed, chunk, c_rest), n, t)
     mult = None
     if a > 0 and het.mode != "none":
-        mult = het.multiplier(raw[..., -1], vals[mod_var] if mod_var else None).T.copy()
+        eta = raw[..., 1] if raw.shape[-1] > 1 else None
+        mult = het.multiplier(eta, vals[mod_var] if mod_var else None).T.copy()
     c_slope, c_free = patient_codes(s, a)
     u_slope = (chunk_generator(seed, chunk, c_slope).standard_normal((n, t)) if declines
                else None)
@@ -144,6 +144,31 @@ def _draw_group(dm: DesignModel, seed: int, chunk: int, s: int, a: int, n: int) 
         u_drop = g.random((n, t, v)).transpose(1, 0, 2)
         u_miss = g.random((n, t, v)).transpose(1, 0, 2)
     return _Group(s, a, n, base, lat, mult, free, u_drop, u_miss, screened, accepted)
+
+
+def _residuals(dm: DesignModel, model, e_end: np.ndarray, gen: np.random.Generator, n: int,
+               t: int) -> np.ndarray:
+    """Residuals (n, t, outcomes x visits), outcome-major, correlated by the Kronecker product.
+
+    The primary endpoint's residual at its visit is ``e_end`` itself: the residual vector is
+    factorised with that element first, so its Cholesky row is (1, 0, ...) and the prefix
+    kernel, which draws only ``e_end``, sees the same patients. The other elements come from the
+    group's second residual stream, drawn only when the design has more than one.
+    """
+    p0 = dm.outcomes.index(dm.scenario.endpoint.outcome) * len(dm.visits) + \
+        dm.visits.index(dm.scenario.endpoint.visit_months)
+    r = residual_correlation(model, dm.outcomes)
+    k = r.shape[0]
+    if k == 1:
+        return e_end[..., None]
+    order = np.r_[p0, np.delete(np.arange(k), p0)]
+    L = np.linalg.cholesky(r[np.ix_(order, order)])
+    z = np.empty((n, t, k))
+    z[..., 0] = e_end
+    z[..., 1:] = gen.standard_normal((n, t, k - 1))
+    eps = np.empty_like(z)
+    eps[..., order] = z @ L.T
+    return eps
 
 
 def _values(dm: DesignModel, g: _Group, theta_scale: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -663,12 +688,22 @@ def one_trial(dm: DesignModel, seed: int, n: int, trial: int = 0
             for a in range(K1)}
 
 
+RATE_PATIENTS = 100
+"""Control-arm size per trial at most used by :func:`control_responder_rate` (with the chunk's
+1,000 trials, 100,000 control patients: an MC SE of the rate below 0.002)."""
+
+
 def control_responder_rate(dm: DesignModel, seed: int, n: int, endpoint_index: int) -> float:
     """Share of control patients meeting responder endpoint ``endpoint_index``'s criteria at
     its visit (all patients, before dropout), over one chunk of the run's patients at size
-    ``n``: the null responder probability for the exact size of the responder tests."""
+    ``n`` (at most :data:`RATE_PATIENTS` per trial: the rate is a property of the model, and
+    ``validate`` must not draw a chunk of a 100,000-patient design): the null responder
+    probability for the exact size of the responder tests."""
     e = dm.scenario.all_endpoints[endpoint_index]
-    d = draw_patients(dm, seed, n)
+    m_n = min(int(n), RATE_PATIENTS)
+    while m_n < n and group_sizes(dm, m_n).min() < 1:    # every group drawn
+        m_n += 1
+    d = draw_patients(dm, seed, m_n)
     m = d.arm == 0
     k = dm.visit_index(e)
     resp = _responder(e, {o: d.vals[o][:, m] for o in e.outcomes},

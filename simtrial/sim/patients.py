@@ -15,15 +15,20 @@ from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
 from ..model.population import draw_screened
 from ..model.presets import VARIABLES
 
-__all__ = ["simulate_patients", "residual_cholesky"]
+__all__ = ["simulate_patients", "residual_correlation", "residual_cholesky"]
+
+
+def residual_correlation(model, outcomes: tuple[str, ...]) -> np.ndarray:
+    """The (outcome x visit) residual correlation, outcome-major order: the Kronecker product
+    of the outcome and visit correlation matrices."""
+    names = tuple(OUTCOMES)
+    idx = [names.index(o) for o in outcomes]
+    return np.kron(model.outcome_corr[np.ix_(idx, idx)], model.visit_corr)
 
 
 def residual_cholesky(model, outcomes: tuple[str, ...]) -> np.ndarray:
-    """Cholesky factor of the (outcome x visit) residual correlation, outcome-major order."""
-    names = tuple(OUTCOMES)
-    idx = [names.index(o) for o in outcomes]
-    r = np.kron(model.outcome_corr[np.ix_(idx, idx)], model.visit_corr)
-    return np.linalg.cholesky(r)
+    """Cholesky factor of :func:`residual_correlation`."""
+    return np.linalg.cholesky(residual_correlation(model, outcomes))
 
 
 def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Generator | int | None = None,

@@ -33,12 +33,11 @@ from scipy import stats
 from .._rng import chunk_generator, CHUNK_TRIALS, EFFECT, group_codes, patient_codes
 from ..model.design import dropout_hazards
 from ..model.outcomes import latent_at, to_model, to_natural
-from ..model.population import accept_mask, transform
-from ..model.presets import VARIABLES
+from ..model.population import accept_mask, margin, transform
 from ..stats.sums import analyse_sums, reject
 
 __all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "ChunkOut", "run_chunk", "combine", "stream",
-           "draw_baselines", "analyse_grid", "supports"]
+           "draw_baselines", "outcome_columns", "analyse_grid", "supports"]
 
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
@@ -76,8 +75,10 @@ def stream(seed: int, chunk: int, name: str) -> np.random.Generator:
     return chunk_generator(seed, chunk, STREAMS[name])
 
 
-N_STATS = 7
-"""Per-patient statistics kept as prefix sums: x, y, x^2, y^2, xy, [y == 0], responder."""
+N_STATS = 5
+"""Per-patient statistics every analysis uses, kept as prefix sums: x, y, x^2, y^2, xy. An
+arm's array adds a column counting zero natural values where the outcome can reach 0, and one
+counting responders with ``responders`` heterogeneity (:func:`_prefix`)."""
 
 
 @dataclass
@@ -169,27 +170,44 @@ class SimOutput:
     keep: int | None = None
 
 
-def _prefix(x: np.ndarray, y: np.ndarray, y_nat: np.ndarray, resp: np.ndarray | None) -> np.ndarray:
-    """Prefix sums over patients (axis 0) of the N_STATS per-patient statistics."""
-    s = np.empty(x.shape + (N_STATS,))
+def _prefix(x: np.ndarray, y: np.ndarray, y_nat: np.ndarray | None,
+            resp: np.ndarray | None) -> np.ndarray:
+    """Prefix sums over patients (axis 0) of the :data:`N_STATS` statistics, then [y_nat == 0]
+    if ``y_nat`` is given and the responder flag if ``resp`` is given (in that order)."""
+    s = np.empty(x.shape + (N_STATS + (y_nat is not None) + (resp is not None),))
     s[..., 0] = x
     s[..., 1] = y
     np.multiply(x, x, out=s[..., 2])
     np.multiply(y, y, out=s[..., 3])
     np.multiply(x, y, out=s[..., 4])
-    s[..., 5] = y_nat == 0.0
-    s[..., 6] = 0.0 if resp is None else resp
+    if y_nat is not None:
+        s[..., N_STATS] = y_nat == 0.0
+    if resp is not None:
+        s[..., -1] = resp
     np.cumsum(s, axis=0, out=s)
     return s
 
 
+def _can_be_zero(od) -> bool:
+    """True if a natural value of outcome ``od`` can be exactly 0 (an explicit event, or a
+    floor at 0), so the arm's prefix array carries a zero-count column."""
+    return bool(od.zero_event or od.floor == 0.0)
+
+
+def _count(s: np.ndarray, n: np.ndarray, column: int | None) -> np.ndarray:
+    """Sum over trials of prefix column ``column`` at arm sizes ``n`` (0 without the column)."""
+    if column is None:
+        return np.zeros(n.size, dtype=np.int64)
+    return s[n - 1, :, column].sum(axis=1).astype(np.int64)
+
+
 def draw_baselines(pop, gen: np.random.Generator, trials: int, n_max: int,
-                   extra: tuple[str, ...], chol: np.ndarray
-                   ) -> tuple[dict[str, np.ndarray], int, int]:
+                   extra: tuple[str, ...]) -> tuple[dict[str, np.ndarray], int, int]:
     """Screen candidates until every trial has ``n_max`` accepted patients.
 
-    Candidates are drawn in blocks of :data:`SCREEN_BLOCK` x trials x copula columns (only as
-    many columns as the needed variables use) and accepted patients are packed in screening
+    Candidates are drawn in blocks of :data:`SCREEN_BLOCK` x trials x copula columns, only the
+    columns of the variables screening and ``extra`` need (the margin of the copula,
+    :func:`~simtrial.model.population.margin`), and accepted patients are packed in screening
     order, so patient i of a trial is the same whatever ``n_max``.
 
     Returns
@@ -200,15 +218,15 @@ def draw_baselines(pop, gen: np.random.Generator, trials: int, n_max: int,
         Candidates screened and accepted (all trials, including accepted beyond ``n_max``).
     """
     names = pop.needed(extra)
-    d = 1 + max(VARIABLES.index(v) for v in names + ("weight",) * ("insulin_dose" in names)
-                if v in VARIABLES)
+    cols, chol = margin(pop, names)
+    d = len(cols)
     keep = tuple(dict.fromkeys(extra))
     out = {v: np.empty((n_max, trials)) for v in keep}
     count = np.zeros(trials, dtype=np.int64)
     screened = accepted = 0
     while count.min() < n_max:
         z = gen.standard_normal((SCREEN_BLOCK, trials, d))
-        vals = transform(pop, z, names, chol)
+        vals = transform(pop, z, names, chol, cols)
         acc = accept_mask(pop, vals)
         screened += acc.size
         n_acc = acc.sum(axis=0)
@@ -222,9 +240,15 @@ def draw_baselines(pop, gen: np.random.Generator, trials: int, n_max: int,
     return out, screened, accepted
 
 
+def outcome_columns(treated: int, het) -> int:
+    """Normals per patient in a group's outcome stream: the endpoint residual, plus the
+    individual-response normal in a treated arm whose heterogeneity draws one (``normal`` and
+    ``responders``; ``modifier`` is a function of a baseline variable)."""
+    return 1 + int(bool(treated) and het.mode in ("normal", "responders"))
+
+
 def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generator, trials: int,
-                n_max: int, treated: int, chol: np.ndarray, lvis_row: np.ndarray,
-                delta_trial: np.ndarray | None = None,
+                n_max: int, treated: int, delta_trial: np.ndarray | None = None,
                 gen_slope: np.random.Generator | None = None,
                 gen_free: np.random.Generator | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
@@ -246,19 +270,20 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
     if rem is not None:
         extra += ("fasting_cpeptide",)
     extra = tuple(dict.fromkeys(extra))
-    vals, screened, accepted = draw_baselines(model.population, gen_base, trials, n_max, extra, chol)
+    vals, screened, accepted = draw_baselines(model.population, gen_base, trials, n_max, extra)
     dev = None
     if vm.decline is not None:   # patient-specific natural history (the full kernel's stream)
         u = gen_slope.standard_normal((n_max, trials))
         dev = vm.decline.deviation(model.visits, vals["age"], vals["duration"], u)[..., model.k_end]
     x0 = vals[od.baseline]
     mv = vals[mod_var] if mod_var else None
-    v = len(model.visits)
-    raw = gen_out.standard_normal((n_max, trials, v + 1))
-    e = raw[..., :v] @ lvis_row
+    # the endpoint residual (the first column: the full kernel orders the residual vector
+    # endpoint first) and, in a treated arm with heterogeneity, the response normal
+    raw = gen_out.standard_normal((n_max, trials, outcome_columns(treated, het)))
+    e = raw[..., 0]
     mult = resp = None
     if treated:
-        mult = het.multiplier(raw[..., v], mv)
+        mult = het.multiplier(raw[..., 1] if raw.shape[-1] > 1 else None, mv)
         if het.mode == "responders":
             resp = mult > 0
     xm = to_model(od, x0)
@@ -275,13 +300,14 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
                                      dev))
     if free is not None:
         y_nat = np.where(free, 0.0, y_nat)
-    s = _prefix(x, (y_nat - x0) - centre, y_nat, resp)
+    zeros = _can_be_zero(od)
+    s = _prefix(x, (y_nat - x0) - centre, y_nat if zeros else None, resp)
     s_assur = None
     if treated and delta_trial is not None:
         y2 = to_natural(od, latent_at(vm, xm, e, k, treated, delta_trial, mult, dev))
         if free is not None:
             y2 = np.where(free, 0.0, y2)
-        s_assur = _prefix(x, (y2 - x0) - centre, y2, resp)
+        s_assur = _prefix(x, (y2 - x0) - centre, y2 if zeros else None, resp)
     return s, s_assur, screened, accepted
 
 
@@ -310,7 +336,8 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
         a0 = n0[lo:hi]
         a1 = n1[lo:hi]
         r0, r1 = (a0 - 1, a1 - 1) if rows is None else (rows[0][lo:hi], rows[1][lo:hi])
-        est, se, df = analyse_sums(s0[r0, :, :5], s1[r1, :, :5], a0[:, None], a1[:, None], method)
+        est, se, df = analyse_sums(s0[r0, :, :N_STATS], s1[r1, :, :N_STATS], a0[:, None],
+                                   a1[:, None], method)
         crit = stats.t.isf(sc.design.alpha / sides, df[:, 0])[:, None]
         r = reject(est / se, crit, 1 if success else sides, better)
         rej[lo:hi] = r.sum(axis=1)
@@ -326,8 +353,6 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
 def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: np.ndarray,
                keep: int | None) -> _ChunkOut:
     trials_here = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
-    chol = model.population.chol
-    lvis_row = np.linalg.cholesky(model.visit_corr)[model.k_end]
     dist = model.distribution
     theta = delta_trial = None
     clipped = 0
@@ -340,13 +365,13 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
                         for a in (0, 1)])
     s0, _, scr0, acc0 = _arm_prefix(model, stream(seed, chunk, "control_baseline"),
                                     stream(seed, chunk, "control_outcome"), CHUNK_TRIALS,
-                                    int(n0.max()), 0, chol, lvis_row, None, slope[0], free[0])
+                                    int(n0.max()), 0, None, slope[0], free[0])
     s1, s1a, scr1, acc1 = _arm_prefix(model, stream(seed, chunk, "msc_baseline"),
                                       stream(seed, chunk, "msc_outcome"), CHUNK_TRIALS,
-                                      int(n1.max()), 1, chol, lvis_row, delta_trial, slope[1],
-                                      free[1])
+                                      int(n1.max()), 1, delta_trial, slope[1], free[1])
     s0 = s0[:, :trials_here]
     s1 = s1[:, :trials_here]
+    zeros = _can_be_zero(model.endpoint.outcome)
     rej, e1, e2, sse, kept, kept_rej = _analyse(model, s0, s1, n0, n1, keep)
     if model.scenario.design.sides == 2:   # success: significant in the direction of benefit
         suc, _, _, _, _, kept_suc = _analyse(model, s0, s1, n0, n1, keep, success=True)
@@ -361,9 +386,9 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
         th = np.full(trials_here, model.endpoint_md)
     return _ChunkOut(
         chunk, trials_here, rej, suc, e1, e2, sse, rej_a, e1a, e2a,
-        zeros0=s0[n0 - 1, :, 5].sum(axis=1).astype(np.int64),
-        zeros1=s1[n1 - 1, :, 5].sum(axis=1).astype(np.int64),
-        resp1=s1[n1 - 1, :, 6].sum(axis=1).astype(np.int64),
+        zeros0=_count(s0, n0, N_STATS if zeros else None),
+        zeros1=_count(s1, n1, N_STATS if zeros else None),
+        resp1=_count(s1, n1, -1 if model.heterogeneity.mode == "responders" else None),
         theta_sum=float(th.sum()), theta_sum2=float((th * th).sum()), theta_clipped=clipped,
         kept=kept, kept_reject=kept_rej, kept_success=kept_suc, kept_assur_reject=kept_rej_a,
         kept_theta=th.copy() if keep is not None else None,

@@ -152,7 +152,7 @@ def _baselines(model, seed: int, chunk: int, arm: int, n_max: int):
     name = ("control_baseline", "msc_baseline")[arm]
     vals, screened, accepted = prefix.draw_baselines(
         model.population, prefix.stream(seed, chunk, name), CHUNK_TRIALS, n_max,
-        tuple(dict.fromkeys(extra)), model.population.chol)
+        tuple(dict.fromkeys(extra)))
     return vals[od.baseline] - model.calibration["baseline_mean_natural"], screened, accepted
 
 

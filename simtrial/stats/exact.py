@@ -20,7 +20,11 @@ from scipy import special, stats
 
 from . import binary
 
-__all__ = ["responder_test_size", "SIZE_ANALYSES"]
+__all__ = ["responder_test_size", "SIZE_ANALYSES", "EXACT_SIZE_MAX_N"]
+
+EXACT_SIZE_MAX_N = 300
+"""Largest arm for which the exact size of a responder test is enumerated ((n0+1)(n1+1)
+tables); beyond it the large-sample tests are at their level and the size is not reported."""
 
 SIZE_ANALYSES = ("chisq", "fisher", "logistic", "cmh")
 """Analyses with an exact size (``cmh`` as one stratum: the size of the pooled test)."""
