@@ -158,7 +158,13 @@ def _baselines(model, seed: int, chunk: int, arm: int, n_max: int):
 
 def _patient_sums(x: np.ndarray, e: np.ndarray) -> np.ndarray:
     """Base sums of single patients (axis 0): (x, x^2, e, x e, e^2)."""
-    return np.stack([x, x * x, e, x * e, e * e], axis=-1)
+    out = np.empty(x.shape + (5,))
+    out[..., _X] = x
+    np.multiply(x, x, out=out[..., _XX])
+    out[..., _E] = e
+    np.multiply(x, e, out=out[..., _XE])
+    np.multiply(e, e, out=out[..., _EE])
+    return out
 
 
 def _block_sums(m: int, sx: np.ndarray, ssx: np.ndarray, z: np.ndarray, chi2: np.ndarray
