@@ -34,8 +34,8 @@ from ..model.design import dropout_hazards
 from ..model.outcomes import latent_at, to_model, to_natural
 from ..model.population import accept_mask, transform
 from ..model.presets import VARIABLES
-from ..stats import distributions as stats
 from ..stats.sums import analyse_sums, reject
+from ..stats import distributions as stats  # scipy.stats's t without its import time
 
 __all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "run_chunk", "combine", "stream",
            "draw_baselines", "supports"]
