@@ -100,7 +100,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .._rng import generator
 from ..model.design import group_sizes
@@ -1023,11 +1022,12 @@ class ConductResult:
             add("with_endpoint_at_look", lab, lc["with_endpoint"][:, li])
         return out
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> "pd.DataFrame":
         """:meth:`rows` as a DataFrame."""
+        import pandas as pd
         return pd.DataFrame(self.rows())
 
-    def enrolment_curve(self, points: int = 201) -> pd.DataFrame:
+    def enrolment_curve(self, points: int = 201) -> "pd.DataFrame":
         """Patients randomised, and with the endpoint visit done, by calendar day.
 
         Returns
@@ -1046,6 +1046,7 @@ class ConductResult:
             cnt = np.stack([np.searchsorted(row, days, side="right") for row in xs])   # (R, G)
             q = np.quantile(cnt, [0.5, 0.1, 0.9], axis=0)
             d[f"{name}_median"], d[f"{name}_q10"], d[f"{name}_q90"] = q
+        import pandas as pd
         return pd.DataFrame(d)
 
     def to_dict(self) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .._rng import (CHUNK_TRIALS, EFFECT, chunk_generator, group_codes, imputation_code,
                     patient_codes, residual_code)
@@ -62,6 +62,7 @@ from ..model.design import DesignModel, Hypothesis, benefit_sign, dropout_hazard
 from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
 from ..scenario import EndpointConfig
 from ..stats import binary, gsd, mmrm, multiplicity
+from ..stats import distributions as stats
 from .conduct import link_chunk
 from .patients import residual_correlation
 from .prefix import draw_baselines, outcome_columns
