@@ -136,7 +136,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["MMRMResult", "MIResult", "mmrm", "mi_ancova", "ols", "small_sample_method",
+__all__ = ["MMRMResult", "MIResult", "mmrm", "mi_ancova", "mi_seeds", "ols", "small_sample_method",
            "MMRM_DF_METHODS", "KENWARD_ROGER_BELOW",
            "STATUS_OK", "STATUS_NOT_CONVERGED", "STATUS_NOT_ESTIMABLE"]
 
@@ -217,16 +217,37 @@ class MIResult:
 # small helpers
 # ---------------------------------------------------------------------------------------------
 
-def _full_rank(s: np.ndarray) -> np.ndarray:
-    """Whether each PSD matrix in ``s`` (..., q, q) has full rank (scale-free eigenvalue test)."""
+def _full_rank(s: np.ndarray, inverse: bool = False):
+    """Whether each PSD matrix in ``s`` (..., q, q) has full rank: the smallest eigenvalue of
+    ``s`` scaled to unit diagonal above ``_RANK_TOL`` (a scale-free test). With ``inverse``,
+    also ``s^{-1}`` (the identity where not of full rank).
+
+    The eigenvalue is bounded by the sweep inverse ``N^{-1}`` of the scaled matrix,
+    ``1 / tr(N^{-1}) <= lam_min <= 1 / max diag(N^{-1})``; only matrices whose bounds straddle
+    the tolerance get ``eigvalsh``."""
+    q = s.shape[-1]
+    lead = s.shape[:-2]
     d = np.diagonal(s, axis1=-2, axis2=-1)
     good = np.all(np.isfinite(s), axis=(-2, -1)) & np.all(d > 0, axis=-1)
     d = np.where(d > 0, d, 1.0)
     sc = 1.0 / np.sqrt(d)
     sn = s * sc[..., :, None] * sc[..., None, :]
-    sn = np.where(good[..., None, None], sn, np.eye(s.shape[-1]))
-    ev = np.linalg.eigvalsh(sn)
-    return good & (ev[..., 0] > _RANK_TOL)
+    sn = np.where(good[..., None, None], sn, np.eye(q))
+    w = _soa(sn.reshape((-1, q, q)))                                      # (q, q, B)
+    _, pd = _sweep(w)
+    with np.errstate(all="ignore"):
+        di = w[np.arange(q), np.arange(q)]                               # (q, B)
+        lo, hi = 1.0 / _ssum(di, 0), 1.0 / np.max(di, axis=0)
+    good = good.ravel() & pd & np.all(di > 0, axis=0)
+    ok = good & (lo > 2.0 * _RANK_TOL)
+    amb = np.flatnonzero(good & ~ok & ~(hi < 0.5 * _RANK_TOL))
+    if amb.size:
+        ok[amb] = np.linalg.eigvalsh(sn.reshape((-1, q, q))[amb])[:, 0] > _RANK_TOL
+    ok = ok.reshape(lead)
+    if not inverse:
+        return ok
+    inv = _tf(w).reshape(lead + (q, q)) * sc[..., :, None] * sc[..., None, :]
+    return ok, np.where(ok[..., None, None], inv, np.eye(q))
 
 
 def _inv_sym(a: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -310,7 +331,7 @@ def _spd_inverse(a: np.ndarray):
     pd)``."""
     n = a.shape[-1]
     lead = a.shape[:-2]
-    w = _c(np.moveaxis(a.reshape((-1, n, n)), 0, -1))                     # (n, n, B)
+    w = np.array(np.moveaxis(a.reshape((-1, n, n)), 0, -1), order="C")   # (n, n, B), a copy
     logdet, pd = _sweep(w)
     inv = _c(np.moveaxis(w, -1, 0)).reshape(lead + (n, n))
     return inv, logdet.reshape(lead), pd.reshape(lead)
@@ -371,21 +392,29 @@ class _Par:
         self.flat = tuple(x * v + y for x, y in ((l, u), (w, k), (k, u), (w, l), (l, w),
                                                   (u, k), (k, w), (u, l)))
         ru, rs = np.triu_indices(self.m)              # the (r, s) pairs with r <= s
-        self.flat_upper = tuple(f[ru, rs] for f in self.flat)
+        lu, vk, ku, vl, lv, uk, kv, ul = (f[ru, rs] for f in self.flat)
+        # positions in the flat (V^2 x V^2) outer product A kron B of the four tr_aebe terms
+        self.outer_upper = (lu * v * v + vk, ku * v * v + vl, lv * v * v + uk, kv * v * v + ul)
         self.cc_upper = self.cc[ru, rs][:, None]
         self.mirror = np.zeros((self.m, self.m), dtype=int)
         self.mirror[ru, rs] = self.mirror[rs, ru] = np.arange(ru.size)
 
-    def tr_aebe_soa(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """:meth:`tr_aebe` in SoA layout, a, b (..., V, V, N) -> (..., m, m, N) (the result is
-        symmetric in r, s: the upper triangle is computed and mirrored)."""
-        af = a.reshape(a.shape[:-3] + (-1,) + a.shape[-1:])
-        bf = b.reshape(b.shape[:-3] + (-1,) + b.shape[-1:])
-        lu, vk, ku, vl, lv, uk, kv, ul = self.flat_upper
-        out = (af[..., lu, :] * bf[..., vk, :] + af[..., ku, :] * bf[..., vl, :]
-               + af[..., lv, :] * bf[..., uk, :] + af[..., kv, :] * bf[..., ul, :])
-        out *= self.cc_upper
-        return out[..., self.mirror, :]
+    def tr_aebe_psum_soa(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``sum_p tr(A_p E_r B_p E_s)`` in SoA layout: a (P, k, V, V, N), b (P, V, V, N) ->
+        (k, m, m, N). The sum over p is taken of ``A_p kron B_p`` first (the four terms of
+        :meth:`tr_aebe` are entries of it), then the entries for r <= s are picked and
+        mirrored."""
+        npat, k, v = a.shape[:3]
+        n = a.shape[-1]
+        af = a.reshape(npat, k, v * v, 1, n)
+        bf = b.reshape(npat, 1, 1, v * v, n)
+        o = af[0] * bf[0]
+        for p in range(1, npat):
+            o += af[p] * bf[p]
+        o = o.reshape(k, -1, n)
+        i1, i2, i3, i4 = self.outer_upper
+        out = (o[:, i1] + o[:, i2] + o[:, i3] + o[:, i4]) * self.cc_upper
+        return out[:, self.mirror]
 
     def web_soa(self, w: np.ndarray) -> np.ndarray:
         """:meth:`web` in SoA layout: (..., V, V, N) -> (..., m, V, V, N)."""
@@ -457,45 +486,75 @@ class _Stats:
 
 
 def _pattern_codes(observed: np.ndarray) -> np.ndarray:
-    v = observed.shape[-1]
-    return (observed.astype(np.int64) << np.arange(v, dtype=np.int64)).sum(-1)
+    """Bit j of a patient's code is set if visit j is observed (0: no visit, padding)."""
+    codes = observed[..., 0].astype(np.int64)
+    for j in range(1, observed.shape[-1]):
+        codes |= observed[..., j].astype(np.int64) << j
+    return codes
+
+
+def _present(codes: np.ndarray) -> np.ndarray:
+    """The codes > 0 that occur, ascending."""
+    return np.flatnonzero(np.bincount(codes.ravel())[1:]) + 1
 
 
 def _masks(present: np.ndarray, v: int) -> np.ndarray:
     return ((present[:, None] >> np.arange(v)) & 1).astype(bool)
 
 
-def _chunk_stats(y, observed, z, codes, present) -> tuple[_Stats, np.ndarray]:
-    """Pattern sums of one chunk of trials. Returns the stats and the per-patient residual
-    ``r = y - z B0`` (zeros at missing cells) transposed, (trials, V, patients), which multiple
-    imputation reuses."""
+def _patient_rows(y, observed, z, codes):
+    """``u' = [z, y]'`` of a sub-chunk as (t, q + v, n) rows (zeros for padding patients and
+    missing cells), whether each trial's used cells are finite, and ``max |y|`` of each."""
     t, n, v = y.shape
     q = z.shape[-1]
-    masks = _masks(present, v)
-    npp = present.size
-    k1 = q + v
-    # transposed: u = [z, y] as (t, q + v, n), every per-patient product below a contiguous row
-    real = (codes > 0)[:, None, :]
-    obs = _c(np.swapaxes(observed, 1, 2))                                 # (t, v, n)
-    ut = np.empty((t, k1, n))
+    ut = np.empty((t, q + v, n))
     zt, yt = ut[:, :q], ut[:, q:]
     np.copyto(zt, np.swapaxes(z, 1, 2))
+    np.copyto(zt, 0.0, where=(codes == 0)[:, None, :])
     np.copyto(yt, np.swapaxes(y, 1, 2))
-    zt[...] = np.where(real, zt, 0.0)
-    yt[...] = np.where(obs, yt, 0.0)
+    np.copyto(yt, 0.0, where=~np.swapaxes(observed, 1, 2))
+    with np.errstate(invalid="ignore"):
+        scale = np.maximum(np.max(yt, axis=(1, 2)), -np.min(yt, axis=(1, 2))) + 1e-300
     finite = np.isfinite(ut)
     if finite.all():
         finite = np.ones(t, dtype=bool)
     else:                                     # rare: such trials are flagged, their cells zeroed
         ut[~finite] = 0.0
         finite = finite.all(axis=(1, 2))
-    # pattern sums: the products z_a u_b (then r_j u_b) of each patient, one row of n per
-    # product, summed over each pattern's patients by one matrix-vector product per (trial,
-    # pattern): the same shapes whatever the other trials and patterns in the call
-    sel = _c((codes[:, None, :] == present[None, :, None]).astype(float))[..., None]  # (t, P, n, 1)
-    npat = (sel[..., 0] @ np.ones(n))                                      # (t, P)
-    s1 = ((zt[:, :, None] * ut[:, None]).reshape(t, 1, q * k1, n) @ sel).reshape(t, npp, q, k1)
-    szz = _c(s1[..., :q])                                                  # (t, P, q, q)
+    return ut, finite, scale
+
+
+def _chunk_stats(y, observed, z, codes, present, keep_r: bool = False):
+    """Pattern sums of a chunk of trials. Returns the stats and (``keep_r``) the per-patient
+    residual ``r = y - z B0`` (zeros at missing cells), which multiple imputation reuses.
+
+    The per-patient work runs over sub-chunks of trials sized from the number of patients, so
+    that its temporaries stay near :data:`_STATS_ELEMS` elements (cache-sized, and bounded
+    however many patients a trial has); the per-trial work (centring, estimability, start)
+    over all trials at once. Every trial's sums are its own, so the sub-chunking changes no
+    bit."""
+    t, n, v = y.shape
+    q = z.shape[-1]
+    masks = _masks(present, v)
+    npp = present.size
+    k1 = q + v
+    subs = list(_chunks(t, n * (2 * k1 + npp * (1 + max(q, v))), _STATS_ELEMS))
+    # pattern sums S[p] = sum over the pattern's patients of x u' (x = z, then x = r): each
+    # pattern's rows of x' (zero for the patients not in it) times u, one (q, n) x (n, q + v)
+    # product per (trial, pattern) - the same shapes whatever the other trials and patterns
+    s1 = np.empty((t, npp, q, k1))
+    s2 = np.empty((t, npp, v, k1))
+    npat = np.empty((t, npp))
+    finite = np.empty(t, dtype=bool)
+    scale = np.empty(t)
+    rows = []
+    for sl in subs:
+        ut, finite[sl], scale[sl] = _patient_rows(y[sl], observed[sl], z[sl], codes[sl])
+        sel = (codes[sl, None, :] == present[None, :, None]).astype(float)  # (t, P, n)
+        npat[sl] = sel @ np.ones(n)
+        s1[sl] = (sel[:, :, None, :] * ut[:, None, :q]) @ np.swapaxes(ut, 1, 2)[:, None]
+        rows.append((ut, sel))
+    szz = s1[..., :q]
     # per-visit available-case OLS (sums over the patterns observed at each visit) -> the
     # centring B0 and visit-level estimability
     masks_f = masks.astype(float)
@@ -505,13 +564,18 @@ def _chunk_stats(y, observed, z, codes, present) -> tuple[_Stats, np.ndarray]:
         svv += masks_f[p][:, None, None] * szz[:, p, None]
         szy_v += masks_f[p][:, None] * _c(np.swapaxes(s1[:, p, :, q:], 1, 2))
     n_visit = npat @ masks_f
-    rank_ok = _full_rank(svv)
-    b0 = np.linalg.solve(np.where(rank_ok[..., None, None], svv, np.eye(q)), szy_v[..., None])[..., 0]
+    rank_ok, svv_inv = _full_rank(svv, inverse=True)
+    b0 = _mv(svv_inv, szy_v)
     b0 = _c(np.where(rank_ok[..., None], b0, 0.0).transpose(0, 2, 1))    # (t, q, v)
-    scale = np.maximum(np.max(yt, axis=(1, 2)), -np.min(yt, axis=(1, 2))) + 1e-300
-    yt[...] = np.where(obs, yt - _c(np.swapaxes(b0, 1, 2)) @ zt, 0.0)     # now r, (t, v, n)
-    rt = yt
-    s2 = ((rt[:, :, None] * ut[:, None]).reshape(t, 1, v * k1, n) @ sel).reshape(t, npp, v, k1)
+    b0t = _c(np.swapaxes(b0, 1, 2))                                      # (t, v, q)
+    r = np.empty((t, n, v)) if keep_r else None
+    for sl, (ut, sel) in zip(subs, rows):
+        rt = ut[:, q:]
+        rt[...] = np.where(np.swapaxes(observed[sl], 1, 2), rt - b0t[sl] @ ut[:, :q], 0.0)
+        s2[sl] = (sel[:, :, None, :] * rt[:, None]) @ np.swapaxes(ut, 1, 2)[:, None]
+        if keep_r:
+            r[sl] = np.swapaxes(rt, 1, 2)
+    del rows
     szr = _c(np.swapaxes(s2[..., :q], -1, -2))                             # (t, P, q, v)
     szz = 0.5 * (szz + np.swapaxes(szz, -1, -2))
     srr = s2[..., q:]
@@ -524,13 +588,12 @@ def _chunk_stats(y, observed, z, codes, present) -> tuple[_Stats, np.ndarray]:
     ok = (finite & np.all(rank_ok, axis=1) & np.all(n_visit > q, axis=1)
           & np.all(pair_n > 0, axis=(1, 2))
           & np.all(diag0 > 1e-24 * scale[:, None] ** 2, axis=1))
-    ev = np.linalg.eigvalsh(np.where(ok[:, None, None], sigma0, np.eye(v)))
-    pd = ev[:, 0] > 1e-8 * ev[:, -1]
+    pd = _cond_ok(_soa(np.where(ok[:, None, None], sigma0, np.eye(v))), 1e-8)[2]
     diag = np.eye(v) * np.where(diag0 > 0, diag0, 1.0)[:, :, None]
     sigma0 = np.where(pd[:, None, None], sigma0, diag)
     status = np.where(ok, _RUNNING, STATUS_NOT_ESTIMABLE)
     st = _Stats(szz, szr, srr, npat, masks, b0, n_visit, n_visit.sum(1), sigma0, status)
-    return st, rt
+    return st, r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,6 +608,33 @@ def _masked_inverse(sigma: np.ndarray, masks: np.ndarray):
     sp = np.where(mm, sigma[:, None], 0.0) + off
     inv, logdet, _ = _spd_inverse(sp)
     return inv - off, logdet
+
+
+_BLOCK = 128
+"""Trials per block of the ``Q_r`` products (their arrays then stay in cache)."""
+
+
+def _q_terms(g: np.ndarray, szz: np.ndarray, c: np.ndarray):
+    """``Q_r = sum_p (W_p E_r W_p) kron S_zz[p]`` (t, m, vq, vq) and ``tr(C Q_r C Q_s)``
+    (t, m, m) from ``g`` = :meth:`_Par.web_soa` (P, m, v, v, t), ``szz`` (P, q, q, t) and
+    ``c`` (t, vq, vq), over blocks of :data:`_BLOCK` trials (the same arithmetic per trial)."""
+    npat, m, v = g.shape[:3]
+    t, vq = c.shape[:2]
+    qr = np.empty((t, m, vq, vq))
+    t3 = np.empty((t, m, m))
+    for a in range(0, t, _BLOCK):
+        sl = slice(a, min(t, a + _BLOCK))
+        gb, sb = g[..., sl], szz[..., sl]
+        acc = gb[0][:, :, None, :, None] * sb[0][None, None, :, None]
+        for p in range(1, npat):
+            acc += gb[p][:, :, None, :, None] * sb[p][None, None, :, None]
+        qb = qr[sl]
+        qb[...] = np.moveaxis(acc.reshape(m, vq, vq, -1), -1, 0)
+        cq = c[sl, None] @ qb
+        tb = cq.shape[0]
+        t3[sl] = cq.reshape(tb, m, vq * vq) @ np.swapaxes(
+            _c(np.swapaxes(cq, -1, -2)).reshape(tb, m, vq * vq), -1, -2)  # tr(CQ_r CQ_s)
+    return qr, t3
 
 
 def _evaluate(sigma: np.ndarray, st: _Stats, par: _Par, full: bool) -> dict:
@@ -604,17 +694,11 @@ def _evaluate(sigma: np.ndarray, st: _Stats, par: _Par, full: bool) -> dict:
     grad = _tf(2.0 * par.c[:, None] * gmat[par.iu, par.iv])
     # tr(A E_r W_p E_s) summed over p for A = n_p W_p - 2 W_p D_p W_p (the expected
     # information without its C term) and A = W_p R_p W_p (the observed one)
-    trs = _ssum(par.tr_aebe_soa(np.stack([nw - 2.0 * wdw, wrw], axis=1), w[:, None]), 0)
+    trs = par.tr_aebe_psum_soa(np.stack([nw - 2.0 * wdw, wrw], axis=1), w)
     trs = _tf(trs)                                                       # (t, 2, m, m)
     g = par.web_soa(w)                                                   # (P, m, v, v, t)
-    qr = g[0][:, :, None, :, None] * szz[0][None, None, :, None]
-    for p in range(1, g.shape[0]):
-        qr += g[p][:, :, None, :, None] * szz[p][None, None, :, None]
-    qr = _tf(qr.reshape(m, vq, vq, t))                                   # (t, m, vq, vq)
     ct = out["c"]
-    cq = ct[:, None] @ qr
-    t3 = cq.reshape(t, m, vq * vq) @ np.swapaxes(
-        _c(np.swapaxes(cq, -1, -2)).reshape(t, m, vq * vq), -1, -2)     # tr(CQ_r CQ_s)
+    qr, t3 = _q_terms(g, szz, ct)
     fisher = trs[:, 0] + t3
     szr_res = szr - zb                                                   # (P, q, v, t)
     a = _ssum(_smm(szr_res[:, None], g), 0)                              # (m, q, v, t)
@@ -793,32 +877,16 @@ def _chunks(t: int, per_trial: int, limit: int | None = None, start: int = 0):
 
 
 def _per_trial_elems(n, v, q, npat, m_imp=1):
-    """Largest temporary of one trial in the fit (and, with ``m_imp``, the imputations)."""
+    """Largest temporary of one trial in the fit (its per-patient rows, kept between the two
+    passes of :func:`_chunk_stats`, included; and, with ``m_imp``, the imputations)."""
     mp = v * (v + 1) // 2
-    return max(npat * mp * v * v * q, mp * (v * q) ** 2, npat * mp * mp,
+    return max(npat * mp * v * v * q, mp * (v * q) ** 2, npat * mp * mp, n * (q + v + npat),
                (m_imp > 1) * m_imp * (n * v + npat * v * v + (v * q) ** 2))
 
 
 def _stats(y, observed, z, codes, present, sl: slice, keep_r: bool = False):
-    """:func:`_chunk_stats` of the trials ``sl``, in sub-chunks of trials sized from the number
-    of patients so that the per-patient temporaries stay near :data:`_STATS_ELEMS` elements
-    (cache-sized, and bounded however many patients a trial has). Results are the same for any
-    sub-chunking (every trial's sums are its own)."""
-    n, v = y.shape[1:]
-    q = z.shape[-1]
-    per = n * ((q + v) * (1 + max(q, v)) + present.size + v)
-    parts = [_chunk_stats(y[s], observed[s], z[s], codes[s], present)
-             for s in _chunks(sl.stop - sl.start, per, _STATS_ELEMS, sl.start)]
-    if len(parts) == 1:
-        st, r = parts[0]
-    else:
-        sts = [p[0] for p in parts]
-        st = _Stats(*(np.concatenate([getattr(x, f) for x in sts])
-                      for f in ("szz", "szr", "srr", "n")), sts[0].masks,
-                    *(np.concatenate([getattr(x, f) for x in sts])
-                      for f in ("b0", "n_visit", "n_obs", "sigma0", "status")))
-        r = np.concatenate([p[1] for p in parts]) if keep_r else None
-    return st, (r if keep_r else None)
+    """:func:`_chunk_stats` of the trials ``sl``."""
+    return _chunk_stats(y[sl], observed[sl], z[sl], codes[sl], present, keep_r)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -904,7 +972,7 @@ def mmrm(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Sequenc
     cols = _as_columns(columns, q)
     par = _Par(v)
     codes = _pattern_codes(observed)
-    present = np.unique(codes[codes > 0])
+    present = _present(codes)
     est = np.full((t, cols.size), np.nan)
     se = np.full_like(est, np.nan)
     dfo = np.full_like(est, np.nan)
@@ -1064,10 +1132,17 @@ def _trial_draws(seeds: np.ndarray, nu: np.ndarray, m: int, n: int, vq: int, v: 
     return e_imp, e_b, e_w, chi
 
 
+def mi_seeds(rng: np.random.Generator, trials: int) -> np.ndarray:
+    """The per-trial stream seeds :func:`mi_ancova` draws from ``rng`` for ``trials`` trials
+    (``mi_ancova(..., seeds=mi_seeds(rng, t)[sl])`` on a slice of trials gives exactly those
+    trials' results of ``mi_ancova(..., rng=rng)`` on all ``t``)."""
+    return rng.integers(0, 2 ** 64, size=int(trials), dtype=np.uint64)
+
+
 def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Sequence[int],
-              visit: int = -1, m: int = 20, rng: np.random.Generator,
-              population: np.ndarray | None = None, max_iter: int = 50,
-              tol: float = 1e-8) -> MIResult:
+              visit: int = -1, m: int = 20, rng: np.random.Generator | None = None,
+              seeds: np.ndarray | None = None, population: np.ndarray | None = None,
+              max_iter: int = 50, tol: float = 1e-8) -> MIResult:
     """Multiple imputation under MAR from the MMRM, ANCOVA at ``visit``, Rubin's rules.
 
     Parameters
@@ -1085,6 +1160,9 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
         draws everything from its own ``PCG64(seed_i)`` stream, so a trial's result depends
         only on its own data, the generator's state and its index i (not on the other trials
         in the batch, nor on the internal chunking).
+    seeds : ndarray of uint64, shape (trials,), optional
+        Instead of ``rng``: the per-trial seeds themselves (:func:`mi_seeds`), e.g. a slice of
+        those of a larger batch.
     population : ndarray of bool, shape (trials, patients), optional
         Patients analysed (imputed where missing at ``visit``). Default: patients with at least
         one observed visit (all-missing rows are taken to be padding).
@@ -1119,7 +1197,9 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
     """
     if int(m) < 2:
         raise ValueError(f"m = {m} imputations: need at least 2")
-    if not isinstance(rng, np.random.Generator):
+    if (rng is None) == (seeds is None):
+        raise ValueError("give one of rng (a numpy.random.Generator) and seeds")
+    if rng is not None and not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator")
     m = int(m)
     y, observed, z, k = _check(y, observed, z, visit)
@@ -1133,7 +1213,7 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
         raise ValueError(f"population {population.shape} must be (trials, patients) {(t, n)}")
     par = _Par(v)
     codes = _pattern_codes(observed)
-    present = np.unique(codes[codes > 0])
+    present = _present(codes)
     est = np.full((t, cols.size), np.nan)
     se, dfo, lam = (np.full_like(est, np.nan) for _ in range(3))
     status = np.full(t, STATUS_NOT_ESTIMABLE, dtype=int)
@@ -1144,11 +1224,14 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
     pat_index = np.searchsorted(all_pat, codes)         # (t, n) index into all_pat
     vq = v * q
     ikk = int(np.flatnonzero((par.iu == k) & (par.iv == k))[0])
-    seeds = rng.integers(0, 2 ** 64, size=t, dtype=np.uint64)   # one stream per trial
+    if seeds is None:
+        seeds = mi_seeds(rng, t)                        # one stream per trial
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    if seeds.shape != (t,):
+        raise ValueError(f"seeds {seeds.shape} must be (trials,) = {(t,)}")
     with np.errstate(all="ignore"):
         for sl in _chunks(t, _per_trial_elems(n, v, q, all_pat.size, m)):
             st, r = _stats(y, observed, z, codes, present, sl, keep_r=True)
-            r = _c(np.swapaxes(r, 1, 2))                                    # (tc, n, v)
             fit = _fit(st, par, max_iter, tol)
             tc = r.shape[0]
             ok = fit.status == STATUS_OK
