@@ -334,21 +334,25 @@ def _continuous(dm: DesignModel, e, k: int, data: PatientData, idx: np.ndarray, 
     K = len(dm.arms)
     arm = data.arm[idx]
     strat = data.stratum[idx]
-    obs = data.obs[ts][:, idx]
+    everyone = idx.size == data.arm.size            # then views, not copies (same values)
+
+    def pick(a):
+        return a[ts] if everyone else a[ts][:, idx]
+    obs = pick(data.obs)
     if due is not None:
-        obs = obs & due[ts][:, idx]
+        obs = obs & pick(due)
     tn, P = obs.shape[:2]
     dummies = [np.broadcast_to((arm == a).astype(float), (tn, P)) for a in range(1, K + 1)]
     sdum = [np.broadcast_to((strat == s).astype(float), (tn, P)) for s in range(1, len(dm.strata))]
     ones = np.ones((tn, P))
-    y_all = data.vals[e.outcome][ts][:, idx]
-    y0 = data.base[e.outcome][ts][:, idx]
+    y_all = pick(data.vals[e.outcome])
+    y0 = pick(data.base[e.outcome])
     if e.scale == "log":
         x = np.log(y0)
-        y = np.log(y_all) - x[..., None]
+        y = np.subtract(np.log(y_all), x[..., None], out=np.empty(y_all.shape))
     else:
         x = y0
-        y = y_all - y0[..., None]
+        y = np.subtract(y_all, y0[..., None], out=np.empty(y_all.shape))
     del y_all
     cols = [ones] + dummies
     if e.analysis != "ttest_change":

@@ -479,6 +479,14 @@ class _Stats:
                       self.b0[idx], self.n_visit[idx], self.n_obs[idx], self.sigma0[idx],
                       self.status[idx], soa)
 
+    def view(self, idx: np.ndarray) -> "_Stats":
+        """What :func:`_evaluate` reads (the SoA sums and the masks) of trials ``idx``."""
+        if idx.size == self.n.shape[0] and self.soa is not None:     # all, in order
+            soa = self.soa
+        else:
+            soa = tuple(_soa(a[idx]) for a in (self.szz, self.szr, self.srr, self.n))
+        return _Stats(None, None, None, None, self.masks, None, None, None, None, None, soa)
+
     def with_soa(self) -> "_Stats":
         if self.soa is None:
             self.soa = tuple(_soa(a) for a in (self.szz, self.szr, self.srr, self.n))
@@ -772,7 +780,7 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
                np.full((t, vq, vq), np.nan), np.full((t, m, m), np.nan),
                np.full((t, m, vq, vq), np.nan), np.full(t, np.nan))
     act = np.flatnonzero(status == _RUNNING)
-    e = _evaluate(par.sigma(theta[act]), st.take(act), par, full=True) if act.size else None
+    e = _evaluate(par.sigma(theta[act]), st.view(act), par, full=True) if act.size else None
     for it in range(1, max_iter + 1):
         if act.size == 0:
             break
@@ -811,7 +819,7 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
         # objective-only evaluations and the accepted point evaluated in full afterwards.
         slack = 1e-11 * (1.0 + np.abs(f))
         cand = theta[act] + step
-        e1 = _evaluate(par.sigma(cand), st.take(act), par, full=True)
+        e1 = _evaluate(par.sigma(cand), st.view(act), par, full=True)
         accepted = e1["f"] <= f + slack
         first = accepted.copy()                   # accepted at the full step: e1 holds them
         theta[act[accepted]] = cand[accepted]
@@ -821,7 +829,7 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
             if todo.size == 0:
                 break
             cand = theta[act[todo]] + lam[todo, None] * step[todo]
-            fc = _evaluate(par.sigma(cand), st.take(act[todo]), par, full=False)["f"]
+            fc = _evaluate(par.sigma(cand), st.view(act[todo]), par, full=False)["f"]
             good = fc <= f[todo] + slack[todo]
             gi = todo[good]
             theta[act[gi]] = cand[good]
@@ -832,9 +840,9 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
         status[stuck] = STATUS_NOT_CONVERGED
         res.sigma[stuck] = par.sigma(theta[stuck])
         later = np.flatnonzero(accepted & ~first)
-        e = {k: a[first] for k, a in e1.items()}
+        e = e1 if first.all() else {k: a[first] for k, a in e1.items()}
         if later.size:
-            e2 = _evaluate(par.sigma(theta[act[later]]), st.take(act[later]), par, full=True)
+            e2 = _evaluate(par.sigma(theta[act[later]]), st.view(act[later]), par, full=True)
             keep = np.concatenate([np.flatnonzero(first), later])
             order = np.argsort(keep, kind="stable")
             e = {k: np.concatenate([e[k], e2[k]])[order] for k in e}
