@@ -39,6 +39,18 @@ fit never loops over patients. Before the sums are formed the outcome is centred
 per-trial available-case OLS fit ``B0`` (``r = y - z B0``; the fit is equivariant, so ``B = B0 +
 B_r``), which keeps cancellation in ``S_rr`` small whatever the outcome's mean.
 
+How it is computed (issue 14; the numbers are those of the straightforward implementation to
+round-off, ``tests/test_mmrm_fast.py``): the pattern sums are one ``(q, n) x (n, q + V)``
+matrix product per (trial, pattern) of the pattern's rows of ``z'`` (then ``r'``) with ``[z,
+y]`` (then ``[z, r]``), over sub-chunks of trials sized from the number of patients (no
+(trials, patients, (q + V)^2) array); the pattern-level algebra of the fit runs with the trials
+on the last axis ("SoA": each small-matrix operation is a few numpy operations on contiguous
+rows of trials), small symmetric matrices are inverted by Gauss-Jordan sweeps in that layout
+(log-determinant and positive definiteness from the pivots) instead of one LAPACK call each,
+the eigenvalue tests for positive definiteness and rank use ``eigvalsh`` only where trace
+bounds on the eigenvalues are not conclusive, and the products with ``C`` (size Vq) are
+batched ``matmul`` over blocks of trials that stay in cache.
+
 REML optimisation
 -----------------
 The parameters are the ``V(V+1)/2`` distinct elements ``theta`` of ``Sigma`` (``dSigma/dtheta_r
@@ -107,9 +119,15 @@ Reproducibility
 A trial's numbers are bit-for-bit the same whatever other trials share its call (and however
 the call is chunked internally): sums over missingness patterns are taken one pattern at a time
 in a fixed order (a pattern a trial lacks adds exact zeros), every other contraction is a
-``matmul`` over a fixed-size axis of C-contiguous arrays (inputs are copied to C order, so
-the caller's memory layout does not matter either), and :func:`mi_ancova` draws each trial's
-random numbers from its own stream. The test suite checks this on random subsets.
+``matmul`` over a fixed-size axis of C-contiguous arrays, whose shapes do not depend on the
+patterns present (inputs are copied to C order, so the caller's memory layout does not matter
+either), or an explicit elementwise sum in a fixed order in the SoA layout (never a numpy
+reduction over a small axis, whose summation order can depend on the array's shape), and
+:func:`mi_ancova` draws each trial's random numbers from its own stream (:func:`mi_seeds`).
+The test suite checks this on random subsets and with one trial per chunk. (:func:`mi_ancova`'s
+draws of ``B*`` use an eigenvector factor of ``C*``, whose signs LAPACK may choose differently
+after any round-off change, so across implementations or machines a few trials' imputations
+can differ beyond round-off, with the same distribution.)
 
 References
 ----------
