@@ -101,7 +101,7 @@ is 0 for the elements of ``Sigma`` (``mmrm``'s ``"Kenward-Roger"`` keeps the ``R
 Cholesky parametrisation and gives slightly different SEs); ``pbkrtest`` uses the expected
 information for ``W``. ``Phi_A - C`` is positive semidefinite, and zero with complete data
 when every visit has the same covariates (GLS is then OLS and ``C`` linear in ``Sigma``). It
-costs about 4% of a fit (``benchmarks/bench_mmrm.py``). :func:`small_sample_method` resolves
+costs up to about 10% of a fit (``benchmarks/bench_mmrm.py``). :func:`small_sample_method` resolves
 ``df="auto"``.
 
 Status codes (``MMRMResult.status``)
