@@ -597,7 +597,8 @@ def _chunk_stats(y, observed, z, codes, present, keep_r: bool = False):
     r = np.empty((t, n, v)) if keep_r else None
     for sl, (ut, sel) in zip(subs, rows):
         rt = ut[:, q:]
-        rt[...] = np.where(np.swapaxes(observed[sl], 1, 2), rt - b0t[sl] @ ut[:, :q], 0.0)
+        rt -= b0t[sl] @ ut[:, :q]
+        np.copyto(rt, 0.0, where=~np.swapaxes(observed[sl], 1, 2))
         s2[sl] = (sel[:, :, None, :] * rt[:, None]) @ np.swapaxes(ut, 1, 2)[:, None]
         if keep_r:
             r[sl] = np.swapaxes(rt, 1, 2)
