@@ -8,6 +8,11 @@ Usage::
     python benchmarks/bench_mmrm.py [--trials 2000] [--repeats 3] [--mi 10] [--n-per-arm 100]
 
 Also times the Kenward-Roger adjustment (``df="kenward-roger"``) on the same arrays.
+
+``--reference [REV]`` also times ``simtrial/stats/mmrm.py`` as of git revision REV (default
+the one ``tests/mmrm_golden.py`` pins: before the issue 14 speed work) on the same arrays,
+alternating with the current module, and prints us per trial (CPU time of this process, best
+of ``--repeats``) and the speed-up; it needs the git repository.
 """
 
 from __future__ import annotations
@@ -20,8 +25,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import simtrial.stats.mmrm as mm  # noqa: E402
 from simtrial.stats.mmrm import mi_ancova, mmrm, ols  # noqa: E402
 
 SIGMA = np.array([[1.0, 0.6, 0.45], [0.6, 1.2, 0.75], [0.45, 0.75, 1.5]])
@@ -45,12 +56,32 @@ def data(n_trials: int, n_per_arm: int = 100, seed: int = 1):
     return y, obs, z
 
 
+def against_reference(y, obs, z, rev: str, repeats: int) -> None:
+    """CPU us per trial of the current fit and of mmrm.py at ``rev``, alternating."""
+    from tests.mmrm_golden import REFERENCE, reference_module
+    rev = rev or REFERENCE
+    mods = {"current": mm, f"mmrm.py@{rev[:7]}": reference_module(rev)}
+    t = y.shape[0]
+    for dfm in ("satterthwaite", "kenward-roger"):
+        best = {k: float("inf") for k in mods}
+        for _ in range(repeats):
+            for k, mod in mods.items():
+                c0 = time.process_time()
+                mod.mmrm(y, obs, z, columns=[1], df=dfm)
+                best[k] = min(best[k], time.process_time() - c0)
+        (cur, ref) = (1e6 * best[k] / t for k in mods)
+        print(f"fit {dfm:13s} current {cur:7.1f} us/trial, {list(mods)[1]} {ref:7.1f} "
+              f"us/trial (CPU, best of {repeats}): {ref / cur:.2f}x faster")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mi", type=int, default=10, help="imputations for the MI timing (0: skip)")
     ap.add_argument("--n-per-arm", type=int, default=100)
+    ap.add_argument("--reference", nargs="?", const="", default=None, metavar="REV",
+                    help="also time mmrm.py at git revision REV (default: tests.mmrm_golden's)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     y, obs, z = data(args.trials, args.n_per_arm)
@@ -88,6 +119,8 @@ def main() -> int:
         t_mi = time.perf_counter() - t0
         print(f"mi_ancova m={args.mi}:       {t_mi:.2f} s ({args.trials / t_mi:,.0f} trials/s); "
               f"converged {int(mi.converged.sum())}")
+    if args.reference is not None:
+        against_reference(y, obs, z, args.reference, args.repeats)
     total = t_data + best
     print(f"total (simulate + fit): {total:.2f} s; target < 20 s: "
           f"{'met' if total < 20 else 'NOT met'}")

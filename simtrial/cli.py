@@ -365,7 +365,7 @@ def _validate_design(args, sc) -> int:
     from .model.design import build_design, group_sizes
     from .sim.driver import kernel_for
     dm = _design(sc)
-    d = dm.to_dict()
+    d = dm.to_dict(models=args.json)     # the text needs no other outcome's calibration
     kernel = kernel_for(dm)
     if args.json:
         _print_json({"scenario": sc.to_dict(), "scenario_hash": sc.hash(), "kernel": kernel,

@@ -100,8 +100,9 @@ class DesignModel:
         """Index of an endpoint's visit in :attr:`visits`."""
         return self.visits.index(e.visit_months)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Resolved design as plain data, for the manifest."""
+    def to_dict(self, models: bool = True) -> dict[str, Any]:
+        """Resolved design as plain data, for the manifest; ``models = False`` leaves out
+        ``stratum_models`` (which calibrates every outcome of every stratum)."""
         sc = self.scenario
         d: dict[str, Any] = {
             "strata": {s: f for s, f in zip(self.strata, self.fractions)},
@@ -121,8 +122,9 @@ class DesignModel:
                              if sc.multiplicity.method == "hierarchical" else None},
             "sequential": None if self.boundaries is None else self.boundaries.to_dict(),
             "screen_fail_prob": {s: m.screen_fail_prob for s, m in zip(self.strata, self.models)},
-            "stratum_models": {s: m.to_dict() for s, m in zip(self.strata, self.models)},
         }
+        if models:
+            d["stratum_models"] = {s: m.to_dict() for s, m in zip(self.strata, self.models)}
         return d
 
 

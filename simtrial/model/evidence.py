@@ -126,6 +126,7 @@ Diabetol Metab Syndr 2025;17:189. doi:10.1186/s13098-025-01619-6
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import difflib
 import functools
@@ -140,8 +141,6 @@ from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
-import pandas as pd
-from scipy.stats import beta
 
 from simtrial.errors import EvidenceError, fmt_value
 
@@ -429,20 +428,14 @@ class EvidenceRow:
 
 
 def _cell(value: object) -> object:
-    """Turn a DataFrame cell into a plain Python value, missing -> None."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    """A parsed cell as a plain Python value, missing (NaN or None) -> None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
     return value
 
 
 def _row_from_record(record: Mapping[str, object]) -> EvidenceRow:
-    """Build an EvidenceRow from one DataFrame record."""
+    """Build an EvidenceRow from one parsed record."""
     values = {name: _cell(record[name]) for name in COLUMNS}
     values["p_relation"] = values["p_relation"] or None
     values["note"] = values["note"] or ""
@@ -465,7 +458,7 @@ def evidence_version() -> str:
     return VERSION_PREFIX + hashlib.sha256(EVIDENCE_FILE.read_bytes()).hexdigest()[:12]
 
 
-def load_evidence(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def load_evidence(path: str | os.PathLike[str] | None = None) -> "pd.DataFrame":
     """Read and validate the evidence table.
 
     Parameters
@@ -492,15 +485,27 @@ def load_evidence(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
         match its formula within 0.5%, an overall row outside its subgroups, a k above the
         seed's k, ...).
     """
-    return _load(_cache_key(path)).frame.copy()
+    return _evidence_frame(_load(_cache_key(path)).columns)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Loaded:
-    """A validated table and its rows by id."""
+    """A validated table: its parsed columns (column -> values, missing = NaN / None) and its
+    rows by id."""
 
-    frame: pd.DataFrame
+    columns: Mapping[str, list]
     rows: Mapping[str, EvidenceRow]
+
+
+def _evidence_frame(columns: Mapping[str, list]) -> "pd.DataFrame":
+    """The parsed columns as the DataFrame :func:`load_evidence` documents (pandas is imported
+    here only: the simulation reads the rows, and importing pandas takes 0.3-0.5 s)."""
+    import pandas as pd
+    dtypes = {**{c: object for c in _STR_COLUMNS}, **{c: "float64" for c in _FLOAT_COLUMNS},
+              **{c: "Int64" for c in _INT_COLUMNS}, "default": "bool"}
+    return pd.DataFrame({c: pd.Series([pd.NA if v is None and dtypes[c] == "Int64" else v
+                                       for v in columns[c]], dtype=dtypes[c])
+                         for c in COLUMNS})
 
 
 def _cache_key(path: str | os.PathLike[str] | None) -> tuple[str, int, int] | None:
@@ -524,15 +529,17 @@ def _unreadable(path: str, exc: OSError) -> EvidenceError:
 def _load(key: tuple[str, int, int] | None) -> _Loaded:
     """Read, parse and validate a table (cached by :func:`_cache_key`)."""
     raw, name = _read_csv(key, EVIDENCE_FILE, COLUMNS)
-    frame = _parse(raw, name)
-    _validate(frame, name)
-    rows = {rec["id"]: _row_from_record(rec) for rec in frame.to_dict("records")}
-    return _Loaded(frame=frame, rows=rows)
+    columns = _parse(raw, name)
+    records = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    rows = [_row_from_record(rec) for rec in records]
+    _validate(rows, name)
+    return _Loaded(columns=columns, rows={row.id: row for row in rows})
 
 
 def _read_csv(key: tuple[str, int, int] | None, shipped, columns: tuple[str, ...]
-              ) -> tuple[pd.DataFrame, str]:
-    """The cells of a table file as strings, and its name; the header must be ``columns``."""
+              ) -> tuple[list[dict[str, str]], str]:
+    """The records of a table file (column -> cell text), and its name; the header must be
+    ``columns``. Blank lines are skipped; every other line must have one cell per column."""
     if key is None:
         data, name = shipped.read_bytes(), shipped.name
     else:
@@ -542,30 +549,42 @@ def _read_csv(key: tuple[str, int, int] | None, shipped, columns: tuple[str, ...
             raise _unreadable(key[0], exc) from None
         name = Path(key[0]).name
     try:
-        raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False,
-                          encoding="utf-8")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        lines = [(i, cells) for i, cells in
+                 enumerate(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")), 1)
+                 if cells]
+    except (csv.Error, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _fail(f"{name} cannot be parsed as CSV ({first})") from None
-    if tuple(raw.columns) != columns:
-        raise _fail(f"{name} columns = {fmt_value(list(raw.columns))} must be exactly "
+    if not lines:
+        raise _fail(f"{name} cannot be parsed as CSV (No columns to parse from file)")
+    header = lines[0][1]
+    if tuple(header) != columns:
+        raise _fail(f"{name} columns = {fmt_value(header)} must be exactly "
                     f"{', '.join(columns)} in that order")
-    return raw, name
+    for line, cells in lines[1:]:
+        if len(cells) != len(columns):
+            raise _fail(f"{name} cannot be parsed as CSV (Expected {len(columns)} fields in "
+                        f"line {line}, saw {len(cells)})")
+    return [dict(zip(columns, cells)) for _, cells in lines[1:]], name
 
 
-def _parse(raw: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Convert the string cells into the fixed dtypes, raising EvidenceError on malformed cells."""
+def _parse(raw: list[dict[str, str]], name: str) -> dict[str, list]:
+    """Convert the string cells into the fixed types, column by column (floats, NaN when empty;
+    integers, None when empty; booleans), raising EvidenceError on malformed cells."""
 
     def where(i: int) -> str:
-        rid = raw.at[i, "id"]
+        rid = raw[i]["id"]
         return f"{name} line {i + 2} (id = {fmt_value(rid)})"
 
-    out: dict[str, object] = {}
+    def column(col: str) -> list[str]:
+        return [rec[col] for rec in raw]
+
+    out: dict[str, list] = {}
     for col in _STR_COLUMNS:
-        out[col] = raw[col].astype(object)
+        out[col] = column(col)
     for col in _FLOAT_COLUMNS:
         values = []
-        for i, text in enumerate(raw[col]):
+        for i, text in enumerate(column(col)):
             if text == "":
                 values.append(math.nan)
                 continue
@@ -577,24 +596,24 @@ def _parse(raw: pd.DataFrame, name: str) -> pd.DataFrame:
                 raise _fail(f"{where(i)}: {col} = {fmt_value(text)} must be a finite number "
                             "or empty")
             values.append(x)
-        out[col] = pd.Series(values, dtype="float64")
+        out[col] = values
     for col in _INT_COLUMNS:
         values = []
-        for i, text in enumerate(raw[col]):
+        for i, text in enumerate(column(col)):
             if text == "":
-                values.append(pd.NA)
+                values.append(None)
             elif _INT_RE.match(text):
                 values.append(int(text))
             else:
                 raise _fail(f"{where(i)}: {col} = {fmt_value(text)} must be an integer or empty")
-        out[col] = pd.Series(values, dtype="Int64")
+        out[col] = values
     flags = []
-    for i, text in enumerate(raw["default"]):
+    for i, text in enumerate(column("default")):
         if text not in ("true", "false"):
             raise _fail(f"{where(i)}: default = {fmt_value(text)} must be true or false")
         flags.append(text == "true")
-    out["default"] = pd.Series(flags, dtype="bool")
-    return pd.DataFrame({col: out[col] for col in COLUMNS})
+    out["default"] = flags
+    return {col: out[col] for col in COLUMNS}
 
 
 def _allowed(value: str, allowed: tuple[str, ...]) -> str:
@@ -615,10 +634,9 @@ def _close(stored: float, expected: float) -> bool:
     return abs(stored - expected) <= RTOL * abs(expected)
 
 
-def _validate(frame: pd.DataFrame, name: str) -> None:
+def _validate(rows: list[EvidenceRow], name: str) -> None:
     """Check every row, the default rule and the cross-row checks; raise on the first problem."""
     seen: dict[str, int] = {}
-    rows = [_row_from_record(rec) for rec in frame.to_dict("records")]
     where: dict[str, str] = {}
     for i, row in enumerate(rows):
         at = f"{name} line {i + 2} (id = {fmt_value(row.id)})"
@@ -1235,7 +1253,7 @@ _SAFETY_INT_COLUMNS = ("follow_up_months", "events_msc", "n_msc", "events_contro
 assert not set(SAFETY_EVENTS) & set(OUTCOMES)
 
 
-def load_safety(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def load_safety(path: str | os.PathLike[str] | None = None) -> "pd.DataFrame":
     """Read and validate the safety-count table (``simtrial/data/safety.csv``).
 
     Parameters
@@ -1283,19 +1301,20 @@ def load_safety(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_safety(key: tuple[str, int, int] | None) -> pd.DataFrame:
+def _load_safety(key: tuple[str, int, int] | None) -> "pd.DataFrame":
     """Read, parse and validate a safety table (cached like :func:`_load`)."""
+    import pandas as pd     # a table for the report; not on the simulation's path
     raw, name = _read_csv(key, SAFETY_FILE, SAFETY_COLUMNS)
     efficacy_ids = set(_load(None).rows)
     seen: dict[str, int] = {}
     ints: dict[str, list[object]] = {c: [] for c in _SAFETY_INT_COLUMNS}
-    for i, rec in enumerate(raw.to_dict("records")):
+    for i, rec in enumerate(raw):
         where = f"{name} line {i + 2} (id = {fmt_value(rec['id'])})"
         _check_safety_row(rec, where, seen, efficacy_ids)
         seen[rec["id"]] = i + 2
         for col in _SAFETY_INT_COLUMNS:
             ints[col].append(pd.NA if rec[col] == "" else int(rec[col]))
-    out = raw.astype(object)
+    out = pd.DataFrame(raw, columns=list(SAFETY_COLUMNS), dtype=object)
     for col in _SAFETY_INT_COLUMNS:
         out[col] = pd.Series(ints[col], dtype="Int64")
     return out
@@ -1373,4 +1392,5 @@ def events_upper_bound(events: int, n: int, level: float = 0.95) -> float:
         raise _fail(f"level = {fmt_value(level)} must be in (0, 1) (e.g. level = 0.95)")
     if events == n:
         return 1.0
+    from scipy.stats import beta     # 0.5 s to import: only here, for the safety report
     return float(beta.ppf(lv, events + 1, n - events))

@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
+from ..stats.roots import brentq
 from .presets import OUTCOME_RESIDUAL_CORRELATION
 
 __all__ = ["OutcomeDef", "OUTCOMES", "VisitModel", "Heterogeneity", "Decline", "Remission",
@@ -302,8 +303,8 @@ def remission_intercepts(p: np.ndarray, z: np.ndarray, log_or: float) -> np.ndar
         if pk >= 1.0:
             out[k] = np.inf
             continue
-        out[k] = optimize.brentq(lambda a: float(np.mean(_expit(a + log_or * z))) - pk,
-                                 -40.0, 40.0, xtol=1e-12)
+        out[k] = brentq(lambda a: float(np.mean(_expit(a + log_or * z))) - pk,
+                        -40.0, 40.0, xtol=1e-12)
     return out
 
 
@@ -510,4 +511,4 @@ def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float,
         step *= 2.0
     else:
         raise EffectNotAttainable(f"no model-scale effect reaches a change of {md:g} {od.unit}")
-    return float(optimize.brentq(f, lo, hi, xtol=1e-13, rtol=1e-13))
+    return float(brentq(f, lo, hi, xtol=1e-13, rtol=1e-13))

@@ -20,14 +20,18 @@ Nelsen RB. An Introduction to Copulas. 2nd ed. Springer; 2006 (Gaussian copula).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 from scipy import special
 
 from ..errors import ScenarioError
+from ..stats.qmc import sobol_base2
 from .presets import VARIABLES
 
 __all__ = ["Marginal", "PopulationSpec", "margin", "transform", "accept_mask", "draw_screened",
@@ -233,11 +237,101 @@ def calibration_sample(spec: PopulationSpec, log2_points: int = 18, *, seed: int
         Accepted candidates (all variables and ``insulin_dose``).
     accept_rate : float
         Share of candidates passing the criteria.
-    """
-    from scipy.stats import qmc
 
-    u = qmc.Sobol(d=spec.dim, scramble=True, seed=seed).random_base2(log2_points)
-    z = special.ndtri(np.clip(u, 1e-15, 1 - 1e-15))
+    Notes
+    -----
+    The last two samples are kept in memory (their arrays read-only), keyed by the marginals,
+    correlation and criteria: a batch or sweep builds many models of the same population.
+
+    With the environment variable ``SIMTRIAL_CACHE_DIR`` set (and only then: nothing is written
+    anywhere by default), a sample is also kept in that folder, one ``.npz`` file per population
+    keyed by the population's parameters, the sample size and seed, and the versions of
+    simtrial, numpy and scipy and the code that draws it; it is written atomically, and an entry
+    that cannot be read back as the expected arrays is ignored (and rewritten).
+    """
+    key = (tuple(spec.marginals.items()), spec.correlation.shape, spec.correlation.tobytes(),
+           tuple((k, tuple(v)) for k, v in spec.criteria.items()), int(log2_points), seed)
+    hit = _CALIBRATION_SAMPLES.get(key)
+    if hit is None:
+        path = _cache_file(key)
+        hit = _read_cached(path) if path is not None else None
+        if hit is None:
+            hit = _calibration_sample(spec, log2_points, seed)
+            if path is not None:
+                _write_cached(path, hit)
+        if len(_CALIBRATION_SAMPLES) >= 2:
+            _CALIBRATION_SAMPLES.pop(next(iter(_CALIBRATION_SAMPLES)))
+        _CALIBRATION_SAMPLES[key] = hit
+    return dict(hit[0]), hit[1]
+
+
+_CALIBRATION_SAMPLES: dict[tuple, tuple[dict[str, np.ndarray], float]] = {}
+
+CACHE_ENV = "SIMTRIAL_CACHE_DIR"
+"""Environment variable naming the opt-in folder of calibration samples."""
+_SAMPLE_NAMES = tuple(VARIABLES) + ("insulin_dose",)
+
+
+def _cache_file(key: tuple) -> Path | None:
+    """The cache entry of a calibration sample, or None when the cache is off."""
+    root = os.environ.get(CACHE_ENV)
+    if not root:
+        return None
+    from importlib import metadata      # the versions are part of the key
+    import scipy
+    try:
+        version = metadata.version("simtrial")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    code = b"".join(Path(f).read_bytes() for f in (__file__, sobol_base2.__code__.co_filename))
+    h = hashlib.sha256(repr((key, version, np.__version__, scipy.__version__)).encode()
+                       + hashlib.sha256(code).digest())
+    return Path(root) / f"calibration-{h.hexdigest()[:40]}.npz"
+
+
+def _read_cached(path: Path) -> tuple[dict[str, np.ndarray], float] | None:
+    """A cached sample, or None if it is missing or not the arrays it should be."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            vals = {k: f[k] for k in _SAMPLE_NAMES}
+            rate = float(f["accept_rate"])
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    n = vals["age"].shape
+    if (not 0.0 < rate <= 1.0 or len(n) != 1 or n[0] < 1000
+            or any(v.dtype != np.float64 or v.shape != n for v in vals.values())):
+        return None
+    for v in vals.values():
+        v.setflags(write=False)
+    return vals, rate
+
+
+def _write_cached(path: Path, sample: tuple[dict[str, np.ndarray], float]) -> None:
+    """Write a cache entry atomically (a temporary file renamed); a folder that cannot be
+    written leaves the cache off, not the command failed."""
+    import tempfile
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".calibration-", suffix=".npz", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, accept_rate=np.float64(sample[1]), **sample[0])
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _calibration_sample(spec: PopulationSpec, log2_points: int, seed: int
+                        ) -> tuple[dict[str, np.ndarray], float]:
+    u = sobol_base2(spec.dim, log2_points, seed)
+    z = special.ndtri(np.clip(u, 1e-15, 1 - 1e-15, out=u), out=u)     # in place: 25 MB each
     vals = transform(spec, z)
     acc = accept_mask(spec, vals)
     n_acc = int(acc.sum())
@@ -245,7 +339,10 @@ def calibration_sample(spec: PopulationSpec, log2_points: int = 18, *, seed: int
         raise ScenarioError(
             "scenario error: population.criteria accept almost no patients "
             f"({n_acc} of {acc.size} candidates); widen the ranges")
-    return {k: v[acc] for k, v in vals.items()}, n_acc / acc.size
+    out = {k: v[acc] for k, v in vals.items()}
+    for v in out.values():
+        v.setflags(write=False)
+    return out, n_acc / acc.size
 
 
 def draw_screened(spec: PopulationSpec, n: int, *, rng: np.random.Generator,

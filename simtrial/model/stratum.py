@@ -16,8 +16,9 @@ This is the only place the scenario, the presets and the evidence table meet. It
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -91,9 +92,15 @@ class TrialModel:
     delta_table: tuple[np.ndarray, np.ndarray] | None = None
     shape: np.ndarray | None = None
     md_limit: float | None = None
-    remission: Remission | None = None
+    _remission: "_Once | None" = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
     conversions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def remission(self) -> Remission | None:
+        """Insulin independence of the population (None where nobody becomes insulin-free);
+        its logit intercepts are calibrated on first use."""
+        return None if self._remission is None else self._remission()
 
     @property
     def declines(self) -> bool:
@@ -137,7 +144,7 @@ class TrialModel:
                          "visit_months": self.visits[self.k_end], "md": self.endpoint_md},
             "md": {k: [float(x) for x in v] for k, v in self.md.items()},
             "delta_model_scale": {k: [float(x) for x in v] for k, v in self.delta.items()},
-            "md_source": self.md_source,
+            "md_source": dict(self.md_source),
             "evidence_row": self.evidence_row,
             "effect_cv": self.effect_cv,
             "heterogeneity": self.heterogeneity.to_dict(),
@@ -239,8 +246,8 @@ def _decline(base: dict, per: dict, endpoint_cc: bool, cal: dict[str, np.ndarray
 
 
 def _visit_model(sc: Scenario, od: OutcomeDef, x0: np.ndarray, endpoint: bool, k_end: int,
-                 visits: tuple[int, ...], cal: dict[str, np.ndarray]) -> VisitModel:
-    base = get_preset(sc.population.preset)["outcomes"][od.name]
+                 visits: tuple[int, ...], cal: dict[str, np.ndarray], preset: dict) -> VisitModel:
+    base = preset["outcomes"][od.name]
     om = sc.outcome_model
     per = om.per_outcome.get(od.name, {})
     decline = _decline(base, per, endpoint and om.control_change is not None, cal)
@@ -451,6 +458,51 @@ def _distribution(sc: Scenario, md_point: float, info: dict) -> EffectDistributi
     return EffectDistribution("predictive", md_point, "normal", centre, scale, provenance=prov)
 
 
+class _Once:
+    """A value computed on first use and then kept (the lazy parts of a model: an outcome's
+    calibrated effects, the remission intercepts). Pickles as the value, so a model sent to
+    another process arrives complete."""
+
+    _UNSET = object()
+
+    def __init__(self, fn: Callable[[], Any] | None, value: Any = _UNSET):
+        self._fn, self._value = fn, value
+
+    def __call__(self) -> Any:
+        if self._value is _Once._UNSET:
+            self._value = self._fn()
+            self._fn = None
+        return self._value
+
+    def __reduce__(self):
+        return (_Once, (None, self()))
+
+
+class _PerOutcome(Mapping):
+    """``{outcome: value}`` whose values come from ``field`` of each outcome's lazy
+    calibration (``TrialModel.md``, ``.delta`` and ``.md_source``): an outcome is calibrated at
+    every visit the first time any of the three is read for it, so a design pays only for the
+    outcomes it simulates. Pickles (and deep-copies) as a plain dict of the values."""
+
+    def __init__(self, lazy: dict[str, _Once], field: int):
+        self._lazy, self._field = lazy, field
+
+    def __getitem__(self, name: str):
+        return self._lazy[name]()[self._field]
+
+    def __iter__(self):
+        return iter(self._lazy)
+
+    def __len__(self) -> int:
+        return len(self._lazy)
+
+    def __reduce__(self):
+        return (dict, (dict(self),))
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> TrialModel:
     """Resolve and calibrate a scenario.
 
@@ -497,27 +549,22 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     cal = {"age": base["age"], "duration": base["duration"],
            "u_slope": rng_cal.standard_normal(base["age"].size)}
     outcomes: dict[str, VisitModel] = {}
-    md: dict[str, np.ndarray] = {}
-    delta: dict[str, np.ndarray] = {}
-    md_source: dict[str, list[str]] = {}
+    calibrated: dict[str, _Once] = {}
     evidence_row = None
     info: dict = {}
     x0s: dict[str, np.ndarray] = {}
-    devs: dict[str, np.ndarray | None] = {}
     warnings: list[str] = []
     conversions: dict[str, str] = {}
     remission = None
     means = {"weight": float(np.mean(base["weight"])),
              "insulin_dose": float(np.mean(base["insulin_dose"]))}
+    preset = get_preset(sc.population.preset)
     for name, od in OUTCOMES.items():
         is_end = name == sc.endpoint.outcome
         x0 = to_model(od, base[od.baseline])
         x0s[name] = x0
-        vm = _visit_model(sc, od, x0, is_end, k_end, visits, cal)
+        vm = _visit_model(sc, od, x0, is_end, k_end, visits, cal, preset)
         outcomes[name] = vm
-        dev = (None if vm.decline is None else
-               vm.decline.deviation(visits, cal["age"], cal["duration"], cal["u_slope"]))
-        devs[name] = dev
         m, src, row, inf = _md_profile(sc, od, visits, k_end if is_end else None, means)
         sd_nat = float(np.std(base[od.baseline]))
         if is_end and sc.effect.source == "fixed":
@@ -529,15 +576,78 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
                        sd_nat, od)
         if is_end:
             evidence_row, info = row, inf
-        free = free_c = None
         if od.zero_event:
             remission = _remission(sc, m, base, het)
-            if remission is not None and remission.active:
-                q1 = remission.prob(1, base["fasting_cpeptide"])
-                q0 = remission.prob(0, base["fasting_cpeptide"])
-                free, free_c = q1, q0
             _insulin_note(name, m, base[od.baseline], src, visits, k_end if is_end else None,
                           conversions, warnings)
+        calibrated[name] = _Once(_calibration(
+            sc, vm, x0, m, src, is_end, k_end, het, mod_values, cal,
+            remission if od.zero_event else None, base["fasting_cpeptide"]))
+        if is_end:      # now: its errors are the scenario's; every other outcome on first use
+            calibrated[name]()
+    md = _PerOutcome(calibrated, 0)
+    delta = _PerOutcome(calibrated, 1)
+    md_source = _PerOutcome(calibrated, 2)
+    end = outcomes[sc.endpoint.outcome]
+    e_name = end.outcome.name
+    md_end = float(md[e_name][k_end])
+    dev_end = calibrated[e_name]()[3]
+    rem_end = remission() if end.outcome.zero_event and remission is not None else None
+    dist = _distribution(sc, md_end, info)
+    sd_end = float(np.std(base[end.outcome.baseline]))
+    _plausible("effect distribution mean", dist.mean, (), sd_end, end.outcome)
+    _plausible("effect distribution scale (se, sd or tau)", dist.scale, (), sd_end, end.outcome)
+    for w, mu, s_c in dist.components or ():
+        _plausible("effect.components mean", mu, (), sd_end, end.outcome)
+        _plausible("effect.components sd", s_c, (), sd_end, end.outcome)
+    table = limit = None
+    if not dist.is_point and not (end.outcome.scale == "additive" and end.outcome.floor is None):
+        extra = {}
+        if dev_end is not None:
+            extra["dev"] = dev_end[:, k_end]
+        if rem_end is not None and rem_end.active:
+            cp = base["fasting_cpeptide"]
+            extra["free"] = _per_component(het, rem_end.prob(1, cp)[:, k_end])
+            extra["free_control"] = rem_end.prob(0, cp)[:, k_end]
+        *table, limit = _delta_table(end, x0s[e_name], k_end, dist, het, mod_values, **extra)
+        table = tuple(table)
+    shape = md[end.outcome.name] / md_end if md_end != 0.0 else np.zeros(len(visits))
+    vc = sc.outcome_model.visit_correlation or VISIT_CORRELATION
+    vcorr = visit_correlation(visits, vc)
+    ocorr = outcome_correlation(tuple(OUTCOMES), OUTCOME_RESIDUAL_CORRELATION)
+    analytic = _analytic_moments(end, x0s[e_name], base[end.outcome.baseline], k_end,
+                                 delta[e_name], het, mod_values, vcorr, dev_end, rem_end,
+                                 base["fasting_cpeptide"])
+    return TrialModel(
+        scenario=sc, population=pop, visits=visits, outcomes=outcomes, endpoint=end, k_end=k_end,
+        md=md, delta=delta, md_source=md_source, evidence_row=evidence_row,
+        effect_cv=het.cv, visit_corr=vcorr, outcome_corr=ocorr, screen_fail_prob=fail,
+        screen_fail_mc_se=fail_se, analytic=analytic,
+        calibration={"method": "scrambled Sobol", "screened": screened,
+                     "accepted": int(base["age"].size),
+                     "baseline_mean_natural": float(np.mean(base[end.outcome.baseline]))},
+        heterogeneity=het, distribution=dist, delta_table=table, shape=shape, md_limit=limit,
+        _remission=remission, warnings=tuple(warnings), conversions=conversions,
+    )
+
+
+def _calibration(sc: Scenario, vm: VisitModel, x0: np.ndarray, m: np.ndarray, src: list[str],
+                 is_end: bool, k_end: int, het: Heterogeneity, mod_values,
+                 cal: dict[str, np.ndarray], remission: _Once | None, cpep: np.ndarray
+                 ) -> Callable[[], tuple]:
+    """The calibration of one outcome, to run when first needed: ``(md, delta, md_source,
+    deviation)`` with the model-scale effect at every visit (``md`` and ``md_source`` say where
+    an effect was not attainable and set to 0) and the calibration patients' natural-history
+    deviations (None without a patient-specific decline)."""
+    od, visits, name = vm.outcome, vm.visits, vm.outcome.name
+
+    def run() -> tuple:
+        dev = (None if vm.decline is None else
+               vm.decline.deviation(visits, cal["age"], cal["duration"], cal["u_slope"]))
+        rem = None if remission is None else remission()
+        free = free_c = None
+        if rem is not None and rem.active:
+            free, free_c = rem.prob(1, cpep), rem.prob(0, cpep)
         d = np.zeros(len(visits))
         # the endpoint visit first, so an impossible user effect is reported as the user wrote it
         order = sorted(range(len(visits)), key=lambda j: (j != k_end) if is_end else j)
@@ -563,49 +673,8 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
                     exc = f"{exc})"
                 raise ScenarioError(f"scenario error: {key} = {m[k]:g} is not attainable for "
                                     f"{name} at month {visits[k]}: {exc}") from None
-        md[name], delta[name], md_source[name] = m, d, src
-
-    end = outcomes[sc.endpoint.outcome]
-    md_end = float(md[end.outcome.name][k_end])
-    dist = _distribution(sc, md_end, info)
-    sd_end = float(np.std(base[end.outcome.baseline]))
-    _plausible("effect distribution mean", dist.mean, (), sd_end, end.outcome)
-    _plausible("effect distribution scale (se, sd or tau)", dist.scale, (), sd_end, end.outcome)
-    for w, mu, s_c in dist.components or ():
-        _plausible("effect.components mean", mu, (), sd_end, end.outcome)
-        _plausible("effect.components sd", s_c, (), sd_end, end.outcome)
-    table = limit = None
-    if not dist.is_point and not (end.outcome.scale == "additive" and end.outcome.floor is None):
-        extra = {}
-        e_name = end.outcome.name
-        if devs[e_name] is not None:
-            extra["dev"] = devs[e_name][:, k_end]
-        if end.outcome.zero_event and remission is not None and remission.active:
-            cp = base["fasting_cpeptide"]
-            extra["free"] = _per_component(het, remission.prob(1, cp)[:, k_end])
-            extra["free_control"] = remission.prob(0, cp)[:, k_end]
-        *table, limit = _delta_table(end, x0s[e_name], k_end, dist, het, mod_values, **extra)
-        table = tuple(table)
-    shape = md[end.outcome.name] / md_end if md_end != 0.0 else np.zeros(len(visits))
-    vc = sc.outcome_model.visit_correlation or VISIT_CORRELATION
-    vcorr = visit_correlation(visits, vc)
-    ocorr = outcome_correlation(tuple(OUTCOMES), OUTCOME_RESIDUAL_CORRELATION)
-    analytic = _analytic_moments(end, x0s[end.outcome.name], base[end.outcome.baseline], k_end,
-                                 delta[end.outcome.name], het, mod_values, vcorr,
-                                 devs[end.outcome.name],
-                                 remission if end.outcome.zero_event else None,
-                                 base["fasting_cpeptide"])
-    return TrialModel(
-        scenario=sc, population=pop, visits=visits, outcomes=outcomes, endpoint=end, k_end=k_end,
-        md=md, delta=delta, md_source=md_source, evidence_row=evidence_row,
-        effect_cv=het.cv, visit_corr=vcorr, outcome_corr=ocorr, screen_fail_prob=fail,
-        screen_fail_mc_se=fail_se, analytic=analytic,
-        calibration={"method": "scrambled Sobol", "screened": screened,
-                     "accepted": int(base["age"].size),
-                     "baseline_mean_natural": float(np.mean(base[end.outcome.baseline]))},
-        heterogeneity=het, distribution=dist, delta_table=table, shape=shape, md_limit=limit,
-        remission=remission, warnings=tuple(warnings), conversions=conversions,
-    )
+        return m, d, src, dev
+    return run
 
 
 def _check_endpoints(sc: Scenario) -> None:
@@ -631,12 +700,13 @@ def _per_component(het: Heterogeneity, q: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _remission(sc: Scenario, md: np.ndarray, base: dict[str, np.ndarray], het: Heterogeneity
-               ) -> Remission | None:
+               ) -> _Once | None:
     """Insulin independence of the scenario's population (see :class:`Remission`).
 
     The MSC arm's probability at each visit is the reported one times ``md(t) / md_peak`` (so
     it follows the insulin effect over time and is 0 where the effect is 0; ASSUMED); the
-    control probability is constant.
+    control probability is constant. The probabilities are checked now; the logit intercepts
+    (a root search over the calibration sample) are calibrated when first needed.
     """
     spec = dict(get_preset(sc.population.preset).get("remission") or {})
     per = sc.outcome_model.per_outcome.get("insulin_dose", {})
@@ -655,14 +725,18 @@ def _remission(sc: Scenario, md: np.ndarray, base: dict[str, np.ndarray], het: H
         raise ScenarioError(
             f"scenario error: outcome_model.insulin_dose.remission_msc = {p_ref:g} exceeds "
             f"outcome_model.responder_fraction = {pi:g} (only responders become insulin-free)")
-    lc = np.log(base["fasting_cpeptide"])
-    zm, zs = float(np.mean(lc)), float(np.std(lc))
-    z = (lc - zm) / zs
-    log_or = math.log(odds)
-    return Remission(p_msc, p_control,
-                     remission_intercepts(np.minimum(p_msc / pi, 1.0), z, log_or),
-                     remission_intercepts(p_control, z, log_or), log_or, zm, zs,
-                     responders_only=het.mode == "responders")
+    cpep = base["fasting_cpeptide"]
+
+    def calibrated() -> Remission:
+        lc = np.log(cpep)
+        zm, zs = float(np.mean(lc)), float(np.std(lc))
+        z = (lc - zm) / zs
+        log_or = math.log(odds)
+        return Remission(p_msc, p_control,
+                         remission_intercepts(np.minimum(p_msc / pi, 1.0), z, log_or),
+                         remission_intercepts(p_control, z, log_or), log_or, zm, zs,
+                         responders_only=het.mode == "responders")
+    return _Once(calibrated)
 
 
 def _insulin_note(name: str, md: np.ndarray, y0: np.ndarray, src: list[str],

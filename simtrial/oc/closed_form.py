@@ -6,12 +6,35 @@ moments (``model.analytic``) and design (alpha, sides, allocation).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..stats.closed_form import power_ancova, power_ttest, smallest_n
 
 __all__ = ["analytic_power", "analytic_sample_size", "analytic_assurance",
-           "analytic_assurance_n"]
+           "analytic_assurance_n", "per_object"]
+
+
+def per_object(fn):
+    """Memoise ``fn(obj, *args)`` by the identity of ``obj`` (a resolved model or design:
+    immutable, but not hashable) and the hashable ``args``, for the last 8 objects. A
+    closed-form assurance averages the power over 20,000 effects; the sample-size search, the
+    result rows and the plots ask for it at the same N."""
+    caches: dict[int, tuple] = {}
+
+    @functools.wraps(fn)
+    def memo(obj, *args):
+        hit = caches.get(id(obj))
+        if hit is None or hit[0] is not obj:
+            if len(caches) >= 8:
+                caches.pop(next(iter(caches)))
+            hit = caches[id(obj)] = (obj, {})
+        values = hit[1]
+        if args not in values:
+            values[args] = fn(obj, *args)
+        return values[args]
+    return memo
 
 
 def analytic_power(model, n0: int, n1: int, md: float | None = None) -> float:
@@ -35,6 +58,7 @@ def analytic_sample_size(model, target: float, n_max: int = 1_000_000) -> int | 
     return smallest_n(lambda n: analytic_power(model, n, ratio(n)), target, n_max)
 
 
+@per_object
 def analytic_assurance(model, n0: int, n1: int) -> float:
     """Closed-form assurance: the closed-form probability of a significant result in the
     direction of benefit, averaged over the effect distribution.

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..model.design import design_features, DesignModel, Hypothesis
 from ..model.outcomes import OUTCOMES
@@ -270,6 +269,26 @@ class PointResult:
         """Per-trial estimates of the primary hypothesis (when the trials were kept)."""
         return None if self.trials is None else self.trials["point_est"][:, 0]
 
+    CURVE_ROWS = ("power", "assurance", "analytic_power")
+    """The rows :meth:`curve_row` gives without building the others."""
+
+    def curve_row(self, metric: str, hypothesis: str) -> tuple[float, float] | None:
+        """``(estimate, mc_se)`` of one of :data:`CURVE_ROWS` of a hypothesis (by label), as
+        :meth:`rows` has it, without building every row: a plot of a dense power curve needs
+        these three at every N, and the rows would also evaluate the closed-form assurance at
+        each. None where the row does not exist."""
+        i = next((h.index for h in self.design.hypotheses if h.label == hypothesis), None)
+        if i is None or metric not in self.CURVE_ROWS:
+            return None
+        st, r = self.stats[i], self.n_trials
+        if metric == "analytic_power":
+            h = self.design.hypotheses[i]
+            cf = closed_form_power(self.design, h, int(self.arm_sizes[0]),
+                                   int(self.arm_sizes[h.arm]))
+            return None if math.isnan(cf) else (cf, math.nan)
+        count = st.reject if metric == "power" else st.assurance
+        return None if count is None else (count / r, rate_se(count / r, r))
+
     def rows(self) -> list[dict[str, Any]]:
         """Tidy rows (:data:`ID_COLUMNS`, ``metric, estimate, mc_se``); fresh dicts each call."""
         return [dict(r) for r in self._rows]
@@ -291,9 +310,8 @@ class PointResult:
             def add(metric, est, se=math.nan, ids=ids):
                 out.append({**ids, "metric": metric, "estimate": est, "mc_se": se})
             r = self.n_trials
-            p = st.reject / r
             lo, hi = wilson(st.reject, r)
-            add("power", p, rate_se(p, r))
+            add("power", *self.curve_row("power", h.label))
             add("power_ci_low", lo)
             add("power_ci_high", hi)
             add("success", st.success / r, rate_se(st.success / r, r))
@@ -312,13 +330,12 @@ class PointResult:
             add("not_fitted", st.not_fitted / r, rate_se(st.not_fitted / r, r))
             add("not_fitted_count", float(st.not_fitted))
             n0, n1 = int(n_arm[0]), int(n_arm[h.arm])
-            cf = closed_form_power(dm, h, n0, n1)
-            if not math.isnan(cf):
-                add("analytic_power", cf)
+            cf = self.curve_row("analytic_power", h.label)
+            if cf is not None:
+                add("analytic_power", cf[0])
             if st.assurance is not None:
-                a = st.assurance / r
                 alo, ahi = wilson(st.assurance, r)
-                add("assurance", a, rate_se(a, r))
+                add("assurance", *self.curve_row("assurance", h.label))
                 add("assurance_ci_low", alo)
                 add("assurance_ci_high", ahi)
                 ca = closed_form_assurance(dm, h, n0, n1)
@@ -327,7 +344,7 @@ class PointResult:
         out.extend({**base, **row} for row in self.extra)
         return tuple(out)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> "pd.DataFrame":
         """Tidy table: :data:`ID_COLUMNS`, ``metric, estimate, mc_se`` (``q10, q90``)."""
         return _frame(self.rows())
 
@@ -377,7 +394,8 @@ class PointResult:
         return _html_table(self.to_frame(), repr(self))
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
+    import pandas as pd     # only where a table is asked for (0.3-0.5 s to import)
     df = pd.DataFrame(rows)
     for c in ("q10", "q90"):
         if c not in df:
@@ -385,7 +403,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df[[c for c in TIDY_COLUMNS if c in df.columns]]
 
 
-def _html_table(df: pd.DataFrame, title: str, limit: int = 30) -> str:
+def _html_table(df: "pd.DataFrame", title: str, limit: int = 30) -> str:
     import html
     body = df.head(limit).to_html(index=False, float_format=lambda x: f"{x:.4g}")
     more = f"<p>... {len(df) - limit} more rows (to_frame())</p>" if len(df) > limit else ""
@@ -620,7 +638,7 @@ class SampleSize:
                 {**ids, "metric": "searched_max", "estimate": self.searched_max,
                  "mc_se": math.nan}]
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> "pd.DataFrame":
         return _frame(self.rows())
 
     def summary(self) -> str:
@@ -670,7 +688,7 @@ class RunResult:
                 return p
         raise KeyError(f"N = {n} per arm was not simulated in this run")
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> "pd.DataFrame":
         """One tidy table (:data:`TIDY_COLUMNS`): ``table`` = design, power_curve or
         sample_size."""
         rows = [{"table": "design", **r} for r in self.point.rows()]

@@ -28,7 +28,7 @@ from scipy import special
 
 from ..model.design import DesignModel
 from ..sim.driver import SUM_KERNELS, valid_n
-from .closed_form import analytic_assurance_n, analytic_sample_size
+from .closed_form import analytic_assurance_n, analytic_sample_size, per_object
 from .results import PointResult, SampleSize, has_closed_form
 
 __all__ = ["crossing", "next_sizes", "smallest_valid_n", "sample_size_of", "analytic_n",
@@ -161,6 +161,7 @@ def next_sizes(dm: DesignModel, kernel: str, values: dict[int, float], targets: 
     return sorted(n for n in want if n not in values)
 
 
+@per_object
 def analytic_n(dm: DesignModel, target: float, kind: str) -> int | None:
     """Closed-form sample size of the primary hypothesis (None if none exists or > cap)."""
     cap = dm.scenario.design.max_n_per_arm

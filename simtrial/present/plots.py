@@ -14,9 +14,18 @@ from ..stats.mc import Z975
 
 
 def _series(points, metric: str, label: str):
-    """(N, estimate, MC SE) of one metric of one hypothesis over the points that have it."""
+    """(N, estimate, MC SE) of one metric of one hypothesis over the points that have it
+    (power, assurance and the closed-form power without building every row of every N, which
+    would evaluate the closed-form assurance at each N of a dense curve)."""
     ns, est, se = [], [], []
     for p in points:
+        if metric in p.CURVE_ROWS:
+            row = p.curve_row(metric, label)
+            if row is not None:
+                ns.append(p.n_per_arm)
+                est.append(row[0])
+                se.append(row[1])
+            continue
         for r in p.rows():
             if r["metric"] == metric and r["hypothesis"] == label:
                 ns.append(p.n_per_arm)

@@ -2,8 +2,8 @@
 visits and withdrawal as a discrete-event simulation (SimPy), and its link to the analysis.
 
 Time is in **days** from day 0 (the trial's calendar origin, when the first site may open); one
-month is :data:`MONTH_DAYS` = 30.4375 days (365.25 / 12). Every replicate conduct is one SimPy
-environment with tiny processes:
+month is :data:`MONTH_DAYS` = 30.4375 days (365.25 / 12). Every replicate conduct is defined
+as one SimPy environment with tiny processes (how it is computed: *Engines* below):
 
 1. **Sites.** Site ``s`` opens on its activation day (``activation_months`` or evenly over
    ``ramp_months``: site k at ``k ramp / (sites - 1)`` months), then sends candidates to
@@ -38,6 +38,34 @@ environment with tiny processes:
 7. **Withdrawal** (extra conduct dropout): exponential with hazard ``withdrawal_per_month``
    from randomisation; a withdrawn patient gets no further infusion or visit.
 
+**Engines** (``simulate_conduct(engine=...)``). Each gives the same numbers and the same trace,
+bit for bit (``tests/test_conduct_fast.py`` compares them on many configurations):
+
+* ``"simpy"``: every replicate a SimPy environment running the processes above; the reference.
+* ``"lean"``: the same process code on :class:`_LeanEnv`, a minimal event loop with SimPy's
+  rule for the order of events (by day, then priority, then the order they were scheduled),
+  about twice as fast.
+* ``"auto"`` (default): the fast path (:func:`_fast_replicate`). Most of a replicate needs no
+  events. The arrivals are running sums of each site's gaps (as SimPy adds each timeout to its
+  clock), merged by day; where two of them share a day, SimPy's scheduling order is replayed
+  (:func:`_arrivals_replayed`). Screening, randomisation and the batch ledger follow in
+  randomisation order, which is also the order SimPy processes them in. Each patient's
+  infusions are computed as if every chair and bed were free, with the same floating-point
+  operations as the processes. That is exact wherever a unit never has more patients in its
+  chairs (or beds) than it has chairs (or beds), counting patients who only meet at an instant
+  as overlapping, so that SimPy's order of a release and a request at one instant cannot
+  matter: every request is then granted when it is made. In a unit where it would overfill,
+  the patients of the over-full clusters of infusions (and of the clusters their other
+  infusions fall in) are run as events on the lean loop together with their unit's site
+  processes, which are all the events theirs descend from, so their order is SimPy's; the
+  result stands if no other patient of the unit is in a chair or bed at an instant when one of
+  them is (:func:`_crowd_as_events`), and otherwise those met join the run. The one total that
+  depends on the order of events, the chair time (summed as each patient moves to a bed), is
+  summed by day; where terms share a day their order only matters if they differ, and every
+  order the runs leave open must give the same sum, or the replicate runs on the lean loop
+  (:func:`_chair_total`). The traced replicate (``trace=True``) runs on the lean loop: its
+  trace is the event order. :attr:`ConductResult.paths` counts the replicates of each kind.
+
 Random streams: replicate ``r`` draws process ``p`` from
 ``SeedSequence(seed, spawn_key=(0xC0D0, r, p))``: ``p = 0`` randomisation, 1 screening,
 2 visit windows, 3 withdrawal, ``100 + s`` the arrivals of site ``s``. A replicate depends only
@@ -62,15 +90,16 @@ path reproduces the plain path bit for bit (a test).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import heapq
+import itertools
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import simpy
 
 from .._rng import generator
 from ..model.design import group_sizes
@@ -87,6 +116,8 @@ STREAM_KEY = 0xC0D0
 STREAM_RANDOMISATION, STREAM_SCREENING, STREAM_VISITS, STREAM_WITHDRAWAL = 0, 1, 2, 3
 STREAM_SITE0 = 100
 _BLOCK = 64
+ENGINES = ("auto", "lean", "simpy")
+"""``simulate_conduct(engine=...)``: the fast path, the lean event loop, or SimPy."""
 INF = math.inf
 
 
@@ -120,7 +151,26 @@ class _BatchLedger:
 
     def book(self, t: float) -> float:
         """Book one dose on day t; return its release day."""
-        w0 = max(0, math.ceil((t - self.day) / self.interval - 1e-9))
+        w = self._slot(max(0, math.ceil((t - self.day) / self.interval - 1e-9)))
+        return self.day + w * self.interval + self.release
+
+    def book_many(self, days: np.ndarray) -> np.ndarray:
+        """:meth:`book` for doses booked on ``days`` in turn (the same arithmetic, on arrays)."""
+        w0 = np.maximum(0, np.ceil((days - self.day) / self.interval - 1e-9)).astype(np.int64)
+        if self.cap != INF or not w0.size:
+            w = np.array([self._slot(x) for x in w0.tolist()], dtype=np.int64)
+        else:                           # never full: each dose in the latest batch it may take
+            w = np.maximum.accumulate(np.maximum(w0, self.batch))
+            last = int(w[-1])
+            self.in_batch = (self.in_batch if last == self.batch else 0) + int(
+                np.count_nonzero(w == last))
+            self.batch = last
+            self.first, self.last = min(self.first, int(w[0])), max(self.last, last)
+            self.doses += w.size
+        return self.day + w * self.interval + self.release
+
+    def _slot(self, w0: int) -> int:
+        """Batch of the next dose, which may go in batch ``w0`` at the earliest."""
         if w0 > self.batch:
             self.batch, self.in_batch = w0, 0
         elif self.in_batch >= self.cap:
@@ -130,12 +180,42 @@ class _BatchLedger:
         self.first = min(self.first, w)
         self.last = max(self.last, w)
         self.doses += 1
-        return self.day + w * self.interval + self.release
+        return w
 
     @property
     def batches(self) -> int:
         """Batches from the first to the last one used."""
         return (self.last - self.first + 1) if self.doses else 0
+
+
+def _gap_blocks(cfg: ConductConfig, seed: int, rep: int, s: int):
+    """Days between successive candidates at site ``s``, :data:`_BLOCK` at a time (an array
+    each): exponential with mean ``1 / rate`` months from the site's own stream (Poisson), the
+    constant ``1 / rate`` months (regular) or 0 (``rate = inf``). The one definition of the
+    arrival streams, for both engines."""
+    rate = cfg.rate_per_site_month
+    if rate == INF or cfg.arrivals == "regular":
+        block = np.full(_BLOCK, 0.0 if rate == INF else MONTH_DAYS / rate)
+        while True:
+            yield block
+    g = _gen(seed, rep, STREAM_SITE0 + s)
+    scale = MONTH_DAYS / rate
+    while True:
+        yield g.standard_exponential(_BLOCK) * scale
+
+
+def _site_gaps(cfg: ConductConfig, seed: int, rep: int, s: int):
+    """:func:`_gap_blocks` one gap (a float) at a time."""
+    for block in _gap_blocks(cfg, seed, rep, s):
+        yield from block.tolist()
+
+
+def _withdrawal_draws(cfg: ConductConfig, seed: int, rep: int, n: int) -> np.ndarray | None:
+    """Days from randomisation to withdrawal of patients k = 0 .. n-1 (None: no withdrawal)."""
+    if cfg.withdrawal_per_month <= 0:
+        return None
+    return (_gen(seed, rep, STREAM_WITHDRAWAL).standard_exponential(n)
+            * (MONTH_DAYS / cfg.withdrawal_per_month))
 
 
 class _ScreenFailures:
@@ -156,9 +236,111 @@ class _ScreenFailures:
         self.i += 1
         return u < self.p
 
+    def passes(self, n: int) -> np.ndarray:
+        """Arrival positions (0-based) of the first ``n`` candidates who pass screening, from the
+        same blocks that ``n``-plus calls of :meth:`next` on a fresh stream would draw."""
+        if self.gen is None:
+            return np.arange(n)
+        found, have, base = [], 0, 0
+        while have < n:
+            ok = np.flatnonzero(~(self.gen.random(_BLOCK) < self.p)) + base
+            found.append(ok)
+            have += ok.size
+            base += _BLOCK
+        return np.concatenate(found)[:n]
+
+
+class _LeanEnv:
+    """The part of ``simpy.Environment`` that :class:`_Replicate` uses, with SimPy's event order
+    and a fraction of its cost.
+
+    An event is a heap entry ``[day, priority, id, resume]``, processed in that order: by day,
+    then priority (0 = a process starting, 1 = anything else), then id, a counter of scheduling
+    calls, so events of one instant run in the order they were scheduled, as SimPy's event ids
+    make them. ``resume`` is the ``send`` of the process that yielded the event, or a
+    :class:`_LeanResource`'s ``_serve`` (a release event: the resource then serves its queue).
+    Timeouts put the clock at ``now + delay`` as SimPy does. SimPy's events that nothing waits
+    for (a process ending) are not made: they only take up ids, and ids only order events.
+    """
+
+    def __init__(self):
+        self.now = 0.0
+        self._heap: list[list] = []
+        self._ids = itertools.count()
+
+    def timeout(self, delay: float) -> list:
+        event = [self.now + delay, 1, next(self._ids), None]
+        heapq.heappush(self._heap, event)
+        return event
+
+    def process(self, generator) -> None:
+        heapq.heappush(self._heap, [self.now, 0, next(self._ids), generator.send])
+
+    def run(self) -> None:
+        heap, pop = self._heap, heapq.heappop
+        while heap:
+            event = pop(heap)
+            self.now = event[0]
+            resume = event[3]
+            try:
+                nxt = resume(None)
+            except StopIteration:
+                continue
+            if nxt is not None:
+                nxt[3] = resume                     # the process waits for the event it yields
+
+
+class _LeanResource:
+    """``simpy.Resource`` for :class:`_LeanEnv`: ``capacity`` units served first come first
+    served. As in SimPy, a request joins the queue and the queue's head is served if a unit is
+    free (once, whenever a request is made or a release event is processed); a served request
+    is an event scheduled at that instant; a release frees the unit at once and schedules a
+    release event."""
+
+    def __init__(self, env: _LeanEnv, capacity: int):
+        self.env, self.capacity, self.users = env, capacity, 0
+        self.queue: collections.deque = collections.deque()
+
+    def request(self) -> list:
+        event = [0.0, 1, 0, None]
+        self.queue.append(event)
+        self._serve()
+        return event
+
+    def _serve(self, _=None) -> None:
+        if self.queue and self.users < self.capacity:
+            event = self.queue.popleft()
+            self.users += 1
+            env = self.env
+            event[0], event[2] = env.now, next(env._ids)
+            heapq.heappush(env._heap, event)
+
+    def release(self, request) -> None:
+        self.users -= 1
+        env = self.env
+        heapq.heappush(env._heap, [env.now, 1, next(env._ids), self._serve])
+
+
+@dataclass
+class _Part:
+    """Some patients of a replicate to run as events apart from the others (the fast path's
+    crowded infusion units), given what the whole replicate decided for them: ``sites`` (their
+    infusion unit's sites, whose processes run), ``gaps`` (site -> iterator over its gaps
+    between candidates), ``outcomes`` (site -> iterator over the outcomes of its candidates:
+    patient k to run, or -1), ``releases`` (k -> release days of the doses booked), ``wdraw``
+    (withdrawal draws or None). ``log`` collects ``(day, k, j)`` as patient k moves to a bed
+    after infusion j, in event order."""
+
+    sites: list[int]
+    gaps: dict[int, Any]
+    outcomes: dict[int, Any]
+    releases: dict[int, list[float]]
+    wdraw: list[float] | None
+    log: list[tuple[float, int, int]] = dataclasses.field(default_factory=list)
+
 
 class _Replicate:
-    """One conduct replicate: a SimPy environment with three kinds of process.
+    """One conduct replicate: an event simulation with three kinds of process.
 
     * :meth:`site` opens on its activation day and screens candidates (Poisson or regular
       arrivals, screen failures) until the trial has ``N`` patients;
@@ -166,14 +348,24 @@ class _Replicate:
       ledger and receives its infusions (:meth:`infusion`: a chair, then an observation bed);
     * the batch ledger (:class:`_BatchLedger`) and the screening stream
       (:class:`_ScreenFailures`) are shared state, not processes.
+
+    ``lean``: run the same processes on :class:`_LeanEnv` and :class:`_LeanResource` instead
+    of SimPy (the same events in the same order, so the same numbers and trace). ``part``: run
+    only some sites and their patients (:class:`_Part`).
     """
 
     def __init__(self, cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
-                 product: np.ndarray, p_fail: float, o: _Out, trace: list | None):
+                 product: np.ndarray, p_fail: float, o: _Out, trace: list | None,
+                 lean: bool = False, part: _Part | None = None):
         self.cfg, self.seed, self.rep, self.o, self.trace = cfg, seed, rep, o, trace
+        self.part = part
         self.group_seq, self.product = group_seq, product
         self.N = group_seq.size
-        self.env = simpy.Environment()
+        if lean:
+            self.env, resource = _LeanEnv(), _LeanResource
+        else:
+            import simpy                        # the reference engine only
+            self.env, resource = simpy.Environment(), simpy.Resource
         reg = cfg.regimen
         self.I = reg.infusions
         self.interval = reg.interval_days
@@ -183,35 +375,37 @@ class _Replicate:
         self.sdays = cfg.screening_days
         self.units = cfg.sites if cfg.infusion_unit == "site" else 1
         env = self.env
-        self.chairs = ([simpy.Resource(env, capacity=int(cfg.chairs)) for _ in range(self.units)]
+        self.chairs = ([resource(env, capacity=int(cfg.chairs)) for _ in range(self.units)]
                        if cfg.chairs != INF else None)
-        self.beds = ([simpy.Resource(env, capacity=int(cfg.beds)) for _ in range(self.units)]
+        self.beds = ([resource(env, capacity=int(cfg.beds)) for _ in range(self.units)]
                      if cfg.beds != INF else None)
         self.timed = self.chairs is not None or self.beds is not None
         self.ledger = _BatchLedger(cfg.manufacturing)
         self.per_inf = cfg.manufacturing.doses_per_patient > 1
         self.n_doses = cfg.manufacturing.doses_per_patient
-        if cfg.withdrawal_per_month > 0:
-            self.wdraw = (_gen(seed, rep, STREAM_WITHDRAWAL).standard_exponential(self.N)
-                          * (MONTH_DAYS / cfg.withdrawal_per_month)).tolist()
+        if part is not None:
+            self.wdraw = part.wdraw
         else:
-            self.wdraw = None
-        self.rate = cfg.rate_per_site_month
+            wdraw = _withdrawal_draws(cfg, seed, rep, self.N)
+            self.wdraw = wdraw.tolist() if wdraw is not None else None
         self.count = self.screened = 0
         self.stopped = False
         self.chair_busy = self.bed_busy = 0.0
         self.first, self.last = math.inf, -math.inf
-        self.screening = _ScreenFailures(_gen(seed, rep, STREAM_SCREENING) if p_fail > 0
-                                         else None, p_fail)
+        self.screening = _ScreenFailures(_gen(seed, rep, STREAM_SCREENING)
+                                         if p_fail > 0 and part is None else None, p_fail)
 
     def _log(self, *event) -> None:
         if self.trace is not None:
             self.trace.append(event)
 
     def run(self) -> None:
-        for s, act in enumerate(self.cfg.activation_days):
-            self.env.process(self.site(s, act))
+        act = self.cfg.activation_days
+        for s in (range(len(act)) if self.part is None else self.part.sites):
+            self.env.process(self.site(s, act[s]))
         self.env.run()
+        if self.part is not None:
+            return
         o = self.o
         o.screened = self.screened
         o.chair_busy = self.chair_busy
@@ -221,42 +415,39 @@ class _Replicate:
         o.first_inf = self.first
         o.last_end = self.last
 
-    def _gaps(self, s: int):
-        """Days between candidates at site ``s`` (None: at once, every event)."""
-        cfg, rate = self.cfg, self.rate
-        if rate == INF:
-            while True:
-                yield 0.0
-        elif cfg.arrivals == "regular":
-            gap = MONTH_DAYS / rate
-            while True:
-                yield gap
-        else:
-            g = _gen(self.seed, self.rep, STREAM_SITE0 + s)
-            scale = MONTH_DAYS / rate
-            while True:
-                yield from (g.standard_exponential(_BLOCK) * scale).tolist()
-
     def site(self, s: int, act: float):
         env = self.env
         if act > 0:
             yield env.timeout(act)
-        for gap in self._gaps(s):
+        for gap in (_site_gaps(self.cfg, self.seed, self.rep, s) if self.part is None
+                    else self.part.gaps[s]):
             yield env.timeout(gap)
-            if self.stopped:
+            k = self._screen(s)
+            if k is None:
                 return
-            self.screened += 1
-            if self.screening.next():
+            if k < 0:
                 self._log(env.now, -1, "screen_fail", s)
                 continue
-            k = self.count
-            self.count = k + 1
             self.o.screen[k] = env.now
             self._log(env.now, k, "screen_pass", s)
             env.process(self.patient(k, s))
             if k + 1 == self.N:
-                self.stopped = True
                 return
+
+    def _screen(self, s: int) -> int | None:
+        """Screen site ``s``'s candidate: the patient number ``k`` it becomes, -1 (screen
+        failure) or None (screening had stopped: the trial has its N)."""
+        if self.part is not None:
+            return next(self.part.outcomes[s], None)
+        if self.stopped:
+            return None
+        self.screened += 1
+        if self.screening.next():
+            return -1
+        k = self.count
+        self.count = k + 1
+        self.stopped = k + 1 == self.N
+        return k
 
     def patient(self, k: int, s: int):
         env, o = self.env, self.o
@@ -273,7 +464,8 @@ class _Replicate:
             return
         rel = None
         if prod:
-            rel = [self.ledger.book(t0) for _ in range(self.n_doses)]
+            rel = (self.part.releases[k] if self.part is not None
+                   else [self.ledger.book(t0) for _ in range(self.n_doses)])
             for r_ in rel:
                 self._log(t0, k, "dose_booked", r_)
         u = s if self.units > 1 else 0
@@ -318,6 +510,8 @@ class _Replicate:
         if chairs is not None:
             chairs[u].release(req)
         self.chair_busy += t_bed - start
+        if self.part is not None:
+            self.part.log.append((t_bed, k, j))
         self._log(t_bed, k, "bed_start", j)
         end = t_bed + self.t_obs
         if beds is not None:
@@ -333,9 +527,337 @@ class _Replicate:
 
 
 def _replicate(cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
-               product: np.ndarray, p_fail: float, o: _Out, trace: list | None) -> None:
-    """Run one conduct replicate (SimPy), writing into ``o``'s arrays."""
-    _Replicate(cfg, seed, rep, group_seq, product, p_fail, o, trace).run()
+               product: np.ndarray, p_fail: float, o: _Out, trace: list | None,
+               lean: bool = False) -> None:
+    """Run one conduct replicate (SimPy, or :class:`_LeanEnv`), writing into ``o``'s arrays."""
+    _Replicate(cfg, seed, rep, group_seq, product, p_fail, o, trace, lean).run()
+
+
+# ---------------------------------------------------------------------------------------------
+# one replicate, fast path: the same schedule by arithmetic, checked
+# ---------------------------------------------------------------------------------------------
+
+class _Gaps:
+    """Each site's gaps between candidates in one replicate (:func:`_gap_blocks`), drawn when
+    first needed and kept, for the fast path's several uses of them."""
+
+    def __init__(self, cfg: ConductConfig, seed: int, rep: int):
+        self.cfg, self.seed, self.rep = cfg, seed, rep
+        self._blocks: dict[int, Any] = {}
+        self._drawn: dict[int, list[np.ndarray]] = {}
+
+    def drawn(self, s: int) -> np.ndarray:
+        """The gaps of site ``s`` drawn so far (at least one block)."""
+        if s not in self._drawn:
+            self._blocks[s] = _gap_blocks(self.cfg, self.seed, self.rep, s)
+            self._drawn[s] = [next(self._blocks[s])]
+        return np.concatenate(self._drawn[s])
+
+    def more(self, s: int) -> None:
+        """Draw the next block of site ``s``."""
+        self.drawn(s)
+        self._drawn[s].append(next(self._blocks[s]))
+
+    def each(self, s: int):
+        """The gaps of site ``s`` one at a time, drawing more as needed."""
+        i = 0
+        while True:
+            d = self.drawn(s)
+            yield from d[i:].tolist()
+            i = d.size
+            self.more(s)
+
+
+def _arrivals(gaps: _Gaps, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Day and site of the first ``m`` candidates, in the order the SimPy sites screen them."""
+    if gaps.cfg.rate_per_site_month != INF:
+        got = _arrivals_sorted(gaps, m)
+        if got is not None:
+            return got
+    return _arrivals_replayed(gaps, m)
+
+
+def _arrivals_sorted(gaps: _Gaps, m: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_arrivals` by sorting every site's arrival days (running sums of its gaps, as
+    SimPy adds each timeout to the clock); None if two of the first ``m + 1`` share a day, where
+    the order would be SimPy's scheduling order (:func:`_arrivals_replayed`)."""
+    act = gaps.cfg.activation_days
+    while True:
+        days = [np.cumsum(np.concatenate(((a,), gaps.drawn(s))))[1:] for s, a in enumerate(act)]
+        # every site has all its arrivals up to the earliest last day drawn
+        horizon = min(d[-1] for d in days)
+        every = np.concatenate(days)
+        if np.count_nonzero(every <= horizon) > m:
+            break
+        for s, d in enumerate(days):
+            if d[-1] == horizon:
+                gaps.more(s)
+    sites = np.repeat(np.arange(len(days)), [d.size for d in days])
+    order = np.argsort(every, kind="stable")[:m + 1]
+    first = every[order]
+    if np.any(first[1:] == first[:-1]):
+        return None
+    return first[:m], sites[order[:m]]
+
+
+def _arrivals_replayed(gaps: _Gaps, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_arrivals` exactly as SimPy orders them, ties included: a heap of the sites' next
+    events keyed by (day, scheduling counter), the counter standing in for SimPy's event id
+    (events at one instant run in the order they were scheduled). Site ``s`` schedules its
+    opening (or, open on day 0, its first arrival) when it starts, in site order, and each
+    next arrival when it handles the previous one."""
+    each = [gaps.each(s) for s in range(gaps.cfg.sites)]
+    heap: list[tuple[float, int, int, bool]] = []
+    for s, a in enumerate(gaps.cfg.activation_days):
+        heapq.heappush(heap, (a, s, s, True) if a > 0 else (0.0 + next(each[s]), s, s, False))
+    counter = len(heap)
+    days: list[float] = []
+    sites: list[int] = []
+    while len(days) < m:
+        t, _, s, opening = heapq.heappop(heap)
+        if not opening:
+            days.append(t)
+            sites.append(s)
+        heapq.heappush(heap, (t + next(each[s]), counter, s, False))
+        counter += 1
+    return np.array(days), np.array(sites)
+
+
+def _crowded(unit: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: float) -> np.ndarray:
+    """Which closed intervals ``[lo, hi]`` open at an instant when their unit then holds more
+    than ``cap`` of them. Intervals that only touch count as overlapping, so where there is
+    none, however SimPy orders a release and a request at one instant, every request is granted
+    when it is made."""
+    out = np.zeros(lo.size, dtype=bool)
+    if lo.size > cap:
+        t = np.concatenate((lo, hi))
+        closes = np.repeat((False, True), lo.size)       # at one instant, opens sort first
+        u = np.concatenate((unit, unit))
+        order = np.lexsort((closes, t, u))
+        occupied = np.cumsum(np.where(closes[order], -1, 1))   # each unit starts from 0
+        hit = order[occupied > cap]
+        out[hit[hit < lo.size]] = True                    # the openings that overfill
+    return out
+
+
+def _touching(lo: np.ndarray, hi: np.ndarray, lo2: np.ndarray, hi2: np.ndarray) -> np.ndarray:
+    """Which closed intervals ``[lo, hi]`` meet (overlap or touch) any of ``[lo2, hi2]``."""
+    if not lo2.size:
+        return np.zeros(lo.size, dtype=bool)
+    order = np.argsort(lo2, kind="stable")
+    reach = np.maximum.accumulate(hi2[order])           # furthest end among those opened
+    n = np.searchsorted(lo2[order], hi, side="right")   # second intervals opening by hi
+    return (n > 0) & (reach[np.maximum(n - 1, 0)] >= lo)
+
+
+def _components(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Label of each closed interval's cluster of overlapping or touching intervals."""
+    order = np.argsort(lo, kind="stable")
+    reach = np.maximum.accumulate(hi[order])
+    label = np.empty(lo.size, dtype=np.int64)
+    label[order] = np.cumsum(np.concatenate(([0], lo[order][1:] > reach[:-1])))
+    return label
+
+
+def _running_sum(x, total: float = 0.0) -> float:
+    """``total + x[0] + x[1] + ...`` left to right, as the processes accumulate."""
+    for v in x:
+        total += v
+    return total
+
+
+_TIE_MAX = 7
+"""Largest group of chair-time terms on one day whose possible orders are tried."""
+
+
+def _chair_total(when: np.ndarray, value: np.ndarray, source: np.ndarray) -> float | None:
+    """The total of the chair-time terms ``value`` summed left to right in SimPy's event order,
+    or None where that order cannot be settled.
+
+    Terms are summed by day ``when``. Where several share a day, their order in SimPy's run
+    only matters if they differ; terms from one event run (``source >= 0``, listed in its event
+    order) keep their order, others (``source = -1``, or from different runs) could come in any
+    order: every such order is tried (up to :data:`_TIE_MAX` terms) and must give the same
+    partial sum, or the answer is None.
+    """
+    order = np.argsort(when, kind="stable")
+    when, value, source = when[order], value[order], source[order]
+    doubtful = {}                                      # first term -> end of an unsure group
+    same = when[1:] == when[:-1]
+    if same.any():
+        firsts = np.flatnonzero(np.concatenate(([True], ~same)))
+        ends = np.append(firsts[1:], when.size)
+        group = np.cumsum(~same)[same]                 # the tie group of each pair of terms
+        unequal = (value[1:] != value[:-1])[same]
+        open_order = ((source[1:] != source[:-1]) | (source[1:] < 0))[same]
+        for g in np.intersect1d(group[unequal], group[open_order]).tolist():
+            if ends[g] - firsts[g] > _TIE_MAX:
+                return None
+            doubtful[int(firsts[g])] = int(ends[g])
+    terms, src = value.tolist(), source.tolist()
+    total, i = 0.0, 0
+    for a, b in doubtful.items():
+        total = _running_sum(terms[i:a], total)
+        sums = set()
+        for perm in itertools.permutations(range(a, b)):
+            if all(src[x] < 0 or src[x] != src[y] or x < y
+                   for n, x in enumerate(perm) for y in perm[n + 1:]):
+                sums.add(_running_sum([terms[x] for x in perm], total))
+        if len(sums) != 1:
+            return None
+        total, i = sums.pop(), b
+    return _running_sum(terms[i:], total)
+
+
+def _fast_replicate(cfg: ConductConfig, seed: int, rep: int, group_seq: np.ndarray,
+                    product: np.ndarray, p_fail: float, o: _Out) -> int | None:
+    """One conduct replicate, bit for bit as :class:`_Replicate` gives it, mostly by
+    arithmetic; returns the number of infusion units where some patients had to run as events,
+    or None if the order of the chair-time sum cannot be settled (the caller then clears the
+    infusion rows and runs the whole replicate as events).
+
+    Screening, randomisation and the batch ledger are arithmetic in any case, and so is every
+    infusion as if chairs and beds were always free. In a unit where that would put more
+    patients in the chairs or the beds than there are, the patients of each crowded cluster of
+    infusions are run as events on :class:`_LeanEnv` (:func:`_crowd_as_events`). Every day is
+    computed with the same floating-point operations as the processes (SimPy's clock after a
+    timeout is ``now + delay``).
+    """
+    N = group_seq.size
+    reg, man = cfg.regimen, cfg.manufacturing
+    I, t_inf, t_obs = reg.infusions, reg.infusion_hours / 24.0, reg.observation_hours / 24.0
+    chairs, beds = cfg.chairs != INF, cfg.beds != INF
+
+    # sites and screening: the k-th pass is patient k; screening stops at the N-th
+    screening = _ScreenFailures(_gen(seed, rep, STREAM_SCREENING) if p_fail > 0 else None,
+                                p_fail)
+    passed = screening.passes(N)
+    screened = int(passed[-1]) + 1
+    gaps = _Gaps(cfg, seed, rep)
+    day, where = _arrivals(gaps, screened)
+    screen, site = day[passed], where[passed]
+    rand = screen + cfg.screening_days if cfg.screening_days > 0 else screen.copy()
+    wdraw = _withdrawal_draws(cfg, seed, rep, N)
+    withdraw = rand + wdraw if wdraw is not None else np.full(N, INF)
+
+    # manufacturing: doses booked at randomisation, in randomisation order (= k)
+    prod = product[group_seq]
+    ledger = _BatchLedger(man)
+    n_doses = man.doses_per_patient
+    rel = np.full((N, n_doses), np.nan)
+    rel[prod] = ledger.book_many(np.repeat(rand[prod], n_doses)).reshape(-1, n_doses)
+
+    # infusions: each patient's clock (``now``) as in _Replicate.patient and .infusion, as if
+    # every chair and bed were free when asked for
+    inf, w_dose = np.full((N, I), np.nan), np.full((N, I), np.nan)
+    given = prod | reg.placebo                      # still to be infused (not withdrawn)
+    now, target = rand.copy(), rand.copy()
+    with np.errstate(invalid="ignore"):
+        for j in range(I):
+            r_ = rel[:, j if n_doses > 1 else 0]
+            ready = np.where(r_ > target, r_, target)   # NaN (no product): the target
+            now = np.where(ready > now, now + (ready - now), now)
+            given = given & ~(now >= withdraw)
+            w_dose[given, j] = (ready - target)[given]
+            inf[given, j] = now[given]
+            start = now
+            now = (start + t_inf) + t_obs if beds else (start + t_inf if chairs else start)
+            target = start + reg.interval_days
+    w_wait = np.where(np.isnan(inf), np.nan, 0.0)
+    o.site[:], o.screen[:], o.rand[:], o.withdraw[:] = site, screen, rand, withdraw
+    o.inf[:], o.w_dose[:], o.w_chair[:], o.w_bed[:] = inf, w_dose, w_wait, w_wait
+    o.screened = screened
+    o.doses, o.batches = ledger.doses, ledger.batches
+
+    # crowded units: where chairs or beds would be over-full, some patients run as events
+    kk, jj = np.nonzero(~np.isnan(inf))
+    start = inf[kk, jj]
+    t_bed = start + t_inf
+    end = t_bed + t_obs
+    unit_sites = ([[s] for s in range(cfg.sites)] if cfg.infusion_unit == "site"
+                  else [list(range(cfg.sites))])
+    unit = site[kk] if len(unit_sites) > 1 else np.zeros(kk.size, dtype=site.dtype)
+    over = np.zeros(kk.size, dtype=bool)
+    if chairs:
+        over |= _crowded(unit, start, t_bed, cfg.chairs)
+    if beds:
+        over |= _crowded(unit, t_bed, end, cfg.beds)
+    as_events = np.zeros(N, dtype=bool)            # patients run as events
+    terms, first, last = [], INF, -INF
+    if over.any():
+        outcome = np.full(screened, -1)
+        outcome[passed] = np.arange(N)
+        ctx = (cfg, seed, rep, group_seq, product, p_fail, o, outcome, where, gaps, prod, rel,
+               wdraw.tolist() if wdraw is not None else None)
+        for u in np.unique(unit[over]).tolist():
+            mine = unit == u
+            label = _components(start[mine], end[mine])
+            crowd = np.zeros(N, dtype=bool)
+            crowd[kk[mine][np.isin(label, label[over[mine]])]] = True
+            # and whoever shares a cluster with their other infusions, which waits may shift
+            crowd[kk[mine][np.isin(label, label[crowd[kk[mine]]])]] = True
+            run, crowd = _crowd_as_events(ctx, unit_sites[u], crowd, kk[mine], start[mine],
+                                          end[mine])
+            as_events |= crowd
+            first, last = min(first, run.first), max(last, run.last)
+            if run.part.log:
+                w, k, j = (np.array(x) for x in zip(*run.part.log))
+                terms.append((w, w - o.inf[k, j], np.full(w.size, u)))
+    free = ~as_events[kk]
+    if free.any():
+        first, last = min(first, float(start[free].min())), max(last, float(end[free].max()))
+    terms.append((t_bed[free] if (chairs or beds) else start[free], (t_bed - start)[free],
+                  np.full(int(free.sum()), -1)))
+
+    # chair time is summed as each patient moves to a bed (at once without chairs and beds)
+    chair_busy = _chair_total(*(np.concatenate(x) for x in zip(*terms)))
+    if chair_busy is None:
+        return None
+    o.chair_busy = chair_busy
+    o.bed_busy = _running_sum([t_obs] * int(np.count_nonzero(~np.isnan(o.inf))))
+    o.first_inf, o.last_end = first, last
+    return len(terms) - 1
+
+
+def _crowd_as_events(ctx: tuple, sites: list[int], crowd: np.ndarray, kk: np.ndarray,
+                     start: np.ndarray, end: np.ndarray) -> tuple[_Replicate, np.ndarray]:
+    """Run the patients ``crowd`` of one infusion unit (of ``sites``) as events; ``kk``,
+    ``start``, ``end``: the unit's infusions on free chairs and beds (patient, first and last
+    day). Returns the run and the patients run.
+
+    The run holds the unit's site processes (up to their last crowd patient) and the crowd's
+    patient processes: every event the crowd's events descend from, so SimPy would put them in
+    the same order. It is the crowd's schedule in the whole replicate if no other patient of the
+    unit is in a chair or bed when a crowd patient is (intervals meeting at an instant count):
+    the others are then never kept waiting (each was outside every over-full cluster) and never
+    delay the crowd. Otherwise the others met join the crowd, and it runs again.
+    """
+    cfg, seed, rep, group_seq, product, p_fail, o, outcome, where, gaps, prod, rel, wlist = ctx
+    t_end = cfg.regimen.observation_hours / 24.0
+    while True:
+        for a in (o.inf, o.w_dose, o.w_chair, o.w_bed):
+            a[crowd] = np.nan
+        runs = np.where(crowd[np.maximum(outcome, 0)] & (outcome >= 0), outcome, -1)
+        outcomes = {}
+        for s in sites:
+            mine = runs[where == s]
+            last = np.flatnonzero(mine >= 0)
+            outcomes[s] = iter(mine[:last[-1] + 1].tolist() if last.size else [])
+        part = _Part(sites, {s: gaps.each(s) for s in sites}, outcomes,
+                     {k: rel[k].tolist() for k in np.flatnonzero(crowd & prod).tolist()}, wlist)
+        run = _Replicate(cfg, seed, rep, group_seq, product, p_fail, o, None, lean=True,
+                         part=part)
+        run.run()
+        others = ~crowd[kk]
+        if part.log:
+            w, k, j = (np.array(x) for x in zip(*part.log))
+            met = _touching(start[others], end[others], o.inf[k, j], w + t_end)
+        else:
+            met = np.zeros(int(others.sum()), dtype=bool)
+        if not met.any():
+            return run, crowd
+        crowd = crowd.copy()
+        crowd[kk[others][met]] = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,7 +889,10 @@ class ConductResult:
     before the last visit); ``screened`` (R,) candidates screened;
     ``chair_busy, bed_busy`` (R,) occupied days; ``doses, batches`` (R,) doses made and batch
     slots spanned; ``treat_first, treat_last`` (R,) first infusion start and last bed release;
-    ``look_day`` (R, L) calendar day of each look.
+    ``look_day`` (R, L) calendar day of each look. Diagnostics (not results): ``elapsed_s``
+    (seconds) and ``paths``, how the replicates were computed (see the module docstring):
+    ``arithmetic`` (all of it), ``mixed`` (some infusion units as events; ``event_units`` of
+    them in all), ``events`` (all as events on the lean loop) and ``simpy``.
     """
 
     config: ConductConfig
@@ -400,6 +925,7 @@ class ConductResult:
     look_day: np.ndarray
     elapsed_s: float = 0.0
     trace: tuple | None = None
+    paths: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def replicates(self) -> int:
@@ -496,11 +1022,12 @@ class ConductResult:
             add("with_endpoint_at_look", lab, lc["with_endpoint"][:, li])
         return out
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> "pd.DataFrame":
         """:meth:`rows` as a DataFrame."""
+        import pandas as pd
         return pd.DataFrame(self.rows())
 
-    def enrolment_curve(self, points: int = 201) -> pd.DataFrame:
+    def enrolment_curve(self, points: int = 201) -> "pd.DataFrame":
         """Patients randomised, and with the endpoint visit done, by calendar day.
 
         Returns
@@ -519,6 +1046,7 @@ class ConductResult:
             cnt = np.stack([np.searchsorted(row, days, side="right") for row in xs])   # (R, G)
             q = np.quantile(cnt, [0.5, 0.1, 0.9], axis=0)
             d[f"{name}_median"], d[f"{name}_q10"], d[f"{name}_q90"] = q
+        import pandas as pd
         return pd.DataFrame(d)
 
     def to_dict(self) -> dict[str, Any]:
@@ -563,7 +1091,7 @@ class ConductResult:
 def simulate_conduct(cfg: ConductConfig, sizes, *, visits=(3, 6, 12), endpoint_month: int = 12,
                      fractions=(1.0,), screen_fail: float = 0.0, replicates: int | None = None,
                      seed: int = 0, name: str = "", design_point: int | None = None,
-                     trace: bool = False) -> ConductResult:
+                     trace: bool = False, engine: str = "auto") -> ConductResult:
     """Simulate replicate conducts of a trial with the given group sizes.
 
     Parameters
@@ -583,13 +1111,23 @@ def simulate_conduct(cfg: ConductConfig, sizes, *, visits=(3, 6, 12), endpoint_m
         Default ``cfg.replicates``.
     seed : int
     trace : bool
-        Record the event trace of replicate 0: ``(day, patient k, event, detail)`` tuples.
+        Record the event trace of replicate 0: ``(day, patient k, event, detail)`` tuples
+        (replicate 0 then runs as events, on the lean loop unless ``engine="simpy"``: the
+        trace is their order).
+    engine : {"auto", "lean", "simpy"}
+        How the replicates are computed (module docstring, *Engines*): ``"auto"`` the fast path
+        (arithmetic, with events only where chairs or beds fill up), ``"lean"`` every replicate
+        as events on simtrial's own event loop, ``"simpy"`` every replicate on SimPy (the
+        reference). The results are identical; :attr:`ConductResult.paths` says how the
+        replicates were computed.
 
     Returns
     -------
     ConductResult
     """
     t0 = time.perf_counter()
+    if engine not in ENGINES:
+        raise ValueError(f"engine = {engine!r} must be one of {', '.join(ENGINES)}")
     sizes = np.atleast_2d(np.asarray(sizes, dtype=np.int64))
     R = cfg.replicates if replicates is None else int(replicates)
     N = int(sizes.sum())
@@ -616,13 +1154,24 @@ def simulate_conduct(cfg: ConductConfig, sizes, *, visits=(3, 6, 12), endpoint_m
     vdays = np.asarray(visits, dtype=float) * MONTH_DAYS
     win = cfg.visit_window_days
     tr: list | None = [] if trace else None
+    paths = dict.fromkeys(("arithmetic", "mixed", "events", "simpy", "event_units"), 0)
     for r in range(R):
         seq = _gen(seed, r, STREAM_RANDOMISATION).permutation(labels)
         group[r] = seq
         o = _Out()
         o.site, o.screen, o.rand, o.inf = site[r], screen[r], rand[r], inf[r]
         o.w_dose, o.w_chair, o.w_bed, o.withdraw = w_dose[r], w_chair[r], w_bed[r], withdraw[r]
-        _replicate(cfg, seed, r, seq, product, p_fail, o, tr if r == 0 else None)
+        traced = tr if r == 0 else None
+        units = (_fast_replicate(cfg, seed, r, seq, product, p_fail, o)
+                 if engine == "auto" and traced is None else None)
+        if units is None:
+            for a in (o.inf, o.w_dose, o.w_chair, o.w_bed):
+                a[:] = nan
+            _replicate(cfg, seed, r, seq, product, p_fail, o, traced, lean=engine != "simpy")
+            paths["simpy" if engine == "simpy" else "events"] += 1
+        else:
+            paths["mixed" if units else "arithmetic"] += 1
+            paths["event_units"] += units
         for k in scalars:
             scalars[k][r] = getattr(o, k)
         anchor = np.where(np.isnan(inf[r, :, 0]), rand[r], inf[r, :, 0])
@@ -639,7 +1188,8 @@ def simulate_conduct(cfg: ConductConfig, sizes, *, visits=(3, 6, 12), endpoint_m
                         scalars["batches"], scalars["first_inf"], scalars["last_end"],
                         np.zeros((R, len(fractions))), 0.0,
                         tuple(tr) if tr is not None else None)
-    return dataclasses.replace(res, look_day=_look_days(res), elapsed_s=time.perf_counter() - t0)
+    return dataclasses.replace(res, look_day=_look_days(res), elapsed_s=time.perf_counter() - t0,
+                               paths=paths)
 
 
 def _look_days(res: ConductResult) -> np.ndarray:

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .._rng import (CHUNK_TRIALS, EFFECT, chunk_generator, group_codes, imputation_code,
                     patient_codes, residual_code)
@@ -62,6 +62,7 @@ from ..model.design import DesignModel, Hypothesis, benefit_sign, dropout_hazard
 from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
 from ..scenario import EndpointConfig
 from ..stats import binary, gsd, mmrm, multiplicity
+from ..stats import distributions as stats
 from .conduct import link_chunk
 from .patients import residual_correlation
 from .prefix import draw_baselines, outcome_columns
@@ -326,6 +327,85 @@ def _subset(data: PatientData, frac: float) -> np.ndarray:
     return np.concatenate(idx)
 
 
+# --- analysis of a continuous endpoint, in sub-chunks of trials -------------------------------
+# The per-patient arrays of an analysis (outcome, covariates, observed cells and the fit's own
+# temporaries) are built for a sub-chunk of trials at a time, sized from the number of patients,
+# so that their memory stays bounded however large the trials are. Every analysis gives each
+# trial the same numbers whatever other trials share its call (mmrm's Reproducibility), so the
+# sub-chunking changes no number.
+
+ANALYSIS_ELEMS = 2_000_000
+"""Per-patient array elements of one analysis sub-chunk (trials x patients x visits)."""
+
+
+def _analysis_slices(trials: int, n_patients: int, n_visits: int):
+    size = max(1, ANALYSIS_ELEMS // max(1, n_patients * n_visits))
+    return [slice(a, min(trials, a + size)) for a in range(0, trials, size)]
+
+
+def _trial_means(x: np.ndarray, sequential: bool) -> np.ndarray:
+    """Each trial's mean over its patients, (trials, 1), summed in the order numpy's reduction
+    takes for a whole chunk of ``[:, idx]``-indexed arrays (trials contiguous): one patient after
+    another when the chunk has more than one trial (``sequential``), pairwise along the patients
+    for a chunk of one. A sub-chunk of any size, one trial included, so gives the bits of the
+    whole chunk."""
+    if sequential:
+        return np.cumsum(x, axis=1)[:, -1:] / x.shape[1]
+    return np.ascontiguousarray(x).mean(axis=1, keepdims=True)
+
+
+def _continuous(dm: DesignModel, e, k: int, data: PatientData, idx: np.ndarray, ts: slice,
+                due: np.ndarray | None, seeds: np.ndarray | None, sequential: bool):
+    """est, se, df, status (trials of ``ts``, K) of continuous endpoint ``e`` at visit ``k``."""
+    K = len(dm.arms)
+    arm = data.arm[idx]
+    strat = data.stratum[idx]
+    everyone = idx.size == data.arm.size            # then views, not copies (same values)
+
+    def pick(a):
+        return a[ts] if everyone else a[ts][:, idx]
+    obs = pick(data.obs)
+    if due is not None:
+        obs = obs & pick(due)
+    tn, P = obs.shape[:2]
+    dummies = [np.broadcast_to((arm == a).astype(float), (tn, P)) for a in range(1, K + 1)]
+    sdum = [np.broadcast_to((strat == s).astype(float), (tn, P)) for s in range(1, len(dm.strata))]
+    ones = np.ones((tn, P))
+    y_all = pick(data.vals[e.outcome])
+    y0 = pick(data.base[e.outcome])
+    if e.scale == "log":
+        x = np.log(y0)
+        y = np.subtract(np.log(y_all), x[..., None], out=np.empty(y_all.shape))
+    else:
+        x = y0
+        y = np.subtract(y_all, y0[..., None], out=np.empty(y_all.shape))
+    del y_all
+    cols = [ones] + dummies
+    if e.analysis != "ttest_change":
+        # centred within each trial (estimates are invariant; keeps every trial's numbers
+        # independent of which chunk it is computed in)
+        cols.append(x - _trial_means(x, sequential))
+    cols += sdum
+    z = np.stack(cols, axis=-1)
+    del cols, ones, x, y0
+    columns = list(range(1, K + 1))
+    status = np.zeros((tn, K), dtype=np.int64)
+    if e.analysis in ("ancova", "ttest_change"):
+        est, se, df = mmrm.ols(y[..., k], obs[..., k], z, columns)
+    elif e.analysis == "mmrm":
+        # endpoint.df "auto": Kenward-Roger below mmrm.KENWARD_ROGER_BELOW patients in
+        # the analysis (P, the same for every trial of the call), Satterthwaite above
+        r = mmrm.mmrm(y, obs, z, columns=columns, visit=k, df=e.df)
+        est, se, df = r.est, r.se, r.df
+        status = np.broadcast_to(np.asarray(r.status)[:, None], (tn, K)).copy()
+    else:
+        r = mmrm.mi_ancova(y, obs, z, columns=columns, visit=k, m=e.imputations, seeds=seeds)
+        est, se, df = r.est, r.se, r.df
+        status = np.broadcast_to((~np.asarray(r.converged)).astype(np.int64)[:, None],
+                                 (tn, K)).copy()
+    return est, se, np.broadcast_to(df, est.shape), status
+
+
 def _analyse_endpoint(dm: DesignModel, ei: int, data: PatientData, idx: np.ndarray, trials: int,
                       rng_code: tuple[int, int, int], due: np.ndarray | None = None
                       ) -> dict[str, np.ndarray]:
@@ -338,50 +418,24 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: PatientData, idx: np.ndarr
     S = len(dm.strata)
     arm = data.arm[idx]
     strat = data.stratum[idx]
+    P = idx.size
+    if e.type == "continuous":
+        seeds = (mmrm.mi_seeds(chunk_generator(*rng_code), trials) if e.analysis == "mi"
+                 else None)
+        est, se = np.empty((trials, K)), np.empty((trials, K))
+        df, status = np.empty((trials, K)), np.empty((trials, K), dtype=np.int64)
+        for ts in _analysis_slices(trials, P, len(dm.visits)):
+            est[ts], se[ts], df[ts], status[ts] = _continuous(
+                dm, e, k, data, idx, ts, due, None if seeds is None else seeds[ts], trials > 1)
+        bad = ~np.isfinite(est) | ~np.isfinite(se)
+        status[bad & (status == 0)] = 2
+        return {"est": est, "se": se, "df": df, "status": status}
     obs = data.obs[:trials][:, idx]
     if due is not None:
         due = due[:trials][:, idx]
         obs = obs & due
-    P = idx.size
-    dummies = [np.broadcast_to((arm == a).astype(float), (trials, P)) for a in range(1, K + 1)]
     sdum = [np.broadcast_to((strat == s).astype(float), (trials, P)) for s in range(1, S)]
     ones = np.ones((trials, P))
-    if e.type == "continuous":
-        y_all = data.vals[e.outcome][:trials][:, idx]
-        y0 = data.base[e.outcome][:trials][:, idx]
-        if e.scale == "log":
-            x = np.log(y0)
-            y = np.log(y_all) - x[..., None]
-        else:
-            x = y0
-            y = y_all - y0[..., None]
-        cols = [ones] + dummies
-        if e.analysis != "ttest_change":
-            # centred within each trial (estimates are invariant; keeps every trial's numbers
-            # independent of which chunk it is computed in)
-            cols.append(x - x.mean(axis=1, keepdims=True))
-        cols += sdum
-        z = np.stack(cols, axis=-1)
-        columns = list(range(1, K + 1))
-        status = np.zeros((trials, K), dtype=np.int64)
-        if e.analysis in ("ancova", "ttest_change"):
-            est, se, df = mmrm.ols(y[..., k], obs[..., k], z, columns)
-        elif e.analysis == "mmrm":
-            # endpoint.df "auto": Kenward-Roger below mmrm.KENWARD_ROGER_BELOW patients in
-            # the analysis (P, the same for every trial of the call), Satterthwaite above
-            r = mmrm.mmrm(y, obs, z, columns=columns, visit=k, df=e.df)
-            est, se, df = r.est, r.se, r.df
-            status = np.broadcast_to(np.asarray(r.status)[:, None], (trials, K)).copy()
-        else:
-            gen = chunk_generator(*rng_code)
-            r = mmrm.mi_ancova(y, obs, z, columns=columns, visit=k, m=e.imputations, rng=gen)
-            est, se, df = r.est, r.se, r.df
-            status = np.broadcast_to((~np.asarray(r.converged)).astype(np.int64)[:, None],
-                                     (trials, K)).copy()
-        bad = ~np.isfinite(est) | ~np.isfinite(se)
-        status[bad & (status == 0)] = 2
-        return {"est": est, "se": se, "df": np.broadcast_to(df, est.shape).astype(float),
-                "status": status}
     # responder endpoint
     resp = _responder(e, {o: data.vals[o][:trials][:, idx] for o in e.outcomes},
                       {o: data.base[o][:trials][:, idx] for o in e.outcomes}, k)
@@ -555,11 +609,15 @@ def run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, ns: tuple[i
         pv = [_values(dm, g, ts) for g in groups]
         po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
         data = _concat(dm, groups, pv, po)
+        del pv, po                      # analysis memory: the per-group copies are not needed
         for n, sizes in per_n.items():
             link = None
             if conducts is not None:    # calendar from the conduct replicates (sim.conduct)
                 link = link_chunk(conducts[n], chunk, CHUNK_TRIALS)
-            sub = data.first(sizes.ravel())
+            # analysis memory: the largest N analyses the drawn patients themselves (a shallow
+            # copy, whose attributes _analyse_trials may rebind), smaller N their first patients
+            sub = (PatientData(**vars(data)) if np.array_equal(sizes.ravel(), data.sizes)
+                   else data.first(sizes.ravel()))
             by_n[n].update(_analyse_trials(dm, sub, vname, trials, seed, chunk, link))
     for n in per_n:
         if theta is not None:

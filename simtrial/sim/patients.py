@@ -9,7 +9,6 @@ use as an independent check of the engine.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..model.outcomes import OUTCOMES, latent, to_model, to_natural
 from ..model.population import draw_screened
@@ -32,7 +31,7 @@ def residual_cholesky(model, outcomes: tuple[str, ...]) -> np.ndarray:
 
 
 def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Generator | int | None = None,
-                      outcomes: tuple[str, ...] | None = None) -> pd.DataFrame:
+                      outcomes: tuple[str, ...] | None = None) -> "pd.DataFrame":
     """Simulate one trial's patients and return their baseline and trajectories.
 
     Parameters
@@ -77,6 +76,7 @@ def simulate_patients(model, n_per_arm: int | None = None, *, rng: np.random.Gen
         if rem.responders_only and mult is not None:
             q = np.where((arm[:, None] == 1) & ~(mult[:, None] > 0), 0.0, q)
         free = u_free[:, None] < q
+    import pandas as pd     # a table for people to read, not the simulation's path
     frames = []
     for j, name in enumerate(outs):
         od = OUTCOMES[name]

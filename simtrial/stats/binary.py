@@ -42,7 +42,9 @@ import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from . import distributions as stats
 
 __all__ = ["risk_difference", "chisq_test", "fisher_test", "cmh_test", "CMHResult",
            "logistic_test", "LogisticResult", "STATUS_OK", "STATUS_NOT_CONVERGED",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from . import distributions as stats
 
 __all__ = ["power_ttest", "power_ancova", "critical_value", "smallest_n", "ohagan_assurance"]
 

@@ -16,9 +16,10 @@ these sizes for the design.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from . import binary
+from . import distributions as stats
 
 __all__ = ["responder_test_size", "SIZE_ANALYSES", "EXACT_SIZE_MAX_N"]
 

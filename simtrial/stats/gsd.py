@@ -128,9 +128,11 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from simtrial.errors import SimtrialError, fmt_value
+
+from .roots import brentq
 
 __all__ = [
     "SPENDING_KINDS",
@@ -558,8 +560,8 @@ def _solve_bound(st: _State, t: float, inc: float, sides: int, floor: float) -> 
         return _Z_MAX
     if spent(lo) <= 0.0:
         return math.nan  # cannot spend inc: caller reports
-    return float(optimize.brentq(spent, lo, _Z_MAX, xtol=1e-12, rtol=4 * np.finfo(float).eps,
-                                 maxiter=200))
+    return float(brentq(spent, lo, _Z_MAX, xtol=1e-12, rtol=4 * np.finfo(float).eps,
+                        maxiter=200))
 
 
 def _build(fractions, alpha=0.025, sides=1, spending="obf", gamma=None, futility=None,
@@ -812,7 +814,7 @@ def drift_for_power(bounds: Boundaries, power: float) -> float:
     hi = 50.0
     if pw(hi) < p:
         raise _fail(f"power = {p:g} is not reached at drift {hi:g}")
-    return float(optimize.brentq(lambda d: pw(d) - p, 0.0, hi, xtol=1e-12, maxiter=200))
+    return float(brentq(lambda d: pw(d) - p, 0.0, hi, xtol=1e-12, maxiter=200))
 
 
 def inflation_factor(bounds: Boundaries, power: float) -> float:

@@ -41,9 +41,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import optimize, stats
 
 from simtrial.errors import SimtrialError, fmt_value
+
+from . import distributions as stats
+from .roots import brentq
 
 __all__ = [
     "COLUMN_SETS",
@@ -355,9 +357,8 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray) -> float:
     candidates = [0.0] if vals[0] <= 0.0 else []
     for a, b, fa, fb in zip(grid[:-1], grid[1:], vals[:-1], vals[1:]):
         if fa > 0.0 >= fb:
-            candidates.append(float(optimize.brentq(f, a, b, xtol=TOL * 1e-3,
-                                                    rtol=4 * np.finfo(float).eps,
-                                                    maxiter=_MAX_ITER)))
+            candidates.append(float(brentq(f, a, b, xtol=TOL * 1e-3,
+                                           rtol=4 * np.finfo(float).eps, maxiter=_MAX_ITER)))
     if not candidates:  # cannot happen: f(0) > 0 > f(hi) has a crossing
         raise _fail("REML estimation of tau^2 failed (no root of the REML score)")
     return max(0.0, max(candidates, key=lambda t: _reml_loglik(y, v, t)))
@@ -371,8 +372,8 @@ def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
         return 0.0
     spread = float(np.var(y, ddof=1)) + float(v.max())
     hi = _bracket_root(f, 0.0, spread)
-    return float(optimize.brentq(f, 0.0, hi, xtol=TOL * 1e-2, rtol=4 * np.finfo(float).eps,
-                                 maxiter=_MAX_ITER))
+    return float(brentq(f, 0.0, hi, xtol=TOL * 1e-2, rtol=4 * np.finfo(float).eps,
+                        maxiter=_MAX_ITER))
 
 
 def pool(yi: Sequence[float], vi: Sequence[float], *, method: str = "reml", hksj: bool = False,

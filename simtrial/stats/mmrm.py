@@ -39,6 +39,18 @@ fit never loops over patients. Before the sums are formed the outcome is centred
 per-trial available-case OLS fit ``B0`` (``r = y - z B0``; the fit is equivariant, so ``B = B0 +
 B_r``), which keeps cancellation in ``S_rr`` small whatever the outcome's mean.
 
+How it is computed (issue 14; the numbers are those of the straightforward implementation to
+round-off, ``tests/test_mmrm_fast.py``): the pattern sums are one ``(q, n) x (n, q + V)``
+matrix product per (trial, pattern) of the pattern's rows of ``z'`` (then ``r'``) with ``[z,
+y]`` (then ``[z, r]``), over sub-chunks of trials sized from the number of patients (no
+(trials, patients, (q + V)^2) array); the pattern-level algebra of the fit runs with the trials
+on the last axis ("SoA": each small-matrix operation is a few numpy operations on contiguous
+rows of trials), small symmetric matrices are inverted by Gauss-Jordan sweeps in that layout
+(log-determinant and positive definiteness from the pivots) instead of one LAPACK call each,
+the eigenvalue tests for positive definiteness and rank use ``eigvalsh`` only where trace
+bounds on the eigenvalues are not conclusive, and the products with ``C`` (size Vq) are
+batched ``matmul`` over blocks of trials that stay in cache.
+
 REML optimisation
 -----------------
 The parameters are the ``V(V+1)/2`` distinct elements ``theta`` of ``Sigma`` (``dSigma/dtheta_r
@@ -89,7 +101,7 @@ is 0 for the elements of ``Sigma`` (``mmrm``'s ``"Kenward-Roger"`` keeps the ``R
 Cholesky parametrisation and gives slightly different SEs); ``pbkrtest`` uses the expected
 information for ``W``. ``Phi_A - C`` is positive semidefinite, and zero with complete data
 when every visit has the same covariates (GLS is then OLS and ``C`` linear in ``Sigma``). It
-costs about 4% of a fit (``benchmarks/bench_mmrm.py``). :func:`small_sample_method` resolves
+costs up to about 10% of a fit (``benchmarks/bench_mmrm.py``). :func:`small_sample_method` resolves
 ``df="auto"``.
 
 Status codes (``MMRMResult.status``)
@@ -107,9 +119,15 @@ Reproducibility
 A trial's numbers are bit-for-bit the same whatever other trials share its call (and however
 the call is chunked internally): sums over missingness patterns are taken one pattern at a time
 in a fixed order (a pattern a trial lacks adds exact zeros), every other contraction is a
-``matmul`` over a fixed-size axis of C-contiguous arrays (inputs are copied to C order, so
-the caller's memory layout does not matter either), and :func:`mi_ancova` draws each trial's
-random numbers from its own stream. The test suite checks this on random subsets.
+``matmul`` over a fixed-size axis of C-contiguous arrays, whose shapes do not depend on the
+patterns present (inputs are copied to C order, so the caller's memory layout does not matter
+either), or an explicit elementwise sum in a fixed order in the SoA layout (never a numpy
+reduction over a small axis, whose summation order can depend on the array's shape), and
+:func:`mi_ancova` draws each trial's random numbers from its own stream (:func:`mi_seeds`).
+The test suite checks this on random subsets and with one trial per chunk. (:func:`mi_ancova`'s
+draws of ``B*`` use an eigenvector factor of ``C*``, whose signs LAPACK may choose differently
+after any round-off change, so across implementations or machines a few trials' imputations
+can differ beyond round-off, with the same distribution.)
 
 References
 ----------
@@ -136,13 +154,14 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["MMRMResult", "MIResult", "mmrm", "mi_ancova", "ols", "small_sample_method",
+__all__ = ["MMRMResult", "MIResult", "mmrm", "mi_ancova", "mi_seeds", "ols", "small_sample_method",
            "MMRM_DF_METHODS", "KENWARD_ROGER_BELOW",
            "STATUS_OK", "STATUS_NOT_CONVERGED", "STATUS_NOT_ESTIMABLE"]
 
 STATUS_OK, STATUS_NOT_CONVERGED, STATUS_NOT_ESTIMABLE = 0, 1, 2
 _RUNNING = -1
-_CHUNK_ELEMS = 3_000_000  # largest per-chunk temporary, in array elements (~24 MB)
+_CHUNK_ELEMS = 1_000_000  # largest temporary of a fit chunk, in array elements (~8 MB)
+_STATS_ELEMS = 250_000    # per-patient temporaries of a sufficient-statistics sub-chunk (~2 MB)
 _MAX_HALVINGS = 30
 _RANK_TOL = 1e-10
 
@@ -216,16 +235,37 @@ class MIResult:
 # small helpers
 # ---------------------------------------------------------------------------------------------
 
-def _full_rank(s: np.ndarray) -> np.ndarray:
-    """Whether each PSD matrix in ``s`` (..., q, q) has full rank (scale-free eigenvalue test)."""
+def _full_rank(s: np.ndarray, inverse: bool = False):
+    """Whether each PSD matrix in ``s`` (..., q, q) has full rank: the smallest eigenvalue of
+    ``s`` scaled to unit diagonal above ``_RANK_TOL`` (a scale-free test). With ``inverse``,
+    also ``s^{-1}`` (the identity where not of full rank).
+
+    The eigenvalue is bounded by the sweep inverse ``N^{-1}`` of the scaled matrix,
+    ``1 / tr(N^{-1}) <= lam_min <= 1 / max diag(N^{-1})``; only matrices whose bounds straddle
+    the tolerance get ``eigvalsh``."""
+    q = s.shape[-1]
+    lead = s.shape[:-2]
     d = np.diagonal(s, axis1=-2, axis2=-1)
     good = np.all(np.isfinite(s), axis=(-2, -1)) & np.all(d > 0, axis=-1)
     d = np.where(d > 0, d, 1.0)
     sc = 1.0 / np.sqrt(d)
     sn = s * sc[..., :, None] * sc[..., None, :]
-    sn = np.where(good[..., None, None], sn, np.eye(s.shape[-1]))
-    ev = np.linalg.eigvalsh(sn)
-    return good & (ev[..., 0] > _RANK_TOL)
+    sn = np.where(good[..., None, None], sn, np.eye(q))
+    w = _soa(sn.reshape((-1, q, q)))                                      # (q, q, B)
+    _, pd = _sweep(w)
+    with np.errstate(all="ignore"):
+        di = w[np.arange(q), np.arange(q)]                               # (q, B)
+        lo, hi = 1.0 / _ssum(di, 0), 1.0 / np.max(di, axis=0)
+    good = good.ravel() & pd & np.all(di > 0, axis=0)
+    ok = good & (lo > 2.0 * _RANK_TOL)
+    amb = np.flatnonzero(good & ~ok & ~(hi < 0.5 * _RANK_TOL))
+    if amb.size:
+        ok[amb] = np.linalg.eigvalsh(sn.reshape((-1, q, q))[amb])[:, 0] > _RANK_TOL
+    ok = ok.reshape(lead)
+    if not inverse:
+        return ok
+    inv = _tf(w).reshape(lead + (q, q)) * sc[..., :, None] * sc[..., None, :]
+    return ok, np.where(ok[..., None, None], inv, np.eye(q))
 
 
 def _inv_sym(a: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -264,13 +304,85 @@ def _psum(x: np.ndarray) -> np.ndarray:
 
 
 def _kron_psum(a: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``sum_p a[:, p] kron s[:, p]``: a (t, P, *e, V, V), s (t, P, q, q) -> (t, *e, V, q, V, q)."""
-    q = s.shape[-1]
-    ae = a[..., :, None, :, None]
-    se = s.reshape(s.shape[:2] + (1,) * (a.ndim - 4) + (1, q, 1, q))
-    acc = ae[:, 0] * se[:, 0]
-    for p in range(1, a.shape[1]):
-        acc += ae[:, p] * se[:, p]
+    """``sum_p a[:, p] kron s[:, p]``: a (t, P, *e, V, V), s (t, P, q, q) -> (t, *e, V, q, V, q).
+
+    Each pattern's term is formed as a (t, E V^2, 1) x (t, 1, q^2) product with contiguous
+    inner axes and added in pattern order; the Kronecker index order is made once at the end."""
+    t, npat = a.shape[:2]
+    e, v, q = a.shape[2:-2], a.shape[-1], s.shape[-1]
+    af = a.reshape(t, npat, -1, 1)
+    sf = s.reshape(t, npat, 1, q * q)
+    acc = af[:, 0] * sf[:, 0]
+    for p in range(1, npat):
+        acc += af[:, p] * sf[:, p]
+    acc = acc.reshape((t, -1, v, v, q, q)).transpose(0, 1, 2, 4, 3, 5)
+    return _c(acc).reshape((t,) + e + (v, q, v, q))
+
+
+def _sweep(w: np.ndarray):
+    """Invert in place each symmetric matrix of ``w`` (..., n, n, N), stored with the batch axis
+    N innermost, by Gauss-Jordan elimination without pivoting (stable for positive definite
+    matrices). Returns ``(logdet, pd)`` of shape (..., N): the log-determinant and whether every
+    pivot was positive (where not, the outputs are meaningless but nothing raises). Each pivot
+    is a few numpy operations on contiguous data instead of one LAPACK call per small matrix,
+    and every matrix sees the same arithmetic whatever the batch."""
+    n = w.shape[-2]
+    logdet = np.zeros(w.shape[:-3] + w.shape[-1:])
+    pd = np.ones(logdet.shape, dtype=bool)
+    with np.errstate(all="ignore"):
+        for k in range(n):
+            piv = w[..., k, k, :].copy()
+            pd &= piv > 0
+            logdet += np.log(piv)
+            w[..., k, k, :] = 1.0
+            w[..., k, :, :] /= piv[..., None, :]
+            f = w[..., :, k, :].copy()
+            f[..., k, :] = 0.0
+            w[..., :, k, :] = 0.0
+            w[..., k, k, :] = 1.0 / piv
+            w -= f[..., :, None, :] * w[..., k, None, :, :]
+    return logdet, pd
+
+
+def _spd_inverse(a: np.ndarray):
+    """:func:`_sweep` for matrices stored the usual way, ``a`` (..., n, n): ``(inverse, logdet,
+    pd)``."""
+    n = a.shape[-1]
+    lead = a.shape[:-2]
+    w = np.array(np.moveaxis(a.reshape((-1, n, n)), 0, -1), order="C")   # (n, n, B), a copy
+    logdet, pd = _sweep(w)
+    inv = _c(np.moveaxis(w, -1, 0)).reshape(lead + (n, n))
+    return inv, logdet.reshape(lead), pd.reshape(lead)
+
+
+# --- batch-innermost ("SoA") layout: arrays (..., N) with the N trials on the last axis, so that
+# small-matrix algebra is elementwise numpy on contiguous length-N rows. Every contraction is
+# an explicit sum in a fixed order (never a numpy reduction, whose order can depend on shape).
+
+def _soa(a: np.ndarray) -> np.ndarray:
+    """(N, ...) -> (..., N)."""
+    return _c(np.moveaxis(a, 0, -1))
+
+
+def _tf(a: np.ndarray) -> np.ndarray:
+    """(..., N) -> (N, ...)."""
+    return _c(np.moveaxis(a, -1, 0))
+
+
+def _smm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Matrix products ``a @ b`` in SoA layout: a (..., n, k, N), b (..., k, m, N)."""
+    acc = a[..., :, 0, None, :] * b[..., None, 0, :, :]
+    for j in range(1, a.shape[-2]):
+        acc += a[..., :, j, None, :] * b[..., None, j, :, :]
+    return acc
+
+
+def _ssum(x: np.ndarray, axis: int) -> np.ndarray:
+    """Sum over one axis (not the last) in index order."""
+    x = np.moveaxis(x, axis, 0)
+    acc = x[0].copy()
+    for i in range(1, x.shape[0]):
+        acc += x[i]
     return acc
 
 
@@ -292,6 +404,40 @@ class _Par:
         self.m = self.iu.size
         self.c = np.where(self.iu == self.iv, 0.5, 1.0)  # E_r = c_r (e_u e_v' + e_v e_u')
         self.cc = self.c[:, None] * self.c[None, :]
+        u, w = self.iu[:, None], self.iv[:, None]       # r = (u, w), s = (k, l)
+        k, l = self.iu[None, :], self.iv[None, :]
+        # flat (row-major V x V) positions of l u, w k, k u, w l, l w, u k, k w, u l for tr_aebe
+        self.flat = tuple(x * v + y for x, y in ((l, u), (w, k), (k, u), (w, l), (l, w),
+                                                  (u, k), (k, w), (u, l)))
+        ru, rs = np.triu_indices(self.m)              # the (r, s) pairs with r <= s
+        lu, vk, ku, vl, lv, uk, kv, ul = (f[ru, rs] for f in self.flat)
+        # positions in the flat (V^2 x V^2) outer product A kron B of the four tr_aebe terms
+        self.outer_upper = (lu * v * v + vk, ku * v * v + vl, lv * v * v + uk, kv * v * v + ul)
+        self.cc_upper = self.cc[ru, rs][:, None]
+        self.mirror = np.zeros((self.m, self.m), dtype=int)
+        self.mirror[ru, rs] = self.mirror[rs, ru] = np.arange(ru.size)
+
+    def tr_aebe_psum_soa(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``sum_p tr(A_p E_r B_p E_s)`` in SoA layout: a (P, k, V, V, N), b (P, V, V, N) ->
+        (k, m, m, N). The sum over p is taken of ``A_p kron B_p`` first (the four terms of
+        :meth:`tr_aebe` are entries of it), then the entries for r <= s are picked and
+        mirrored."""
+        npat, k, v = a.shape[:3]
+        n = a.shape[-1]
+        af = a.reshape(npat, k, v * v, 1, n)
+        bf = b.reshape(npat, 1, 1, v * v, n)
+        o = af[0] * bf[0]
+        for p in range(1, npat):
+            o += af[p] * bf[p]
+        o = o.reshape(k, -1, n)
+        i1, i2, i3, i4 = self.outer_upper
+        out = (o[:, i1] + o[:, i2] + o[:, i3] + o[:, i4]) * self.cc_upper
+        return out[:, self.mirror]
+
+    def web_soa(self, w: np.ndarray) -> np.ndarray:
+        """:meth:`web` in SoA layout: (..., V, V, N) -> (..., m, V, V, N)."""
+        g = w[..., self.iu, :, None, :] * w[..., self.iv, None, :, :]
+        return (g + np.swapaxes(g, -2, -3)) * self.c[:, None, None, None]
 
     def sigma(self, theta: np.ndarray) -> np.ndarray:
         s = np.zeros(theta.shape[:-1] + (self.v, self.v))
@@ -304,18 +450,18 @@ class _Par:
 
     def tr_aebe(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``M[..., r, s] = tr(A E_r B E_s)`` for symmetric ``A, B`` (..., V, V)."""
-        u, v = self.iu[:, None], self.iv[:, None]
-        k, l = self.iu[None, :], self.iv[None, :]
-        out = (a[..., l, u] * b[..., v, k] + a[..., k, u] * b[..., v, l]
-               + a[..., l, v] * b[..., u, k] + a[..., k, v] * b[..., u, l])
-        return _c(out * self.cc)
+        af = a.reshape(a.shape[:-2] + (-1,))
+        bf = b.reshape(b.shape[:-2] + (-1,))
+        lu, vk, ku, vl, lv, uk, kv, ul = self.flat
+        out = (af[..., lu] * bf[..., vk] + af[..., ku] * bf[..., vl]
+               + af[..., lv] * bf[..., uk] + af[..., kv] * bf[..., ul])
+        return out * self.cc
 
     def web(self, w: np.ndarray) -> np.ndarray:
-        """``W E_r W`` for every r: (..., V, V) -> (..., m, V, V)."""
-        wu = _c(np.swapaxes(w[..., :, self.iu], -1, -2))[..., :, :, None]   # (..., m, V, 1)
-        wv = _c(np.swapaxes(w[..., :, self.iv], -1, -2))[..., :, None, :]   # (..., m, 1, V)
-        g = wu * wv                                                         # no sums
-        return _c((g + np.swapaxes(g, -1, -2)) * self.c[:, None, None])
+        """``W E_r W`` for every r: (..., V, V) -> (..., m, V, V) (``W`` symmetric: its rows
+        u and v are the columns; no sums)."""
+        g = w[..., self.iu, :, None] * w[..., self.iv, None, :]             # (..., m, V, V)
+        return (g + np.swapaxes(g, -1, -2)) * self.c[:, None, None]
 
     def ew(self, w: np.ndarray) -> np.ndarray:
         """``E_r W`` for every r: (..., V, V) -> (..., m, V, V) (rows u, v of ``E_r W`` are
@@ -343,73 +489,137 @@ class _Stats:
     n_obs: np.ndarray    # (T,)
     sigma0: np.ndarray   # (T, V, V)
     status: np.ndarray   # (T,) 2 = not estimable, -1 = to fit
+    soa: tuple | None = None   # szz, szr, srr, n with the trials last (built by with_soa)
 
     def take(self, idx: np.ndarray) -> "_Stats":
+        soa = None if self.soa is None else tuple(a[..., idx] for a in self.soa)
         return _Stats(self.szz[idx], self.szr[idx], self.srr[idx], self.n[idx], self.masks,
                       self.b0[idx], self.n_visit[idx], self.n_obs[idx], self.sigma0[idx],
-                      self.status[idx])
+                      self.status[idx], soa)
+
+    def view(self, idx: np.ndarray) -> "_Stats":
+        """What :func:`_evaluate` reads (the SoA sums and the masks) of trials ``idx``."""
+        if idx.size == self.n.shape[0] and self.soa is not None:     # all, in order
+            soa = self.soa
+        else:
+            soa = tuple(_soa(a[idx]) for a in (self.szz, self.szr, self.srr, self.n))
+        return _Stats(None, None, None, None, self.masks, None, None, None, None, None, soa)
+
+    def with_soa(self) -> "_Stats":
+        if self.soa is None:
+            self.soa = tuple(_soa(a) for a in (self.szz, self.szr, self.srr, self.n))
+        return self
 
 
 def _pattern_codes(observed: np.ndarray) -> np.ndarray:
-    v = observed.shape[-1]
-    return (observed.astype(np.int64) << np.arange(v, dtype=np.int64)).sum(-1)
+    """Bit j of a patient's code is set if visit j is observed (0: no visit, padding)."""
+    codes = observed[..., 0].astype(np.int64)
+    for j in range(1, observed.shape[-1]):
+        codes |= observed[..., j].astype(np.int64) << j
+    return codes
+
+
+def _present(codes: np.ndarray) -> np.ndarray:
+    """The codes > 0 that occur, ascending."""
+    return np.flatnonzero(np.bincount(codes.ravel())[1:]) + 1
 
 
 def _masks(present: np.ndarray, v: int) -> np.ndarray:
     return ((present[:, None] >> np.arange(v)) & 1).astype(bool)
 
 
-def _chunk_stats(y, observed, z, codes, present) -> tuple[_Stats, np.ndarray]:
-    """Pattern sums of one chunk of trials. Returns the stats and the per-patient residual
-    ``r = y - z B0`` (zeros at missing cells), which multiple imputation reuses."""
+def _patient_rows(y, observed, z, codes):
+    """``u' = [z, y]'`` of a sub-chunk as (t, q + v, n) rows (zeros for padding patients and
+    missing cells), whether each trial's used cells are finite, and ``max |y|`` of each."""
+    t, n, v = y.shape
+    q = z.shape[-1]
+    ut = np.empty((t, q + v, n))
+    zt, yt = ut[:, :q], ut[:, q:]
+    np.copyto(zt, np.swapaxes(z, 1, 2))
+    np.copyto(zt, 0.0, where=(codes == 0)[:, None, :])
+    np.copyto(yt, np.swapaxes(y, 1, 2))
+    np.copyto(yt, 0.0, where=~np.swapaxes(observed, 1, 2))
+    with np.errstate(invalid="ignore"):
+        scale = np.maximum(np.max(yt, axis=(1, 2)), -np.min(yt, axis=(1, 2))) + 1e-300
+    finite = np.isfinite(ut)
+    if finite.all():
+        finite = np.ones(t, dtype=bool)
+    else:                                     # rare: such trials are flagged, their cells zeroed
+        ut[~finite] = 0.0
+        finite = finite.all(axis=(1, 2))
+    return ut, finite, scale
+
+
+def _chunk_stats(y, observed, z, codes, present, keep_r: bool = False):
+    """Pattern sums of a chunk of trials. Returns the stats and (``keep_r``) the per-patient
+    residual ``r = y - z B0`` (zeros at missing cells), which multiple imputation reuses.
+
+    The per-patient work runs over sub-chunks of trials sized from the number of patients, so
+    that its temporaries stay near :data:`_STATS_ELEMS` elements (cache-sized, and bounded
+    however many patients a trial has); the per-trial work (centring, estimability, start)
+    over all trials at once. Every trial's sums are its own, so the sub-chunking changes no
+    bit."""
     t, n, v = y.shape
     q = z.shape[-1]
     masks = _masks(present, v)
-    real = codes > 0
-    obs = observed & real[..., None]
-    used_z = np.where(real[..., None], z, 0.0)
-    finite = (np.all(np.isfinite(used_z), axis=(1, 2))
-              & np.all(np.isfinite(np.where(obs, y, 0.0)), axis=(1, 2)))
-    zf = np.where(np.isfinite(used_z), used_z, 0.0)
-    yf = np.where(obs & np.isfinite(y), y, 0.0)
-    of = obs.astype(float)
-    # per-visit available-case OLS -> centring B0 and visit-level estimability
-    zw = _c(np.swapaxes(of.transpose(0, 2, 1)[..., None] * zf[:, None], -1, -2))  # (t, v, q, n)
-    svv = zw @ zf[:, None]                                                  # (t, v, q, q)
-    szy = _mv(zw, _c(yf.transpose(0, 2, 1)))                                # (t, v, q)
-    n_visit = of.sum(1)
-    rank_ok = _full_rank(svv)
-    b0 = np.linalg.solve(np.where(rank_ok[..., None, None], svv, np.eye(q)), szy[..., None])[..., 0]
-    b0 = np.where(rank_ok[..., None], b0, 0.0).transpose(0, 2, 1)          # (t, q, v)
-    b0 = _c(b0)
-    r = np.where(obs, yf - zf @ b0, 0.0)
-    # pattern sums: one (t, 1, n) @ (t, n, k1^2) product per pattern
-    u = np.concatenate([zf, r], axis=-1)                                   # (t, n, q+v)
+    npp = present.size
     k1 = q + v
-    uu = _c((u[..., :, None] * u[..., None, :]).reshape(t, n, k1 * k1))
-    s = np.empty((t, present.size, k1 * k1))
-    npat = np.empty((t, present.size))
-    for p, code in enumerate(present):
-        sel = (codes == code).astype(float)
-        s[:, p] = (sel[:, None, :] @ uu)[:, 0]
-        npat[:, p] = sel.sum(1)
-    s = s.reshape(t, -1, k1, k1)
-    szz, szr, srr = _c(s[..., :q, :q]), _c(s[..., :q, q:]), _c(s[..., q:, q:])
+    subs = list(_chunks(t, n * (2 * k1 + npp * (1 + max(q, v))), _STATS_ELEMS))
+    # pattern sums S[p] = sum over the pattern's patients of x u' (x = z, then x = r): each
+    # pattern's rows of x' (zero for the patients not in it) times u, one (q, n) x (n, q + v)
+    # product per (trial, pattern) - the same shapes whatever the other trials and patterns
+    s1 = np.empty((t, npp, q, k1))
+    s2 = np.empty((t, npp, v, k1))
+    npat = np.empty((t, npp))
+    finite = np.empty(t, dtype=bool)
+    scale = np.empty(t)
+    rows = []
+    for sl in subs:
+        ut, finite[sl], scale[sl] = _patient_rows(y[sl], observed[sl], z[sl], codes[sl])
+        sel = (codes[sl, None, :] == present[None, :, None]).astype(float)  # (t, P, n)
+        npat[sl] = sel @ np.ones(n)
+        s1[sl] = (sel[:, :, None, :] * ut[:, None, :q]) @ np.swapaxes(ut, 1, 2)[:, None]
+        rows.append((ut, sel))
+    szz = s1[..., :q]
+    # per-visit available-case OLS (sums over the patterns observed at each visit) -> the
+    # centring B0 and visit-level estimability
+    masks_f = masks.astype(float)
+    svv = np.zeros((t, v, q, q))
+    szy_v = np.zeros((t, v, q))
+    for p in range(npp):
+        svv += masks_f[p][:, None, None] * szz[:, p, None]
+        szy_v += masks_f[p][:, None] * _c(np.swapaxes(s1[:, p, :, q:], 1, 2))
+    n_visit = npat @ masks_f
+    rank_ok, svv_inv = _full_rank(svv, inverse=True)
+    b0 = _mv(svv_inv, szy_v)
+    b0 = _c(np.where(rank_ok[..., None], b0, 0.0).transpose(0, 2, 1))    # (t, q, v)
+    b0t = _c(np.swapaxes(b0, 1, 2))                                      # (t, v, q)
+    r = np.empty((t, n, v)) if keep_r else None
+    for sl, (ut, sel) in zip(subs, rows):
+        rt = ut[:, q:]
+        rt -= b0t[sl] @ ut[:, :q]
+        np.copyto(rt, 0.0, where=~np.swapaxes(observed[sl], 1, 2))
+        s2[sl] = (sel[:, :, None, :] * rt[:, None]) @ np.swapaxes(ut, 1, 2)[:, None]
+        if keep_r:
+            r[sl] = np.swapaxes(rt, 1, 2)
+    del rows
+    szr = _c(np.swapaxes(s2[..., :q], -1, -2))                             # (t, P, q, v)
+    szz = 0.5 * (szz + np.swapaxes(szz, -1, -2))
+    srr = s2[..., q:]
+    srr = 0.5 * (srr + np.swapaxes(srr, -1, -2))                           # (t, P, v, v)
     # pairwise start
     pair_n = np.einsum("tp,pj,pk->tjk", npat, masks.astype(float), masks.astype(float))
     ssum = _psum(srr)
     sigma0 = ssum / np.maximum(pair_n - q, 1.0)
     diag0 = np.diagonal(sigma0, axis1=1, axis2=2)
-    scale = np.max(np.abs(yf), axis=(1, 2)) + 1e-300
     ok = (finite & np.all(rank_ok, axis=1) & np.all(n_visit > q, axis=1)
           & np.all(pair_n > 0, axis=(1, 2))
           & np.all(diag0 > 1e-24 * scale[:, None] ** 2, axis=1))
-    ev = np.linalg.eigvalsh(np.where(ok[:, None, None], sigma0, np.eye(v)))
-    pd = ev[:, 0] > 1e-8 * ev[:, -1]
+    pd = _cond_ok(_soa(np.where(ok[:, None, None], sigma0, np.eye(v))), 1e-8)[2]
     diag = np.eye(v) * np.where(diag0 > 0, diag0, 1.0)[:, :, None]
     sigma0 = np.where(pd[:, None, None], sigma0, diag)
     status = np.where(ok, _RUNNING, STATUS_NOT_ESTIMABLE)
-    st = _Stats(szz, szr, srr, npat, masks, b0, n_visit, of.sum((1, 2)), sigma0, status)
+    st = _Stats(szz, szr, srr, npat, masks, b0, n_visit, n_visit.sum(1), sigma0, status)
     return st, r
 
 
@@ -423,72 +633,145 @@ def _masked_inverse(sigma: np.ndarray, masks: np.ndarray):
     mm = masks[:, :, None] & masks[:, None, :]
     off = np.eye(v) * (~masks)[:, :, None]
     sp = np.where(mm, sigma[:, None], 0.0) + off
-    _, logdet = np.linalg.slogdet(sp)
-    return np.linalg.inv(sp) - off, logdet
+    inv, logdet, _ = _spd_inverse(sp)
+    return inv - off, logdet
+
+
+_BLOCK = 128
+"""Trials per block of the ``Q_r`` products (their arrays then stay in cache)."""
+
+
+def _q_terms(g: np.ndarray, szz: np.ndarray, c: np.ndarray):
+    """``Q_r = sum_p (W_p E_r W_p) kron S_zz[p]`` (t, m, vq, vq) and ``tr(C Q_r C Q_s)``
+    (t, m, m) from ``g`` = :meth:`_Par.web_soa` (P, m, v, v, t), ``szz`` (P, q, q, t) and
+    ``c`` (t, vq, vq), over blocks of :data:`_BLOCK` trials (the same arithmetic per trial)."""
+    npat, m, v = g.shape[:3]
+    t, vq = c.shape[:2]
+    qr = np.empty((t, m, vq, vq))
+    t3 = np.empty((t, m, m))
+    for a in range(0, t, _BLOCK):
+        sl = slice(a, min(t, a + _BLOCK))
+        gb, sb = g[..., sl], szz[..., sl]
+        acc = gb[0][:, :, None, :, None] * sb[0][None, None, :, None]
+        for p in range(1, npat):
+            acc += gb[p][:, :, None, :, None] * sb[p][None, None, :, None]
+        qb = qr[sl]
+        qb[...] = np.moveaxis(acc.reshape(m, vq, vq, -1), -1, 0)
+        cq = c[sl, None] @ qb
+        tb = cq.shape[0]
+        t3[sl] = cq.reshape(tb, m, vq * vq) @ np.swapaxes(
+            _c(np.swapaxes(cq, -1, -2)).reshape(tb, m, vq * vq), -1, -2)  # tr(CQ_r CQ_s)
+    return qr, t3
 
 
 def _evaluate(sigma: np.ndarray, st: _Stats, par: _Par, full: bool) -> dict:
     """``f = -2 l_R`` (constants dropped), GLS ``B`` and ``C``; with ``full`` also the gradient,
-    the expected and observed Hessians of ``f`` and the ``Q_r`` matrices."""
+    the expected and observed Hessians of ``f`` and the ``Q_r`` matrices.
+
+    The pattern-level algebra runs in SoA layout (trials last); the products with ``C`` of
+    size Vq run as batched ``matmul`` in the usual layout."""
     t, v = sigma.shape[0], sigma.shape[-1]
-    q = st.szz.shape[-1]
-    npat = st.szz.shape[1]
-    vq = v * q
-    ev = np.linalg.eigvalsh(np.where(np.isfinite(sigma), sigma, 0.0))
-    ok = np.all(np.isfinite(sigma), axis=(1, 2)) & (ev[:, 0] > 1e-12 * np.abs(ev[:, -1]))
-    sig = np.where(ok[:, None, None], sigma, np.eye(v))
-    w, logdet_p = _masked_inverse(sig, st.masks)
-    h = _kron_psum(w, st.szz).reshape(t, vq, vq)
-    sgn, logdet_h = np.linalg.slogdet(h)
-    ok &= (sgn > 0) & np.isfinite(logdet_h)
-    c = _inv_sym(h, ok)
-    xvr = _c(np.swapaxes(_psum(st.szr @ w), 1, 2)).reshape(t, vq)       # X'V^{-1}r
-    beta = _mv(c, xvr)
-    bt = _c(beta.reshape(t, v, q).transpose(0, 2, 1))                   # (t, q, v)
-    quad = (_psum((w * st.srr).reshape(t, npat, v * v).sum(-1))
-            - (beta * xvr).sum(-1))
-    f = _psum(st.n * logdet_p) + quad + logdet_h
+    szz, szr, srr, npt = st.with_soa().soa      # (P, q, q, t), (P, q, v, t), (P, v, v, t), (P, t)
+    q = szz.shape[1]
+    vq, m = v * q, par.m
+    sig = _soa(sigma)                                                    # (v, v, t)
+    ok = _cond_ok(sig, 1e-12)[2]
+    sig = np.where(ok, sig, np.eye(v)[..., None])
+    # W_p: inverse of Sigma[O_p, O_p] embedded in v x v (identity at the missing visits, swept
+    # and removed again)
+    mm = st.masks[:, :, None] & st.masks[:, None, :]
+    off = (np.eye(v) * (~st.masks)[:, :, None])[..., None]                 # (P, v, v, 1)
+    w = np.where(mm[..., None], sig[None], 0.0) + off
+    logdet_p, _ = _sweep(w)
+    w -= off
+    # H = sum_p W_p kron S_zz[p] -> C = H^{-1}
+    h = w[0][:, None, :, None] * szz[0][None, :, None]
+    for p in range(1, w.shape[0]):
+        h += w[p][:, None, :, None] * szz[p][None, :, None]
+    h = h.reshape(vq, vq, t)
+    logdet_h, hpd = _sweep(h)
+    ok &= hpd & np.isfinite(logdet_h)
+    c = np.where(ok, h, np.eye(vq)[..., None])                             # (vq, vq, t)
+    xvr = _c(np.swapaxes(_ssum(_smm(szr, w), 0), 0, 1)).reshape(vq, t)    # X'V^{-1}r
+    beta = c[:, 0] * xvr[0]
+    for j in range(1, vq):
+        beta += c[:, j] * xvr[j]
+    bt = _c(beta.reshape(v, q, t).transpose(1, 0, 2))                    # (q, v, t)
+    quad = _ssum(_ssum((w * srr).reshape(-1, v * v, t), 1), 0) - _ssum(beta * xvr, 0)
+    f = _ssum(npt * logdet_p, 0) + quad + logdet_h
     f = np.where(ok & np.isfinite(f), f, np.inf)
-    out = {"f": f, "c": c, "bt": bt, "ok": ok}
+    out = {"f": f, "c": _tf(c), "bt": _tf(bt), "ok": ok}
     if not full:
         return out
-    btt = _c(bt.transpose(0, 2, 1))[:, None]                            # (t, 1, v, q)
-    btszr = btt @ st.szr                                                # (t, P, v, v)
-    rp = st.srr - btszr - np.swapaxes(btszr, -1, -2) + btt @ st.szz @ bt[:, None]
-    cjk = _c(c.reshape(t, v, q, v, q).transpose(0, 1, 3, 2, 4)).reshape(t, 1, v * v, q * q)
-    d = (cjk @ st.szz.reshape(t, npat, q * q, 1)).reshape(t, npat, v, v)
-    wrw = w @ rp @ w
-    wdw = w @ d @ w
-    nn = st.n[..., None, None]
-    gmat = _psum(nn * w - wrw - wdw)
-    grad = _c(2.0 * par.c * gmat[:, par.iu, par.iv])
-    t1 = _psum(nn * par.tr_aebe(w, w))
-    t2 = _psum(par.tr_aebe(wdw, w))
-    g = par.web(w)                                                      # (t, P, m, v, v)
-    m = par.m
-    qr = _kron_psum(g, st.szz).reshape(t, m, vq, vq)
-    cq = c[:, None] @ qr
-    t3 = cq.reshape(t, m, vq * vq) @ np.swapaxes(
-        _c(np.swapaxes(cq, -1, -2)).reshape(t, m, vq * vq), -1, -2)     # tr(CQ_r CQ_s)
-    fisher = t1 - 2.0 * t2 + t3
-    o1 = _psum(par.tr_aebe(wrw, w))
-    szr_res = st.szr - st.szz @ bt[:, None]                             # (t, P, q, v)
-    a = _psum(szr_res[:, :, None] @ g)                                  # (t, m, q, v)
-    a = _c(np.swapaxes(a, -1, -2)).reshape(t, m, vq)
-    o2 = a @ c @ np.swapaxes(a, -1, -2)
-    hess = 2.0 * (o1 - o2) - fisher
+    btt = _c(bt.transpose(1, 0, 2))[None]                                 # (1, v, q, t)
+    btszr = _smm(btt, szr)                                               # (P, v, v, t)
+    zb = _smm(szz, bt[None])                                             # (P, q, v, t)
+    rp = srr - btszr - np.swapaxes(btszr, 1, 2) + _smm(btt, zb)
+    # D_p[j, k] = tr(C_jk S_zz[p])
+    c5 = c.reshape(v, q, v, q, t)
+    d = c5[None, :, 0, :, 0] * szz[:, 0, 0][:, None, None]
+    for ia in range(q):
+        for ib in range(q):
+            if ia or ib:
+                d += c5[None, :, ia, :, ib] * szz[:, ib, ia][:, None, None]
+    wx = _smm(_smm(w[:, None], np.stack([rp, d], axis=1)), w[:, None])   # (P, 2, v, v, t)
+    wrw, wdw = wx[:, 0], wx[:, 1]
+    nw = npt[:, None, None] * w
+    gmat = _ssum(nw - wrw - wdw, 0)
+    grad = _tf(2.0 * par.c[:, None] * gmat[par.iu, par.iv])
+    # tr(A E_r W_p E_s) summed over p for A = n_p W_p - 2 W_p D_p W_p (the expected
+    # information without its C term) and A = W_p R_p W_p (the observed one)
+    trs = par.tr_aebe_psum_soa(np.stack([nw - 2.0 * wdw, wrw], axis=1), w)
+    trs = _tf(trs)                                                       # (t, 2, m, m)
+    g = par.web_soa(w)                                                   # (P, m, v, v, t)
+    ct = out["c"]
+    qr, t3 = _q_terms(g, szz, ct)
+    fisher = trs[:, 0] + t3
+    szr_res = szr - zb                                                   # (P, q, v, t)
+    a = _ssum(_smm(szr_res[:, None], g), 0)                              # (m, q, v, t)
+    a = _tf(a.transpose(0, 2, 1, 3)).reshape(t, m, vq)
+    o2 = a @ ct @ np.swapaxes(a, -1, -2)
+    hess = 2.0 * (trs[:, 1] - o2) - fisher
     out.update(grad=grad, fisher=_c(0.5 * (fisher + np.swapaxes(fisher, 1, 2))),
                hess=_c(0.5 * (hess + np.swapaxes(hess, 1, 2))), qr=qr)
     return out
 
 
+def _cond_ok(a: np.ndarray, tol: float):
+    """Inverse (SoA, a (n, n, N) -> (n, n, N)), log-determinant and whether each symmetric
+    matrix is positive definite with ``lam_min > tol |lam_max|`` (its eigenvalues).
+
+    The test needs no eigenvalues where it is clear-cut: with all sweep pivots positive,
+    ``max diag(A) max diag(A^{-1}) <= lam_max / lam_min <= tr(A) tr(A^{-1})``, and a matrix
+    whose pivots are not all positive is not positive definite. Only matrices between the
+    bounds (a condition number within a factor n of ``1/tol``) get ``eigvalsh``."""
+    n = a.shape[0]
+    fin = np.all(np.isfinite(a), axis=(0, 1))
+    eye = np.eye(n)[..., None]
+    a = np.where(fin, a, eye)
+    w = a.copy()
+    logdet, pd = _sweep(w)
+    with np.errstate(all="ignore"):
+        ia = np.arange(n)
+        da, di = a[ia, ia], w[ia, ia]                                    # (n, N)
+        lo = np.max(da, axis=0) * np.max(di, axis=0)
+        hi = _ssum(da, 0) * _ssum(di, 0)
+        pd &= fin & np.all(da > 0, axis=0)
+        sure = pd & (hi < 0.5 / tol)
+        amb = np.flatnonzero(pd & ~sure & ~(lo > 2.0 / tol))
+    ok = sure
+    if amb.size:
+        lam = np.linalg.eigvalsh(_tf(a[..., amb]))
+        ok[amb] = (lam[:, 0] > tol * np.abs(lam[:, -1])) & (lam[:, -1] > 0)
+    return np.where(ok, w, eye), logdet, ok
+
+
 def _pd_inverse(a: np.ndarray):
-    """Inverse of each symmetric matrix and whether it is (numerically) positive definite."""
-    fin = np.all(np.isfinite(a), axis=(-2, -1))
-    lam, vec = np.linalg.eigh(np.where(fin[..., None, None], a, np.eye(a.shape[-1])))
-    pd = fin & (lam[..., 0] > 1e-10 * np.abs(lam[..., -1])) & (lam[..., -1] > 0)
-    inv = (vec * (1.0 / np.where(pd[..., None], lam, 1.0))[..., None, :]) @ np.swapaxes(vec, -1, -2)
-    return inv, pd
+    """Inverse of each symmetric matrix (N, n, n) and whether it is (numerically) positive
+    definite: eigenvalues ``lam_min > 1e-10 |lam_max|`` and ``lam_max > 0`` (the identity
+    where not)."""
+    inv, _, ok = _cond_ok(_soa(a), 1e-10)
+    return _tf(inv), ok
 
 
 @dataclass
@@ -516,7 +799,7 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
                np.full((t, vq, vq), np.nan), np.full((t, m, m), np.nan),
                np.full((t, m, vq, vq), np.nan), np.full(t, np.nan))
     act = np.flatnonzero(status == _RUNNING)
-    e = _evaluate(par.sigma(theta[act]), st.take(act), par, full=True) if act.size else None
+    e = _evaluate(par.sigma(theta[act]), st.view(act), par, full=True) if act.size else None
     for it in range(1, max_iter + 1):
         if act.size == 0:
             break
@@ -555,7 +838,7 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
         # objective-only evaluations and the accepted point evaluated in full afterwards.
         slack = 1e-11 * (1.0 + np.abs(f))
         cand = theta[act] + step
-        e1 = _evaluate(par.sigma(cand), st.take(act), par, full=True)
+        e1 = _evaluate(par.sigma(cand), st.view(act), par, full=True)
         accepted = e1["f"] <= f + slack
         first = accepted.copy()                   # accepted at the full step: e1 holds them
         theta[act[accepted]] = cand[accepted]
@@ -565,7 +848,7 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
             if todo.size == 0:
                 break
             cand = theta[act[todo]] + lam[todo, None] * step[todo]
-            fc = _evaluate(par.sigma(cand), st.take(act[todo]), par, full=False)["f"]
+            fc = _evaluate(par.sigma(cand), st.view(act[todo]), par, full=False)["f"]
             good = fc <= f[todo] + slack[todo]
             gi = todo[good]
             theta[act[gi]] = cand[good]
@@ -576,9 +859,9 @@ def _fit(st: _Stats, par: _Par, max_iter: int, tol: float) -> _Fit:
         status[stuck] = STATUS_NOT_CONVERGED
         res.sigma[stuck] = par.sigma(theta[stuck])
         later = np.flatnonzero(accepted & ~first)
-        e = {k: a[first] for k, a in e1.items()}
+        e = e1 if first.all() else {k: a[first] for k, a in e1.items()}
         if later.size:
-            e2 = _evaluate(par.sigma(theta[act[later]]), st.take(act[later]), par, full=True)
+            e2 = _evaluate(par.sigma(theta[act[later]]), st.view(act[later]), par, full=True)
             keep = np.concatenate([np.flatnonzero(first), later])
             order = np.argsort(keep, kind="stable")
             e = {k: np.concatenate([e[k], e2[k]])[order] for k in e}
@@ -611,17 +894,26 @@ def _check(y, observed, z, visit):
     return y, observed, z, int(visit) % v
 
 
-def _chunks(t: int, per_trial: int):
-    size = int(max(1, min(t, _CHUNK_ELEMS // max(per_trial, 1))))
-    for start in range(0, t, size):
-        yield slice(start, min(t, start + size))
+def _chunks(t: int, per_trial: int, limit: int | None = None, start: int = 0):
+    """Slices of trials ``start .. start + t`` with at most ``limit`` (default
+    :data:`_CHUNK_ELEMS`) temporary elements each."""
+    limit = _CHUNK_ELEMS if limit is None else limit
+    size = int(max(1, min(t, limit // max(per_trial, 1))))
+    for a in range(start, start + t, size):
+        yield slice(a, min(start + t, a + size))
 
 
 def _per_trial_elems(n, v, q, npat, m_imp=1):
-    k1 = q + v
+    """Largest temporary of one trial in the fit (its per-patient rows, kept between the two
+    passes of :func:`_chunk_stats`, included; and, with ``m_imp``, the imputations)."""
     mp = v * (v + 1) // 2
-    return max(n * k1 * k1, npat * mp * v * v, mp * (v * q) ** 2, npat * mp * mp,
-               m_imp * (n * v + npat * v * v + (v * q) ** 2))
+    return max(npat * mp * v * v * q, mp * (v * q) ** 2, npat * mp * mp, n * (q + v + npat),
+               (m_imp > 1) * m_imp * (n * v + npat * v * v + (v * q) ** 2))
+
+
+def _stats(y, observed, z, codes, present, sl: slice, keep_r: bool = False):
+    """:func:`_chunk_stats` of the trials ``sl``."""
+    return _chunk_stats(y[sl], observed[sl], z[sl], codes[sl], present, keep_r)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -707,7 +999,7 @@ def mmrm(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Sequenc
     cols = _as_columns(columns, q)
     par = _Par(v)
     codes = _pattern_codes(observed)
-    present = np.unique(codes[codes > 0])
+    present = _present(codes)
     est = np.full((t, cols.size), np.nan)
     se = np.full_like(est, np.nan)
     dfo = np.full_like(est, np.nan)
@@ -720,7 +1012,7 @@ def mmrm(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Sequenc
         return MMRMResult(est, se, dfo, status == STATUS_OK, status, n_iter, sigma, coef, loglik)
     with np.errstate(all="ignore"):
         for sl in _chunks(t, _per_trial_elems(n, v, q, present.size)):
-            st, _ = _chunk_stats(y[sl], observed[sl], z[sl], codes[sl], present)
+            st, _ = _stats(y, observed, z, codes, present, sl)
             fit = _fit(st, par, max_iter, tol)
             e, s, d, b = _summarise(fit, st, par, cols, k, df)
             est[sl], se[sl], dfo[sl], coef[sl] = e, s, d, b
@@ -867,10 +1159,17 @@ def _trial_draws(seeds: np.ndarray, nu: np.ndarray, m: int, n: int, vq: int, v: 
     return e_imp, e_b, e_w, chi
 
 
+def mi_seeds(rng: np.random.Generator, trials: int) -> np.ndarray:
+    """The per-trial stream seeds :func:`mi_ancova` draws from ``rng`` for ``trials`` trials
+    (``mi_ancova(..., seeds=mi_seeds(rng, t)[sl])`` on a slice of trials gives exactly those
+    trials' results of ``mi_ancova(..., rng=rng)`` on all ``t``)."""
+    return rng.integers(0, 2 ** 64, size=int(trials), dtype=np.uint64)
+
+
 def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Sequence[int],
-              visit: int = -1, m: int = 20, rng: np.random.Generator,
-              population: np.ndarray | None = None, max_iter: int = 50,
-              tol: float = 1e-8) -> MIResult:
+              visit: int = -1, m: int = 20, rng: np.random.Generator | None = None,
+              seeds: np.ndarray | None = None, population: np.ndarray | None = None,
+              max_iter: int = 50, tol: float = 1e-8) -> MIResult:
     """Multiple imputation under MAR from the MMRM, ANCOVA at ``visit``, Rubin's rules.
 
     Parameters
@@ -888,6 +1187,9 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
         draws everything from its own ``PCG64(seed_i)`` stream, so a trial's result depends
         only on its own data, the generator's state and its index i (not on the other trials
         in the batch, nor on the internal chunking).
+    seeds : ndarray of uint64, shape (trials,), optional
+        Instead of ``rng``: the per-trial seeds themselves (:func:`mi_seeds`), e.g. a slice of
+        those of a larger batch.
     population : ndarray of bool, shape (trials, patients), optional
         Patients analysed (imputed where missing at ``visit``). Default: patients with at least
         one observed visit (all-missing rows are taken to be padding).
@@ -922,7 +1224,9 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
     """
     if int(m) < 2:
         raise ValueError(f"m = {m} imputations: need at least 2")
-    if not isinstance(rng, np.random.Generator):
+    if (rng is None) == (seeds is None):
+        raise ValueError("give one of rng (a numpy.random.Generator) and seeds")
+    if rng is not None and not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator")
     m = int(m)
     y, observed, z, k = _check(y, observed, z, visit)
@@ -936,7 +1240,7 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
         raise ValueError(f"population {population.shape} must be (trials, patients) {(t, n)}")
     par = _Par(v)
     codes = _pattern_codes(observed)
-    present = np.unique(codes[codes > 0])
+    present = _present(codes)
     est = np.full((t, cols.size), np.nan)
     se, dfo, lam = (np.full_like(est, np.nan) for _ in range(3))
     status = np.full(t, STATUS_NOT_ESTIMABLE, dtype=int)
@@ -947,10 +1251,14 @@ def mi_ancova(y: np.ndarray, observed: np.ndarray, z: np.ndarray, *, columns: Se
     pat_index = np.searchsorted(all_pat, codes)         # (t, n) index into all_pat
     vq = v * q
     ikk = int(np.flatnonzero((par.iu == k) & (par.iv == k))[0])
-    seeds = rng.integers(0, 2 ** 64, size=t, dtype=np.uint64)   # one stream per trial
+    if seeds is None:
+        seeds = mi_seeds(rng, t)                        # one stream per trial
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    if seeds.shape != (t,):
+        raise ValueError(f"seeds {seeds.shape} must be (trials,) = {(t,)}")
     with np.errstate(all="ignore"):
         for sl in _chunks(t, _per_trial_elems(n, v, q, all_pat.size, m)):
-            st, r = _chunk_stats(y[sl], observed[sl], z[sl], codes[sl], present)
+            st, r = _stats(y, observed, z, codes, present, sl, keep_r=True)
             fit = _fit(st, par, max_iter, tol)
             tc = r.shape[0]
             ok = fit.status == STATUS_OK

@@ -45,9 +45,11 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special
 
 from ..errors import SimtrialError
+from . import distributions as stats
+from .roots import brentq
 
 __all__ = ["METHODS", "adjusted_p", "adjust", "dunnett_corr", "dunnett_critical", "dunnett",
            "dunnett_stepdown", "hierarchical", "fixed_sequence", "summarise"]
@@ -265,13 +267,14 @@ def _box_prob(c: float, corr: np.ndarray, df: float, sides: int) -> float:
     h = corr.shape[0]
     upper = np.full(h, c)
     lower = -upper if sides == 2 else np.full(h, -np.inf)
+    import scipy.stats      # Genz-Bretz integration: only for a correlation with no one factor
     if math.isinf(df):
-        return float(stats.multivariate_normal.cdf(
+        return float(scipy.stats.multivariate_normal.cdf(
             upper, mean=np.zeros(h), cov=corr, allow_singular=True, lower_limit=lower,
             maxpts=MVN_MAXPTS * h, abseps=MVN_ABSEPS, releps=0.0, rng=CDF_SEED))
-    return float(stats.multivariate_t.cdf(upper, loc=np.zeros(h), shape=corr, df=df,
-                                          lower_limit=lower, maxpts=MVT_MAXPTS * h,
-                                          random_state=CDF_SEED))
+    return float(scipy.stats.multivariate_t.cdf(upper, loc=np.zeros(h), shape=corr, df=df,
+                                                lower_limit=lower, maxpts=MVT_MAXPTS * h,
+                                                random_state=CDF_SEED))
 
 
 @functools.lru_cache(maxsize=512)
@@ -298,7 +301,7 @@ def _critical_cached(corr_key: tuple, h: int, df: float, alpha: float, sides: in
         raise SimtrialError(f"multiplicity error: the Dunnett critical value at alpha = {alpha:g} "
                             f"({h} comparisons, df = {df:g}) is below the precision of the "
                             "multivariate integration; use alpha >= 1e-6")
-    return float(optimize.brentq(f, a, b, xtol=1e-7, maxiter=200))
+    return float(brentq(f, a, b, xtol=1e-7, maxiter=200))
 
 
 _MAX_WIDEN = 40
