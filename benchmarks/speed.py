@@ -42,30 +42,8 @@ R_OBF = ("suppressMessages(library(rpact)); d <- getDesignGroupSequential(kMax =
          "maxNumberOfIterations = 100000, seed = 1); cat(s$overallReject)")
 R_START = "suppressMessages(library(rpact))"
 
-OBF3_TOML = """
-name = "bench_obf3"
-seed = 1
-n_trials = 1000
-[population]
-preset = "t1d"
-[endpoint]
-outcome = "hba1c"
-visit_months = 12
-analysis = "ancova"
-[effect]
-source = "evidence"
-population = "T1DM"
-[sequential]
-fractions = [0.3333333333333333, 0.6666666666666666, 1.0]
-spending = "obf"
-[design]
-n_per_arm = 90
-alpha = 0.025
-sides = 1
-"""
-
-MMRM_TOML = """
-name = "bench_mmrm"
+BASE_TOML = """
+name = "{name}"
 seed = 1
 n_trials = 1000
 [population]
@@ -77,6 +55,17 @@ analysis = "{analysis}"
 [effect]
 source = "evidence"
 population = "T1DM"
+"""
+OBF3_TOML = BASE_TOML.format(name="bench_obf3", analysis="ancova") + """
+[sequential]
+fractions = [0.3333333333333333, 0.6666666666666666, 1.0]
+spending = "obf"
+[design]
+n_per_arm = 90
+alpha = 0.025
+sides = 1
+"""
+MMRM_TOML = BASE_TOML.replace("{name}", "bench_mmrm") + """
 [dropout]
 rate = {rate}
 mechanism = "mar"

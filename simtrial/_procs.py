@@ -20,7 +20,8 @@ import time
 from typing import Iterator
 
 __all__ = ["EXIT_TERMINATED", "Terminated", "die_with_parent", "init_worker", "stop_pool",
-           "sigterm_raises", "sigterm_deferred", "pid_alive"]
+           "sigterm_raises", "sigterm_deferred", "sigint_redelivered", "sigint_pending",
+           "sigint_handled", "pid_alive"]
 
 EXIT_TERMINATED = 128 + 15
 """Exit code after SIGTERM (what a shell reports for a process SIGTERM killed)."""
@@ -120,6 +121,46 @@ def stop_pool(executor, timeout: float = 5.0) -> None:
     for p in procs:             # reap them: no zombies in a process that lives on (a notebook)
         with contextlib.suppress(Exception):
             p.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Sigint:
+    """State of :func:`sigint_redelivered` (the main thread's Ctrl-C)."""
+
+    pending = False             # KeyboardInterrupt raised and not yet handled by the CLI
+
+
+def _on_sigint(signum, frame) -> None:
+    _Sigint.pending = True
+    t = threading.Timer(0.1, _resend_sigint)     # in case the exception is swallowed
+    t.daemon = True
+    t.start()
+    raise KeyboardInterrupt
+
+
+def _resend_sigint() -> None:
+    if _Sigint.pending:
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def sigint_redelivered() -> None:
+    """Make a Ctrl-C that Python loses come back until the CLI handles it.
+
+    Cython's module start-up (the first scipy or pandas extension to load) clears an exception
+    raised while it runs, so a Ctrl-C landing there vanished and the command ran on. The handler
+    raises KeyboardInterrupt as usual and, until :func:`sigint_handled` says it reached the CLI,
+    sends SIGINT again 0.1 s later. Call it in the main thread before the heavy imports."""
+    _Sigint.pending = False
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def sigint_pending() -> bool:
+    """True if a Ctrl-C was raised and not handled (it was swallowed on the way)."""
+    return _Sigint.pending
+
+
+def sigint_handled() -> None:
+    """The CLI caught the KeyboardInterrupt: stop sending it again."""
+    _Sigint.pending = False
 
 
 class _Sigterm:

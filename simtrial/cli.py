@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from ._procs import sigint_handled, sigint_pending, sigint_redelivered
 from .errors import SimtrialError, one_line
 
 EXIT_BAD_INPUT = 2
@@ -765,11 +766,15 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         from .sim import budget
         budget.start()
-        return _quietly(_COMMANDS[args.command], args)
+        rc = _quietly(_COMMANDS[args.command], args)
+        if sigint_pending():       # a Ctrl-C was swallowed on the way: still an interruption
+            raise KeyboardInterrupt
+        return rc
     except SimtrialError as exc:
         print(one_line(str(exc)) if str(exc) else type(exc).__name__, file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
+        sigint_handled()
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -784,10 +789,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """Run :func:`main` and exit with its code; Ctrl-C before main's own handler (while the
-    parser is built) is the same one line, 'interrupted', exit code 130."""
+    parser is built) is the same one line, 'interrupted', exit code 130, and one that Python
+    loses on the way (:func:`~simtrial._procs.sigint_redelivered`) comes back."""
+    sigint_redelivered()
     try:
         code = main()
     except KeyboardInterrupt:
+        sigint_handled()
         print("interrupted", file=sys.stderr)
         code = 130
     sys.exit(code)

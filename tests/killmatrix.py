@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RUN_SCENARIO = "t1d_hba1c_12m_gsd"          # full kernel: three pools of 2 workers, ~6 s
+RUN_SCENARIO = "t1d_hba1c_12m_gsd"          # full kernel: one pool of 2 workers for ~2 s of 5 s
 BATCH_SCENARIOS = ("t1d_hba1c_3m", "t2d_hba1c_3m", "t1d_hba1c_6m")
 
 COMMANDS = {
@@ -49,14 +49,15 @@ CHEAP_NEXT = {"run": ["run", f"scenarios/{RUN_SCENARIO}.toml", "--n-trials", "20
                         "--quiet"]}
 
 #: moments to signal at: (label, event, seconds after it). Events: "start" (the process
-#: started), "workers" (first pool worker seen), "pool2"/"pool3" (run: workers seen again after
-#: the previous pool ended), "write" (run: a single process again for 0.1 s after the pools:
+#: started), "workers" (first pool worker seen; a run keeps one pool for its whole search,
+#: driver.pool_session), "pool2"/"pool3" (workers seen again after the previous pool ended),
+#: "write" (run: a single process again for 0.1 s after the pools:
 #: rendering), "point1".."point3" (that many point manifests written)
 POINTS = {
-    "run": [("imports", "start", 0.3), ("design", "start", 1.5), ("pool 1 start", "workers", 0.0),
-            ("pool 1", "workers", 0.5), ("pool 2 start", "pool2", 0.0), ("pool 2", "pool2", 0.5),
-            ("pool 3 start", "pool3", 0.0), ("write", "write", 0.0), ("write late", "write", 0.15),
-            ("committed", "point1", 0.0)],
+    "run": [("imports", "start", 0.3), ("design", "start", 1.5), ("pool start", "workers", 0.0),
+            ("pool +0.25 s", "workers", 0.25), ("pool", "workers", 0.5),
+            ("pool +1 s", "workers", 1.0), ("pool +1.5 s", "workers", 1.5),
+            ("write", "write", 0.0), ("write late", "write", 0.15), ("committed", "point1", 0.0)],
     "batch": [("imports", "start", 0.3), ("collect", "start", 1.5),
               ("workers start", "workers", 0.0), ("workers import", "workers", 1.0),
               ("points running", "workers", 2.0), ("1 committed", "point1", 0.0),
