@@ -18,6 +18,13 @@ same patients:
     designs that analyse them);
   - trial-level effects (assurance) :data:`EFFECT`;
   - multiple imputation of endpoint ``e`` at look ``l`` (0 = final) ``5000 + 100 l + e``;
+  - the sufficient-statistics kernel (:mod:`simtrial.sim.suffstat`), arm ``a`` (0 = control,
+    1 = MSC), blocks of ``32**L`` patients (level ``L``; ``L = 0`` are single patients):
+    :func:`suffstat_codes` ``7000 + 100 a + 10 L`` (normals), ``+ 1`` and ``+ 2`` (residual and
+    baseline chi-squares, L >= 1).
+    The level-L blocks inside level-(L+1) block ``p`` read those streams jumped ``p`` times
+    (:func:`block_generator`), so a block's numbers are fixed whichever blocks a run needs. Its
+    baselines use the group's baseline stream above (the same patients as the prefix kernel);
 
 * conduct replicate ``r``, process ``p``: ``key = (CONDUCT, r, p)``.
 """
@@ -26,8 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CHUNK_TRIALS", "EFFECT", "CONDUCT", "generator", "chunk_generator", "group_codes",
-           "patient_codes", "residual_code", "imputation_code", "chunk_count"]
+__all__ = ["CHUNK_TRIALS", "EFFECT", "CONDUCT", "SUFFSTAT", "generator", "chunk_generator",
+           "block_generator", "group_codes", "patient_codes", "residual_code", "imputation_code",
+           "suffstat_codes", "chunk_count"]
 
 CHUNK_TRIALS = 1000
 """Replicate trials per chunk (fixed: part of the definition of a seed's numbers)."""
@@ -35,6 +43,9 @@ EFFECT = 4
 """Stream of the per-trial true effects drawn from the effect distribution."""
 CONDUCT = 0xC0D0
 """First spawn-key element of the conduct (SimPy) replicates."""
+SUFFSTAT = 7000
+"""First stream code of the sufficient-statistics kernel (:func:`suffstat_codes`); above the
+imputation codes of ten looks (at most ``5000 + 100 * 10 + e``), below 7200."""
 _PLAIN = {(0, 0): (0, 1), (0, 1): (2, 3)}
 
 
@@ -46,6 +57,15 @@ def generator(seed: int, *key: int) -> np.random.Generator:
 def chunk_generator(seed: int, chunk: int, code: int) -> np.random.Generator:
     """Generator of stream ``code`` in replicate-trial chunk ``chunk``."""
     return generator(seed, chunk, code)
+
+
+def block_generator(seed: int, chunk: int, code: int, block: int) -> np.random.Generator:
+    """Generator of block ``block`` of stream ``code`` in chunk ``chunk``: that stream's
+    PCG64 jumped ``block`` times (``PCG64.jumped``, about 0.618 * 2**128 draws a jump), so
+    blocks never overlap and block j draws the same numbers whichever other blocks are drawn;
+    block 0 is the stream itself."""
+    bits = np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(chunk, code)))
+    return np.random.Generator(bits.jumped(block) if block else bits)
 
 
 def group_codes(stratum: int, arm: int) -> tuple[int, int, int]:
@@ -69,6 +89,16 @@ def residual_code(stratum: int, arm: int) -> int:
 def imputation_code(endpoint: int, look: int = 0) -> int:
     """Stream code of the imputations of endpoint ``endpoint`` at look ``look`` (0 = final)."""
     return 5000 + 100 * look + endpoint
+
+
+def suffstat_codes(arm: int, level: int) -> tuple[int, int, int]:
+    """Stream codes (normals, residual chi-squares, baseline chi-squares) of the blocks of
+    ``32**level`` patients of arm ``arm`` (0 = control, 1 = MSC) in the sufficient-statistics
+    kernel."""
+    if not 0 <= level < 10:
+        raise ValueError("level must be in 0..9")
+    base = SUFFSTAT + 100 * arm + 10 * level
+    return base, base + 1, base + 2
 
 
 def chunk_count(n_trials: int) -> int:

@@ -23,6 +23,7 @@ from simtrial._rng import CHUNK_TRIALS
 from simtrial.errors import SimtrialError
 from simtrial.model.design import build_design, group_sizes
 from simtrial.scenario import load_scenario
+from simtrial.sim.driver import kernel_for
 from simtrial.sim.export import MAX_ROWS, export_patients, export_rows
 
 from .helpers import scenario
@@ -36,8 +37,13 @@ def design(name: str):
 
 
 def engine_trials(dm, n_trials: int, *, kernel: str | None = None) -> dict[str, np.ndarray]:
-    """Per-trial arrays of the engine at the design N (its public API)."""
+    """Per-trial arrays of the engine at the design N (its public API), from a patient kernel:
+    where the driver would choose the sufficient-statistics kernel, which draws each arm's sums
+    rather than patients (other numbers, the same distribution), the prefix kernel, which
+    analyses the exported patients."""
     n = dm.scenario.design.n_per_arm
+    if kernel is None and kernel_for(dm) == "suffstat":
+        kernel = "prefix"
     return simulate(dm, [n], n_trials=n_trials, keep=[n], kernel=kernel)[n].trials
 
 
@@ -74,7 +80,7 @@ def assert_refit_matches(table, dm, est: np.ndarray, trial: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 CASES = {
-    # plain two-arm ANCOVA (prefix kernel), first chunk and second chunk
+    # plain two-arm ANCOVA (the prefix kernel; suffstat by default), first and second chunk
     "t1d_hba1c_12m": (lambda: design("t1d_hba1c_12m"), [0, 7, CHUNK_TRIALS + 100]),
     # three arms, 10% MCAR dropout, complete-case ANCOVA, Dunnett (full kernel)
     "t1d_three_arm_dose_12m": (lambda: design("t1d_three_arm_dose_12m"),

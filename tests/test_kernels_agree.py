@@ -1,7 +1,10 @@
 """Double programming: the prefix-sum kernel and the full patient kernel are two
 implementations of the same model. On every design the prefix kernel supports they must give the
-same per-trial estimates (to 1e-12) and identical decisions, and the driver must choose the
-prefix kernel for them (including no-op keys such as ``[dropout] rate = 0.0``)."""
+same per-trial estimates (to 1e-12) and identical decisions, and the driver must choose a sums
+kernel for them (including no-op keys such as ``[dropout] rate = 0.0``): the exact
+sufficient-statistics kernel where the endpoint is linear-normal given the baseline (the
+additive HbA1c designs below; it agrees in distribution, tests/test_suffstat.py), the prefix
+kernel otherwise."""
 
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ from simtrial.model.design import build_design
 from simtrial.sim.driver import kernel_for
 
 from .helpers import scenario
+
+LINEAR = {"hba1c_ancova", "hba1c_ttest_one_sided", "allocation_2_to_1", "predictive_assurance",
+          "noop_dropout", "noop_dropout_mar_other_outcome", "one_named_arm", "true_null"}
+"""The cases the driver gives the sufficient-statistics kernel (forced to prefix below)."""
 
 # every axis the prefix kernel supports: outcome scale (additive, log-normal C-peptide with a
 # patient-specific decline, log-normal insulin with and without independence events),
@@ -54,7 +61,7 @@ SUPPORTED = {
 def test_kernels_give_identical_trials_where_both_apply(name):
     sc = scenario(**{"n_trials": 1300, **SUPPORTED[name]})   # two chunks, the last one cut
     dm = build_design(sc)
-    assert kernel_for(dm) == "prefix"
+    assert kernel_for(dm) == ("suffstat" if name in LINEAR else "prefix")
     ns = [9, 20]
     fast = simulate(dm, ns, kernel="prefix", keep=[9])
     full = simulate(dm, ns, kernel="full")
@@ -81,21 +88,28 @@ def test_kernels_give_identical_trials_where_both_apply(name):
             assert x == y, metric
 
 
-@pytest.mark.parametrize("change", [
-    {"dropout": {"rate": 0.2}},
-    {"endpoint.analysis": "mmrm"},
-    {"endpoint.margin": 0.1},
-    {"endpoint.scale": "log", "endpoint.outcome": "fasting_cpeptide", "effect.md": None,
-     "effect.source": "evidence", "effect.population": "all"},
-    {"sequential": {"fractions": [0.5, 1.0]}},
-    {"arms": [{"name": "low", "effect_scale": 0.5}, {"name": "high"}]},
-    {"population.strata": {"t1d": 0.5, "t2d": 0.5}},
-])
+FULL_ONLY = {
+    "dropout": {"dropout": {"rate": 0.2}},
+    "mmrm": {"endpoint.analysis": "mmrm"},
+    "margin": {"endpoint.margin": 0.1},
+    "log_scale_analysis": {"endpoint.scale": "log", "endpoint.outcome": "fasting_cpeptide",
+                           "effect.md": None, "effect.source": "evidence",
+                           "effect.population": "all"},
+    "looks": {"sequential": {"fractions": [0.5, 1.0]}},
+    "two_arms": {"arms": [{"name": "low", "effect_scale": 0.5}, {"name": "high"}]},
+    "strata": {"population.strata": {"t1d": 0.5, "t2d": 0.5}},
+}
+"""Designs only the full patient kernel serves."""
+
+
+@pytest.mark.parametrize("change", list(FULL_ONLY.values()), ids=list(FULL_ONLY))
 def test_designs_the_prefix_kernel_cannot_serve_go_to_the_full_kernel(change):
     dm = build_design(scenario(**change))
     assert kernel_for(dm) == "full"
     with pytest.raises(ValueError, match="prefix-sum kernel does not support"):
         simulate(dm, [10], kernel="prefix", n_trials=10)
+    with pytest.raises(ValueError, match="sufficient-statistics kernel does not support"):
+        simulate(dm, [10], kernel="suffstat", n_trials=10)
 
 
 def test_zero_dropout_changes_no_number():

@@ -72,10 +72,11 @@ def _built(path: Path) -> tuple:
 
 
 def _model(path: Path):
-    """The stratum model of a single-scenario file that the prefix-sum kernel serves."""
-    from simtrial.sim.driver import kernel_for
+    """The stratum model of a single-scenario file that a sums kernel (sufficient-statistics
+    or prefix-sum) serves."""
+    from simtrial.sim.driver import SUM_KERNELS, kernel_for
     (sc, dm), = _built(path)
-    assert kernel_for(dm) == "prefix"
+    assert kernel_for(dm) in SUM_KERNELS
     return sc, dm.models[0]
 
 

@@ -141,7 +141,7 @@ def test_mmrm_unbiased_under_mar_where_complete_case_is_biased():
 def test_no_dropout_single_arm_ancova_matches_closed_form_power():
     sc = scenario(**{"endpoint.scale": "natural", "design.n_per_arm": 25, "n_trials": 6000,
                      "dropout": {"rate": 0.0}})
-    assert kernel_for(build_design(sc)) == "prefix"       # a no-op dropout keeps the fast path
+    assert kernel_for(build_design(sc)) == "suffstat"     # a no-op dropout keeps the fast path
     res = simulate_design(sc)                             # ... and the full kernel agrees
     vm = build_design(sc).models[0].endpoint
     k = build_design(sc).models[0].k_end

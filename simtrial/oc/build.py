@@ -1,5 +1,6 @@
 """Raw kernel output (:class:`~simtrial.sim.driver.Simulated`) -> one
-:class:`~simtrial.oc.results.PointResult` per control-arm size, the same way for both kernels:
+:class:`~simtrial.oc.results.PointResult` per control-arm size, the same way for every kernel
+(the two sums kernels, prefix and suffstat, share one output type):
 per-hypothesis sufficient statistics, then the rows every scenario has (screen failures,
 insulin independence, responders, drawn trial effects), then the rows only designs with several
 hypotheses, looks, dropout or conduct have."""
@@ -22,7 +23,7 @@ __all__ = ["points"]
 def points(dm: DesignModel, sim: Simulated) -> dict[int, PointResult]:
     """PointResult per simulated control-arm size; a one-line SimtrialError if a statistic
     overflowed (numbers outside what the model can compute must never reach results.csv)."""
-    out = _from_prefix(dm, sim) if sim.kernel == "prefix" else _from_full(dm, sim)
+    out = _from_prefix(dm, sim) if sim.prefix is not None else _from_full(dm, sim)
     for n, p in out.items():
         for h, st in zip(dm.hypotheses, p.stats):
             bad = [k for k in ("est_sum", "est_sum2", "se_sum") if not math.isfinite(getattr(st, k))]
@@ -88,7 +89,7 @@ def _from_prefix(dm: DesignModel, sim: Simulated) -> dict[int, PointResult]:
             if has_dist:
                 trials["assurance_success"] = so.kept_assur_reject[:, None]
                 trials["theta"] = so.kept_theta
-        out[n] = PointResult(dm, n, sizes, r, sim.seed, "prefix", (st,), tuple(extra), trials,
+        out[n] = PointResult(dm, n, sizes, r, sim.seed, sim.kernel, (st,), tuple(extra), trials,
                              None, so.elapsed_s)
     return out
 

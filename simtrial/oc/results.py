@@ -149,8 +149,9 @@ class PointResult:
     sizes : ndarray of int, shape (strata, arms + 1)
         Patients per stratum and arm (arm 0 = control).
     n_trials, seed : int
-    kernel : {"prefix", "full"}
-        Which simulation kernel produced it (the numbers do not depend on it where both apply).
+    kernel : {"suffstat", "prefix", "full"}
+        Which simulation kernel produced it (prefix and full give identical numbers where both
+        apply; suffstat the same distribution from other random numbers).
     stats : tuple of HypothesisStats
         Per hypothesis.
     extra : tuple of dict
@@ -654,7 +655,7 @@ class RunResult:
     point : PointResult
         At ``design.n_per_arm`` (with per-trial arrays).
     curve : tuple of PointResult
-        Every simulated control-arm size, sorted by N (the prefix kernel simulates every N from
+        Every simulated control-arm size, sorted by N (a sums kernel simulates every N from
         3 up to the largest needed; the full kernel the design N, ``design.n_grid`` and the
         sample-size search).
     grid : tuple of int

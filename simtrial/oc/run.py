@@ -49,8 +49,9 @@ def simulate(scenario, ns: Iterable[int], *, n_trials: int | None = None,
              keep: Iterable[int] = (), kernel: str | None = None,
              chunks: Iterable[int] | None = None) -> dict[int, PointResult]:
     """Operating characteristics at every control-arm size in ``ns`` (one draw, common random
-    numbers): ``{N: PointResult}``. ``kernel`` forces ``"prefix"`` or ``"full"``; by default
-    the fast kernel is used wherever it gives the same numbers."""
+    numbers): ``{N: PointResult}``. ``kernel`` forces ``"suffstat"``, ``"prefix"`` or
+    ``"full"``; by default the fastest kernel that is exact for the design
+    (:func:`~simtrial.sim.driver.kernel_for`)."""
     dm = design_of(scenario)
     n_trials, seed = _with(dm, n_trials, seed)
     sim = driver.simulate(dm, list(ns), n_trials=n_trials, seed=seed, workers=workers,
@@ -126,7 +127,7 @@ def _guesses(dm: DesignModel, targets, kinds) -> list[int]:
 
 
 def _start(dm: DesignModel, kernel: str, targets, kinds, extra: tuple[int, ...]) -> list[int]:
-    if kernel == "prefix":
+    if kernel in driver.SUM_KERNELS:
         hi = initial_bound(dm, targets, kinds, extra)
         lo = smallest_valid_n(dm)
         return [n for n in range(lo, hi + 1) if driver.valid_n(dm, n)] + list(extra)
@@ -196,7 +197,7 @@ def run(scenario, *, n_trials: int | None = None, seed: int | None = None, worke
     hi = max(pts)
     if sc.design.n_grid:
         grid = [int(n) for n in sc.design.n_grid]
-    elif kernel == "prefix":
+    elif kernel in driver.SUM_KERNELS:
         grid = [n for n in auto_grid(hi, n_design) if n in pts]
     else:
         grid = sorted(pts)

@@ -7,9 +7,9 @@ one exists. Every evaluation uses the same patients (common random numbers).
 
 The search adapts to the kernel through :func:`next_sizes`, not through a second definition:
 
-* the prefix-sum kernel evaluates every N from the smallest valid one up to a bound at once, so
-  the bound starts at 1.25 x the largest closed-form N (+5) and doubles until every target is
-  reached (or the cap);
+* the sums kernels (prefix-sum and sufficient-statistics) evaluate every N from the smallest
+  valid one up to a bound at once, so the bound starts at 1.25 x the largest closed-form N (+5)
+  and doubles until every target is reached (or the cap);
 * the full kernel's cost is the analyses (an MMRM fit costs the same at every N), so the search
   evaluates as few sizes as it can: from the design N it predicts the crossing (probit of power
   linear in sqrt(N), the shape of a z-test's power; through one point with the closed-form
@@ -27,7 +27,7 @@ from typing import Callable
 from scipy import special
 
 from ..model.design import DesignModel
-from ..sim.driver import valid_n
+from ..sim.driver import SUM_KERNELS, valid_n
 from .closed_form import analytic_assurance_n, analytic_sample_size, per_object
 from .results import PointResult, SampleSize, has_closed_form
 
@@ -155,7 +155,7 @@ def next_sizes(dm: DesignModel, kernel: str, values: dict[int, float], targets: 
             want.update(_fill(gap, dm, values, t, z, n_min))
         elif top < cap:            # nothing reaches the target yet: look further
             want.add(_beyond(values, t, top, cap, z) if kernel == "full" else min(cap, 2 * top))
-    if kernel == "prefix" and want:  # the prefix kernel evaluates every size up to its bound
+    if kernel in SUM_KERNELS and want:  # a sums kernel evaluates every size up to its bound
         hi = max(want)
         return [n for n in range(n_min, hi + 1) if valid_n(dm, n)]
     return sorted(n for n in want if n not in values)
@@ -197,7 +197,7 @@ def sample_size_of(dm: DesignModel, points: dict[int, PointResult], target: floa
 
 def initial_bound(dm: DesignModel, targets: list[float], kinds: tuple[str, ...],
                   extra: tuple[int, ...]) -> int:
-    """First upper bound of the prefix kernel's dense grid: 1.25 x the largest closed-form N
+    """First upper bound of a sums kernel's dense grid: 1.25 x the largest closed-form N
     over the reachable targets (+5), at least 20 and the sizes in ``extra``; a power target the
     closed form does not reach by the cap (or with no closed form) starts at the cap only if
     nothing else is known."""
@@ -230,11 +230,11 @@ def search(dm: DesignModel, simulate_at: Callable[[list[int]], dict[int, PointRe
             while True:
                 values = {n: value_of(p, kind) for n, p in pts.items()}
                 nxt = next_sizes(dm, kernel, values, targets, cap, n_min, kind)
-                if kernel == "prefix" and nxt and max(nxt) <= max(pts):
+                if kernel in SUM_KERNELS and nxt and max(nxt) <= max(pts):
                     nxt = []
                 if not nxt:
                     break
-                if kernel == "prefix":
+                if kernel in SUM_KERNELS:
                     pts = dict(simulate_at(sorted(set(nxt) | set(start))))
                 else:
                     pts.update(simulate_at(nxt))

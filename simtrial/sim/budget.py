@@ -32,21 +32,29 @@ from dataclasses import dataclass
 from .._rng import CHUNK_TRIALS
 from ..errors import SimtrialError
 from ..model.design import group_sizes
+from . import suffstat
 
 __all__ = ["Estimate", "estimate", "check", "start", "memory_budget", "time_budget"]
 
 BASE_BYTES = 400e6
 """The interpreter, numpy, scipy, pandas and the model (measured ~310 MB)."""
 
-BYTES_PER_PATIENT_TRIAL = {"prefix": 100.0, "full": 170.0}
-"""Peak bytes per patient of a chunk (prefix: measured 49-80; full: 88-159 per visit, so the
-full kernel's figure is multiplied by the number of visits)."""
+BYTES_PER_PATIENT_TRIAL = {"prefix": 100.0, "suffstat": 30.0, "full": 170.0}
+"""Peak bytes per patient of a chunk (prefix: measured 49-80; suffstat: its screened baselines,
+none where they are drawn exactly (:func:`~simtrial.sim.suffstat.exact_baselines`); full:
+88-159 per visit, so the full kernel's figure is multiplied by the number of visits)."""
 
-US_PER_PATIENT_TRIAL = {"prefix": 0.5, "ancova": 5.0, "mmrm": 5.5, "mi": 15.0}
-"""Microseconds per patient-trial (measured 0.34 prefix; 2.2-3.5 full ANCOVA and MMRM)."""
+BYTES_PER_SIZE_TRIAL = 250.0
+"""Peak bytes per (size, trial) of a chunk of the sufficient-statistics kernel: five arrays of
+five sums by size (both arms' base sums, the analysed sums and the assurance sums)."""
+
+US_PER_PATIENT_TRIAL = {"prefix": 0.5, "suffstat": 0.5, "suffstat_exact": 0.02, "ancova": 5.0,
+                        "mmrm": 5.5, "mi": 15.0}
+"""Microseconds per patient-trial (measured 0.34 prefix; suffstat 0.3-0.4, nearly all of it
+screening, and 0.006-0.06 with exact baselines; 2.2-3.5 full ANCOVA and MMRM)."""
 
 US_PER_SIZE_TRIAL = 10.0
-"""Microseconds per (size, trial) of the prefix kernel's dense curve, which analyses every N up
+"""Microseconds per (size, trial) of a sums kernel's dense curve, which analyses every N up
 to the largest (measured 8 over 99,998 sizes)."""
 
 US_PER_CONDUCT_PATIENT = 100.0
@@ -185,11 +193,14 @@ def estimate(dm, ns, n_trials: int, kernel: str, workers: int = 1) -> Estimate:
     patients = int(group_sizes(dm, n_max).sum())
     chunk = min(CHUNK_TRIALS, int(n_trials))
     v = len(dm.visits)
-    per = BYTES_PER_PATIENT_TRIAL[kernel] * (1 if kernel == "prefix" else v)
+    sums = kernel in ("prefix", "suffstat")
+    exact = kernel == "suffstat" and suffstat.exact_baselines(dm.models[0])
+    per = 0.0 if exact else BYTES_PER_PATIENT_TRIAL[kernel] * (1 if sums else v)
+    per += BYTES_PER_SIZE_TRIAL * len(set(ns)) / patients if kernel == "suffstat" else 0.0
     mem = BASE_BYTES + max(1, min(workers, -(-n_trials // CHUNK_TRIALS))) * chunk * patients * per
     per_size = 0.0
-    if kernel == "prefix":
-        us = US_PER_PATIENT_TRIAL["prefix"]
+    if sums:
+        us = US_PER_PATIENT_TRIAL["suffstat_exact" if exact else kernel]
         per_size = len(set(ns)) * float(n_trials) * US_PER_SIZE_TRIAL * 1e-6
     else:
         analyses = {h.endpoint.analysis for h in dm.hypotheses}
@@ -198,7 +209,7 @@ def estimate(dm, ns, n_trials: int, kernel: str, workers: int = 1) -> Estimate:
             m = max(h.endpoint.imputations for h in dm.hypotheses)
             us *= max(1.0, m / 20.0)
         us *= max(1.0, v / 3.0)
-    if kernel == "prefix":
+    if sums:
         seconds = float(n_trials) * patients * us * 1e-6 + per_size
     else:    # one draw at the largest N, one analysis per N
         every = sum(int(group_sizes(dm, int(n)).sum()) for n in set(ns))

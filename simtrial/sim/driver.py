@@ -1,16 +1,21 @@
-"""The one simulation driver: chunks, workers, progress and combining, for both kernels.
+"""The one simulation driver: chunks, workers, progress and combining, for every kernel.
 
 :func:`simulate` takes a resolved design (:class:`~simtrial.model.design.DesignModel`) and the
-control-arm sizes to evaluate, picks the kernel (:func:`kernel_for`: the prefix-sum kernel
-wherever it serves the design exactly, else the full patient kernel), runs the chunks of
+control-arm sizes to evaluate, picks the kernel (:func:`kernel_for`: the exact
+sufficient-statistics kernel where the endpoint is linear-normal given the baseline, else the
+prefix-sum kernel wherever it serves the design exactly, else the full patient kernel), runs
+the chunks of
 :data:`~simtrial._rng.CHUNK_TRIALS` trials in-process or on a process pool, and combines them in
 chunk-index order, so the numbers depend on neither the number of workers nor the order in
 which chunks finish. It returns the raw combined arrays (:class:`Simulated`);
 :mod:`simtrial.oc` turns them into one :class:`~simtrial.oc.results.PointResult` per N.
 
-Both kernels draw the same patients (:mod:`simtrial._rng`), and the full kernel draws once at
-the largest N and analyses the first patients of each group for smaller N, so a power curve or
-a sample-size search is one draw on either kernel.
+The prefix and full kernels draw the same patients (:mod:`simtrial._rng`), and the full kernel
+draws once at the largest N and analyses the first patients of each group for smaller N, so a
+power curve or a sample-size search is one draw on either kernel. The sufficient-statistics
+kernel (:mod:`~simtrial.sim.suffstat`) draws the same baselines but each arm's outcome sums
+directly from their exact distribution: the same distribution of every result, other random
+numbers, the prefix kernel's output type.
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ from .._rng import chunk_count, CHUNK_TRIALS
 from . import budget
 from .conduct import conduct_design
 from ..model.design import DesignModel, group_sizes
-from . import full, prefix
+from . import full, prefix, suffstat
 
-__all__ = ["KERNELS", "Simulated", "kernel_for", "simulate", "simulate_prefix", "run_chunks",
-           "pool_session", "valid_n"]
+__all__ = ["KERNELS", "SUM_KERNELS", "Simulated", "kernel_for", "simulate", "simulate_prefix",
+           "run_chunks", "pool_session", "valid_n"]
 
-KERNELS = ("prefix", "full")
+KERNELS = ("suffstat", "prefix", "full")
+SUM_KERNELS = {"suffstat": suffstat, "prefix": prefix}
+"""Kernels that summarise each arm by sums and return a :class:`~simtrial.sim.prefix.SimOutput`
+over a grid of sizes (every N up to the largest costs one more analysis): the sample-size
+search evaluates a dense grid on them."""
 
 _WORKER_PAYLOAD: Any = None
 
@@ -43,7 +52,8 @@ _WORKER_PAYLOAD: Any = None
 class Simulated:
     """Raw output of :func:`simulate`.
 
-    ``prefix``: the prefix kernel's :class:`~simtrial.sim.prefix.SimOutput` over ``ns``.
+    ``prefix``: the :class:`~simtrial.sim.prefix.SimOutput` over ``ns`` of a sums kernel
+    (``kernel`` ``"suffstat"`` or ``"prefix"``).
     ``trials``: the full kernel's per-trial arrays per N (chunk order), with ``screened`` /
     ``accepted`` candidates per stratum and the conduct replicates per N.
     """
@@ -73,8 +83,11 @@ def _worker(args):
 
 
 def kernel_for(dm: DesignModel) -> str:
-    """``"prefix"`` if the prefix-sum kernel serves ``dm`` exactly (:func:`prefix.supports`),
-    else ``"full"``."""
+    """``"suffstat"`` if the exact sufficient-statistics kernel serves ``dm``
+    (:func:`suffstat.supports`: linear-normal endpoint given the baseline), else ``"prefix"``
+    if the prefix-sum kernel does (:func:`prefix.supports`), else ``"full"``."""
+    if suffstat.supports(dm):
+        return "suffstat"
     return "prefix" if prefix.supports(dm) else "full"
 
 
@@ -186,10 +199,11 @@ def _trials_in(c: int, n_trials: int) -> int:
 def simulate_prefix(model, n0: Sequence[int] | np.ndarray, *, n_trials: int | None = None,
                     seed: int | None = None, keep: int | None = None, workers: int = 1,
                     chunks: Iterable[int] | None = None, progress: bool = False,
-                    progress_label: str = "trials") -> prefix.SimOutput:
-    """Raw prefix-kernel aggregates of one stratum model at every control-arm size in ``n0``
-    (MSC arm ``design.n_msc(n)``); ``keep`` indexes the size whose per-trial arrays are kept.
-    For teaching code that needs the raw sums; :func:`simulate` is the general entry."""
+                    progress_label: str = "trials", kernel: str = "prefix") -> prefix.SimOutput:
+    """Raw aggregates of one stratum model at every control-arm size in ``n0`` (MSC arm
+    ``design.n_msc(n)``) on a sums kernel (:data:`SUM_KERNELS`, default the prefix kernel);
+    ``keep`` indexes the size whose per-trial arrays are kept. For teaching code that needs the
+    raw sums; :func:`simulate` is the general entry."""
     sc = model.scenario
     n_trials = sc.n_trials if n_trials is None else int(n_trials)
     seed = sc.seed if seed is None else int(seed)
@@ -198,7 +212,7 @@ def simulate_prefix(model, n0: Sequence[int] | np.ndarray, *, n_trials: int | No
     if a0.min() < 2 or a1.min() < 2:
         raise ValueError("arm sizes must be >= 2")
     t0 = time.perf_counter()
-    outs = run_chunks(prefix.run_chunk, model, n_trials,
+    outs = run_chunks(SUM_KERNELS[kernel].run_chunk, model, n_trials,
                       lambda c: (seed, c, n_trials, a0, a1, keep), workers=workers,
                       chunks=chunks, progress=progress, label=progress_label)
     return prefix.combine(outs, n_trials, a0, a1, keep, time.perf_counter() - t0)
@@ -224,9 +238,9 @@ def simulate(dm: DesignModel, ns: Sequence[int], *, n_trials: int | None = None,
     keep : sequence of int
         Sizes whose per-trial arrays are kept on the result (``PointResult.trials``); the full
         kernel keeps them for every size.
-    kernel : {"prefix", "full"}, optional
-        Force a kernel (default :func:`kernel_for`); ``"prefix"`` on a design it does not
-        support raises ValueError.
+    kernel : {"suffstat", "prefix", "full"}, optional
+        Force a kernel (default :func:`kernel_for`); ``"suffstat"`` or ``"prefix"`` on a design
+        it does not support raises ValueError.
 
     Returns
     -------
@@ -245,15 +259,16 @@ def simulate(dm: DesignModel, ns: Sequence[int], *, n_trials: int | None = None,
         raise ValueError(f"kernel must be one of {KERNELS}")
     budget.check(dm, ns, n_trials, kernel, workers)   # before a single patient is drawn
     t0 = time.perf_counter()
-    if kernel == "prefix":
-        if not prefix.supports(dm):
-            raise ValueError("the prefix-sum kernel does not support this design")
+    if kernel in SUM_KERNELS:
+        if not SUM_KERNELS[kernel].supports(dm):
+            what = {"prefix": "prefix-sum", "suffstat": "sufficient-statistics"}[kernel]
+            raise ValueError(f"the {what} kernel does not support this design")
         kept = [n for n in keep if n in ns]
         k = ns.index(kept[0]) if kept else None
         so = simulate_prefix(dm.models[0], ns, n_trials=n_trials, seed=seed, keep=k,
                              workers=workers, chunks=chunks, progress=progress,
-                             progress_label=label or f"N <= {max(ns)}")
-        return Simulated("prefix", tuple(ns), n_trials, seed, time.perf_counter() - t0, prefix=so)
+                             progress_label=label or f"N <= {max(ns)}", kernel=kernel)
+        return Simulated(kernel, tuple(ns), n_trials, seed, time.perf_counter() - t0, prefix=so)
     conducts = None
     if sc.conduct is not None:      # trial i takes the calendar of conduct replicate i mod R
         conducts = {n: conduct_design(dm, n, seed=seed,

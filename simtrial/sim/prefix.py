@@ -36,8 +36,8 @@ from ..model.population import accept_mask, margin, transform
 from ..stats.sums import analyse_sums, reject
 from ..stats import distributions as stats  # scipy.stats's t without its import time
 
-__all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "run_chunk", "combine", "stream",
-           "draw_baselines", "outcome_columns", "supports"]
+__all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "ChunkOut", "run_chunk", "combine", "stream",
+           "draw_baselines", "outcome_columns", "analyse_grid", "supports"]
 
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
@@ -312,11 +312,14 @@ def _arm_prefix(model, gen_base: np.random.Generator, gen_out: np.random.Generat
 
 
 def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarray,
-             keep: int | None, success: bool = False):
+             keep: int | None, success: bool = False,
+             rows: tuple[np.ndarray, np.ndarray] | None = None):
     """Rejections and estimate sums on the grid; per-trial arrays at the kept point.
 
     ``success=True`` counts only rejections in the direction of benefit (for assurance, the
-    probability of a successful trial); otherwise the test's own rejection region.
+    probability of a successful trial); otherwise the test's own rejection region. The sums of
+    grid point g are rows ``n0[g] - 1`` of ``s0`` and ``n1[g] - 1`` of ``s1`` (prefix sums), or
+    ``rows[0][g]`` and ``rows[1][g]`` (the sufficient-statistics kernel's arrays by grid point).
     """
     sc = model.scenario
     g = n0.size
@@ -332,8 +335,9 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
         hi = min(g, lo + _GRID_BATCH)
         a0 = n0[lo:hi]
         a1 = n1[lo:hi]
-        est, se, df = analyse_sums(s0[a0 - 1, :, :N_STATS], s1[a1 - 1, :, :N_STATS], a0[:, None], a1[:, None],
-                                   method)
+        r0, r1 = (a0 - 1, a1 - 1) if rows is None else (rows[0][lo:hi], rows[1][lo:hi])
+        est, se, df = analyse_sums(s0[r0, :, :N_STATS], s1[r1, :, :N_STATS], a0[:, None],
+                                   a1[:, None], method)
         crit = stats.t.isf(sc.design.alpha / sides, df[:, 0])[:, None]
         r = reject(est / se, crit, 1 if success else sides, better)
         rej[lo:hi] = r.sum(axis=1)
@@ -421,3 +425,10 @@ def combine(outs: dict[int, _ChunkOut], n_trials: int, a0: np.ndarray, a1: np.nd
     return SimOutput(n0=a0, n1=a1, n_trials=n_trials, **acc, theta_mean=tm, theta_sd=tsd,
                      theta_clipped=clipped, **kept, screened=screened, accepted=accepted,
                      elapsed_s=elapsed_s, keep=keep)
+
+
+# The sufficient-statistics kernel (sim.suffstat) returns this kernel's chunk output and analyses
+# its sums with this kernel's grid analysis; these are their public names (kept as aliases so
+# the definitions above stay where they are).
+ChunkOut = _ChunkOut
+analyse_grid = _analyse
