@@ -65,13 +65,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"simtrial {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def common(sp, json_flag: bool = True):
+    def common(sp, json_flag: bool = True, kernel_flag: bool = True):
         sp.add_argument("scenario", metavar="SCENARIO.toml")
         sp.add_argument("--seed", type=_seed, help="override the scenario seed")
         sp.add_argument("--n-trials", type=_positive_int("--n-trials"), dest="n_trials",
                         help="override the number of replicate trials")
         sp.add_argument("--workers", type=_positive_int("--workers"), default=1,
                         help="processes (results do not depend on it)")
+        if kernel_flag:
+            sp.add_argument("--kernel", choices=("auto", "suffstat", "prefix", "full"),
+                            default="auto",
+                            help="simulation kernel (default auto: the fastest exact one for the "
+                                 "design; prefix gives the estimates of the patients `simtrial "
+                                 "simulate` exports)")
         if json_flag:
             sp.add_argument("--json", action="store_true", help="print JSON")
 
@@ -295,7 +301,7 @@ def _cmd_run(args) -> int:
             check_run_folder(root / sc.name)
             dm = _design(sc)
             show = not args.quiet and sys.stderr.isatty()
-            res = run(dm, workers=args.workers, progress=show)
+            res = run(dm, workers=args.workers, progress=show, kernel=args.kernel)
             paths = write_run(res, root / sc.name, command=["simtrial"] + args.argv)
             print(res.summary())
             print("wrote     " + ", ".join(str(p) for p in paths.values()))
@@ -333,7 +339,8 @@ def _cmd_power(args) -> int:
         raise SimtrialError(f"usage error: --n-per-arm = {n} gives arms of "
                             + ", ".join(str(int(x)) for x in sizes)
                             + " patients; every arm needs >= 2 and every stratum >= 1")
-    res = power(dm, n, workers=args.workers, progress=not args.json and sys.stderr.isatty())
+    res = power(dm, n, workers=args.workers, progress=not args.json and sys.stderr.isatty(),
+                kernel=args.kernel)
     if args.json:
         _print_json(res.to_dict())
     else:
@@ -348,7 +355,7 @@ def _cmd_sample_size(args) -> int:
         raise SimtrialError(f"usage error: --target-power = {args.target_power} must be in "
                             "(0, 1) (e.g. 0.8)")
     res = sample_size(_design(sc), args.target_power, target=args.target, workers=args.workers,
-                      progress=not args.json and sys.stderr.isatty())
+                      progress=not args.json and sys.stderr.isatty(), kernel=args.kernel)
     if args.json:
         _print_json(res.to_dict())
     else:

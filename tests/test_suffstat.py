@@ -21,6 +21,7 @@ chi-square moves the mean SE of a 100-per-arm trial by 1.5%: that mutation fails
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -28,6 +29,9 @@ import pytest
 from scipy import stats
 
 from simtrial import simulate
+from simtrial.cli import main
+from simtrial.errors import SimtrialError
+from simtrial.scenario import load_scenario
 from simtrial.model.design import build_design
 from simtrial.oc.run import power
 from simtrial.sim import suffstat
@@ -281,7 +285,7 @@ def test_supports_refuses_every_departure_from_linear_normality(name):
         dm = _with_floor(dm)
     assert not suffstat.supports(dm)
     assert kernel_for(dm) != "suffstat"
-    with pytest.raises(ValueError, match="sufficient-statistics kernel does not support"):
+    with pytest.raises(SimtrialError, match='kernel = "suffstat" does not serve this design'):
         simulate(dm, [10], kernel="suffstat", n_trials=10)
 
 
@@ -294,3 +298,27 @@ def test_the_forced_kernels_still_give_todays_numbers():
     np.testing.assert_allclose(full[9].trials["point_est"], fast[9].trials["point_est"],
                                rtol=0, atol=1e-12)
     assert fast[9].kernel == "prefix" and full[9].kernel == "full"
+
+
+def test_cli_kernel_flag(capsys):
+    """``--kernel prefix`` on a suffstat design gives the prefix kernel's numbers (those of the
+    patients ``simtrial simulate`` exports), ``full`` the same ones exactly; ``auto`` is the
+    default; a kernel that does not serve the design is a one-line error, exit 2."""
+    f = "scenarios/t1d_hba1c_12m.toml"
+
+    def cli(*argv):
+        rc = main(["power", f, "--n-trials", "1100", "--json", *argv])
+        out, err = capsys.readouterr()
+        return rc, (json.loads(out) if rc == 0 else None), err
+    got = {k: cli("--kernel", k)[1] for k in ("auto", "suffstat", "prefix", "full")}
+    assert got["auto"]["kernel"] == "suffstat" and got["auto"] == got["suffstat"]
+    assert cli()[1] == got["auto"]
+    assert got["prefix"]["kernel"] == "prefix" and got["full"]["kernel"] == "full"
+    assert got["prefix"]["power"] == got["full"]["power"]
+    dm = build_design(load_scenario(f))
+    assert got["prefix"]["power"] == power(dm, n_trials=1100, kernel="prefix").power
+    assert got["suffstat"]["power"] == power(dm, n_trials=1100).power
+    rc = main(["power", "scenarios/t1d_three_arm_dose_12m.toml", "--kernel", "suffstat"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert 'kernel = "suffstat" does not serve this design; allowed here: auto, full' in err

@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..errors import SimtrialError
+from ..errors import SimtrialError, fmt_value
 from ..model.design import DesignModel, build_design, dropout_hazards, group_sizes
 from ..scenario import Scenario
 from ..sim import driver
@@ -23,7 +23,7 @@ from .build import points
 from .results import PointResult, RunResult, SampleSize
 from .search import analytic_n, initial_bound, search, smallest_valid_n
 
-__all__ = ["design_of", "simulate", "power", "sample_size", "run", "auto_grid"]
+__all__ = ["design_of", "choose_kernel", "simulate", "power", "sample_size", "run", "auto_grid"]
 
 
 def design_of(obj) -> DesignModel:
@@ -54,6 +54,7 @@ def simulate(scenario, ns: Iterable[int], *, n_trials: int | None = None,
     (:func:`~simtrial.sim.driver.kernel_for`)."""
     dm = design_of(scenario)
     n_trials, seed = _with(dm, n_trials, seed)
+    kernel = choose_kernel(dm, kernel)
     sim = driver.simulate(dm, list(ns), n_trials=n_trials, seed=seed, workers=workers,
                           progress=progress, keep=tuple(keep), kernel=kernel, chunks=chunks)
     return points(dm, sim)
@@ -101,10 +102,29 @@ def _kinds(dm: DesignModel, target: str | None) -> tuple[str, ...]:
     return (dm.scenario.design.target,)
 
 
-def _simulate_at(dm, n_trials, seed, workers, progress, keep):
+def choose_kernel(dm: DesignModel, kernel: str | None = None) -> str:
+    """The kernel a command runs: :func:`~simtrial.sim.driver.kernel_for` for ``None`` or
+    ``"auto"``, else ``kernel`` if it serves ``dm`` (a one-line SimtrialError if not). Forcing
+    ``"prefix"`` where the sufficient-statistics kernel would be chosen gives the per-trial
+    estimates of the patients ``simtrial simulate`` exports (the same distribution, other
+    random numbers)."""
+    if kernel is None or kernel == "auto":
+        return driver.kernel_for(dm)
+    if kernel not in driver.KERNELS:
+        raise SimtrialError(f"kernel = {fmt_value(kernel)} is not one of auto, "
+                            + ", ".join(driver.KERNELS))
+    if kernel in driver.SUM_KERNELS and not driver.SUM_KERNELS[kernel].supports(dm):
+        serve = [k for k in driver.KERNELS
+                 if k not in driver.SUM_KERNELS or driver.SUM_KERNELS[k].supports(dm)]
+        raise SimtrialError(f"kernel = {fmt_value(kernel)} does not serve this design; "
+                            f"allowed here: auto, {', '.join(serve)}")
+    return kernel
+
+
+def _simulate_at(dm, n_trials, seed, workers, progress, keep, kernel=None):
     def at(ns):
         return simulate(dm, ns, n_trials=n_trials, seed=seed, workers=workers,
-                        progress=progress, keep=keep)
+                        progress=progress, keep=keep, kernel=kernel)
     return at
 
 
@@ -136,7 +156,7 @@ def _start(dm: DesignModel, kernel: str, targets, kinds, extra: tuple[int, ...])
 
 def sample_size(scenario, target_power: float = 0.8, *, target: str | None = None,
                 n_trials: int | None = None, seed: int | None = None, workers: int = 1,
-                progress: bool = False) -> SampleSize:
+                progress: bool = False, kernel: str | None = None) -> SampleSize:
     """Smallest control-arm size from which the simulated power (``target = "power"``) or
     assurance of the primary hypothesis stays at or above ``target_power``.
 
@@ -148,15 +168,15 @@ def sample_size(scenario, target_power: float = 0.8, *, target: str | None = Non
     targets = _targets(target_power)
     kinds = _kinds(dm, target)
     n_trials, seed = _with(dm, n_trials, seed)
-    kernel = driver.kernel_for(dm)
+    kernel = choose_kernel(dm, kernel)
     # the design N is not needed here: the full kernel starts from the closed-form guesses
     extra = (dm.scenario.design.n_per_arm,)
     if kernel == "full" and _guesses(dm, targets, kinds):
         extra = ()
     start = _start(dm, kernel, targets, kinds, extra)
     with driver.pool_session():         # one worker pool for the whole search
-        _, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, ()), kernel,
-                          targets, kinds, start)
+        _, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, (), kernel),
+                          kernel, targets, kinds, start)
     return sizes[0]
 
 
@@ -167,7 +187,7 @@ def auto_grid(hi: int, design_n: int, k: int = 16) -> list[int]:
 
 
 def run(scenario, *, n_trials: int | None = None, seed: int | None = None, workers: int = 1,
-        progress: bool = False) -> RunResult:
+        progress: bool = False, kernel: str | None = None) -> RunResult:
     """Power at the design N, a power curve, and the sample size for each target.
 
     The design N, ``design.n_grid`` and the sample-size search share one set of simulated
@@ -186,13 +206,13 @@ def run(scenario, *, n_trials: int | None = None, seed: int | None = None, worke
     dist = dm.models[0].distribution
     kinds = ("power", "assurance") if dist is not None and not dist.is_point else ("power",)
     targets = [float(t) for t in sc.design.target_power]
-    kernel = driver.kernel_for(dm)
+    kernel = choose_kernel(dm, kernel)
     n_design = sc.design.n_per_arm
     extra = (n_design,) + tuple(int(n) for n in sc.design.n_grid or ())
     start = _start(dm, kernel, targets, kinds, extra)
     with driver.pool_session():         # one worker pool for every design point
-        pts, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, (n_design,)),
-                            kernel, targets, kinds, start)
+        pts, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, (n_design,),
+                                             kernel), kernel, targets, kinds, start)
     t2 = time.perf_counter()
     hi = max(pts)
     if sc.design.n_grid:
