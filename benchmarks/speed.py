@@ -123,8 +123,8 @@ def main() -> int:
     print(f"{'job':<48} {'simtrial':>10} {'anchor':>22} {'ratio':>8}")
 
     def line(job, ours, anchor, anchor_label, extra=""):
-        ratio = ours / anchor if anchor == anchor and anchor else float("nan")
-        print(f"{job:<48} {ours:>9.2f}s {anchor_label:>22} {ratio:>7.2f}x {extra}".rstrip())
+        ratio = f"{ours / anchor:>7.2f}x" if anchor == anchor and anchor else f"{'-':>8}"
+        print(f"{job:<48} {ours:>9.2f}s {anchor_label:>22} {ratio} {extra}".rstrip())
 
     def vs_r(job, ours_cmd, r_code, key):
         r_cmd = ["Rscript", "-e", r_code] if use_r else None
