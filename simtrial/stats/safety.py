@@ -33,7 +33,7 @@ __all__ = ["JEFFREYS", "p_any_event", "p_any_event_rate", "cp_upper", "cp_lower"
            "rule_of_three", "garwood_upper", "garwood_lower", "n_to_rule_out",
            "exposure_to_rule_out", "beta_posterior", "gamma_posterior", "beta_p_any_event",
            "gamma_p_any_event", "newcombe_interval", "p_beta_difference",
-           "p_gamma_difference", "QUADRATURE_NODES"]
+           "p_gamma_difference", "QUADRATURE_NODES", "closed_form_answers"]
 
 JEFFREYS = (0.5, 0.5)
 """The Jeffreys prior Beta(1/2, 1/2) for a proportion (and Gamma(1/2, rate 0) for a rate)."""
@@ -226,3 +226,50 @@ def _difference(dist, a1, b1, a0, b0, margin, scale: bool) -> np.ndarray:
         q0 = dist.ppf(u[None, :], A0, B0)
         s1 = dist.sf(q0 + M, A1, B1)
     return (s1 @ w)[inv.ravel()].reshape(shape)
+
+
+def closed_form_answers(n_treated: int, rate: float, years: float | None = None,
+                        confidence: float = 0.95, events: int = 0) -> dict:
+    """The closed-form safety questions of ``simtrial safety``, as plain data.
+
+    Parameters
+    ----------
+    n_treated : int
+        Patients treated (>= 1).
+    rate : float
+        A per-patient probability over the follow-up (``years`` None) or a rate per
+        patient-year.
+    years : float, optional
+        Follow-up per patient in years: ``rate`` is then per patient-year.
+    confidence : float
+        One-sided confidence of the bounds, in (0, 1).
+    events : int
+        Events allowed (``k``) for "patients needed" and observed for "what k/N rules out".
+
+    Returns
+    -------
+    dict
+        ``p_any_event`` (P(>= 1 event) in N at the rate), ``expected_events``,
+        ``n_to_rule_out`` (patients with ``events`` or fewer events needed so the bound rules
+        the rate out; per patient-year also ``patient_years_to_rule_out``), ``upper_bound``
+        (what ``events``/N rules out: Clopper-Pearson or Garwood), ``rule_of_three`` (3/N or
+        3/patient-years, for 0 events) and the units.
+    """
+    n, p, c, k = int(n_treated), float(rate), float(confidence), int(events)
+    out: dict = {"n_treated": n, "rate": p, "confidence": c, "events": k}
+    if years is None:
+        out.update(unit="probability per patient over the follow-up",
+                   p_any_event=float(p_any_event(p, n)), expected_events=n * p,
+                   n_to_rule_out=int(n_to_rule_out(p, c, k)),
+                   upper_bound=float(cp_upper(k, n, c)), upper_bound_method="Clopper-Pearson "
+                   "exact one-sided (Beta quantile)", rule_of_three=float(rule_of_three(n)))
+    else:
+        y = float(years)
+        e = n * y
+        need = float(exposure_to_rule_out(p, c, k))
+        out.update(unit="events per patient-year", years=y, patient_years=e,
+                   p_any_event=float(p_any_event_rate(p, n, y)), expected_events=p * e,
+                   patient_years_to_rule_out=need, n_to_rule_out=int(np.ceil(need / y - 1e-9)),
+                   upper_bound=float(garwood_upper(k, e, c)), upper_bound_method="Garwood exact "
+                   "one-sided (chi-square quantile)", rule_of_three=3.0 / e)
+    return out
