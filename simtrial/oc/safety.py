@@ -47,7 +47,8 @@ from ..model.design import DesignModel
 from ..stats import safety as cf
 from ..stats.mc import mean_se, rate_se
 
-__all__ = ["safety_rows", "SAFETY_METRICS", "default_oc_rates", "exact_p_stop_one_look"]
+__all__ = ["safety_rows", "event_trials", "SAFETY_METRICS", "default_oc_rates",
+           "exact_p_stop_one_look"]
 
 SAFETY_METRICS = ("true_rate_mean", "mean_events", "analytic_mean_events", "p_any_event",
                   "analytic_p_any_event", "cp_upper_mean", "garwood_upper_mean",
@@ -219,7 +220,7 @@ def exact_p_stop_one_look(ev: "_Event", p0: float, p1: float) -> float:
             or (n[0] + 1) * (n[1] + 1) > EXACT_MAX_CELLS):
         return math.nan
     x0, x1 = np.meshgrid(np.arange(n[0] + 1), np.arange(n[1] + 1), indexing="ij")
-    x = np.stack([x0, x1], axis=-2)[..., None]                  # (n0+1, n1+1, 2, 1)
+    x = np.stack([x0, x1], axis=-1)[..., None]                  # (n0+1, n1+1, 2, 1)
     hit = ev.crossed(x)[..., 0]
     w = binom.pmf(np.arange(n[0] + 1), n[0], p0)[:, None] * \
         binom.pmf(np.arange(n[1] + 1), n[1], p1)[None, :]
@@ -283,6 +284,20 @@ def _draw_all(ev: _Event, n_trials: int, seed: int, oc: tuple[float, ...] | None
             oc_counts.append(ev.counts(g, grid))
     return (np.concatenate(rates), np.concatenate(counts),
             np.concatenate(oc_counts, axis=1) if oc else None)
+
+
+def event_trials(dm: DesignModel, sizes: np.ndarray, n_trials: int, seed: int, index: int,
+                 eff_look: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The per-trial arrays of ``[[safety]]`` table ``index`` (what :func:`safety_rows`
+    summarises): ``rates`` (trials, arms) true rates, ``counts`` (trials, arms, looks)
+    cumulative counts at the looks, ``fractions`` (looks,), and with monitoring ``stop_look``
+    (trials,), the 0-based look of the harm stop or -1."""
+    ev = _Event(dm, dm.scenario.safety[index], index, sizes.sum(axis=0))
+    rates, X, _ = _draw_all(ev, n_trials, seed, None)
+    out = {"rates": rates, "counts": X, "fractions": np.asarray(ev.fr)}
+    if ev.s.monitoring is not None:
+        out["stop_look"] = _stop_look(ev.crossed(X), eff_look)
+    return out
 
 
 def _event_rows(ev: _Event, names: list[str], R: int, seed: int, success, eff_look):

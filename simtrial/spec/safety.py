@@ -188,23 +188,23 @@ class SafetyConfig:
 
 def _check_evidence(s: SafetyConfig, path: str) -> None:
     """The evidence row exists and gives what the prior needs."""
-    from ..model.evidence import load_safety   # pandas: only for scenarios that use a row
+    import pandas as pd                         # with load_safety: only for scenarios using a row
+    from ..model.evidence import load_safety
     tab = load_safety()
+    counted = [str(i) for i, n in zip(tab["id"], tab["n_msc"]) if not pd.isna(n)]
     rows = tab[tab["id"] == s.evidence]
     if rows.empty:
-        usable = [i for i, n in zip(tab["id"], tab["n_msc"]) if n is not None and n == n]
-        raise err(f"{path}.evidence", s.evidence, "is not a safety.csv id with counts; one of "
-                  + ", ".join(str(u) for u in usable), 'evidence = "k25seed_sae_all"')
+        raise err(f"{path}.evidence", s.evidence, "is not a safety.csv id; one of "
+                  + ", ".join(counted), 'evidence = "k25seed_sae_all"')
     row = rows.iloc[0]
-    if row["n_msc"] is None or row["n_msc"] != row["n_msc"] or str(row["n_msc"]) == "<NA>":
+    if pd.isna(row["n_msc"]):
         raise err(f"{path}.evidence", s.evidence, "has no MSC-arm counts (the source reports "
-                  "none); pick a row with events_msc and n_msc", 'evidence = "k25seed_sae_all"')
-    has_control = str(row["n_control"]) != "<NA>"
-    if s.rate_control is None and not has_control:
+                  "none); one of " + ", ".join(counted), 'evidence = "k25seed_sae_all"')
+    if s.rate_control is None and pd.isna(row["n_control"]):
         raise ScenarioError(f"scenario error: {path}.rate_control is required: evidence row "
                             f"{fmt_value(s.evidence)} has no control arm (e.g. rate_control "
                             "= 0.05)")
-    if s.per == "patient_year" and str(row["follow_up_months"]) == "<NA>":
+    if s.per == "patient_year" and pd.isna(row["follow_up_months"]):
         raise err(f"{path}.evidence", s.evidence, 'gives no follow-up, so no patient-years for '
                   'per = "patient_year"; use per = "patient"', 'per = "patient"')
 

@@ -96,6 +96,11 @@ def garwood_lower(x, exposure, confidence=0.95) -> np.ndarray:
     return np.where(x > 0, out, 0.0)
 
 
+def _bdtr(k, n, p):
+    """Binomial cdf P(X <= k | n, p) with integer k, n (scipy.special.bdtr)."""
+    return special.bdtr(k.astype(np.int64), n.astype(np.int64), p)
+
+
 def n_to_rule_out(p, confidence=0.95, events=0) -> np.ndarray:
     """Smallest number of patients ``n`` such that observing ``events`` (or fewer) rules out a
     per-patient rate ``p`` with one-sided confidence ``confidence``: the smallest n with
@@ -112,7 +117,7 @@ def n_to_rule_out(p, confidence=0.95, events=0) -> np.ndarray:
     hi = np.maximum(guess, lo)
     # grow hi until it is enough (each doubling at most ~50 times for p >= 1e-12)
     for _ in range(200):
-        short = special.bdtr(k, hi, p) > alpha
+        short = _bdtr(k, hi, p) > alpha
         if not short.any():
             break
         hi = np.where(short, hi * 2.0, hi)
@@ -121,7 +126,7 @@ def n_to_rule_out(p, confidence=0.95, events=0) -> np.ndarray:
         if np.all(hi - lo <= 1.0):
             break
         mid = np.floor((lo + hi) / 2.0)
-        ok = special.bdtr(k, mid, p) <= alpha
+        ok = _bdtr(k, mid, p) <= alpha
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
     return hi.astype(np.int64)
