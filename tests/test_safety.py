@@ -383,15 +383,6 @@ BAD = [
      r"safety\[0\]\.years = 1\.0 is only used with per = \"patient_year\""),
     ({"name": "sae", "prior": "evidence", "rate_control": 0.1},
      r"safety\[0\]\.evidence is required with prior = \"evidence\""),
-    ({"name": "sae", "prior": "evidence", "evidence": "nope", "rate_control": 0.1},
-     r"safety\[0\]\.evidence = \"nope\" is not a safety\.csv id"),
-    ({"name": "sae", "prior": "evidence", "evidence": "aringazina25_adverse_reaction_t2dm",
-      "rate_control": 0.1}, r"has no MSC-arm counts"),
-    ({"name": "sae", "prior": "evidence", "evidence": "matsuoka25_sae_t2dm"},
-     r"safety\[0\]\.rate_control is required: evidence row \"matsuoka25_sae_t2dm\" has no "
-     r"control arm"),
-    ({"name": "sae", "per": "patient_year", "prior": "evidence", "evidence": "k25seed_sae_all",
-      "rate_control": 0.1}, r"gives no follow-up"),
     ({"name": "sae", "rate_control": 0.1, "rate_msc": 0.1, "evidence": "k25seed_sae_all"},
      r"safety\[0\]\.evidence = \"k25seed_sae_all\" needs prior = \"evidence\""),
     ({"name": "sae", "rate_control": 0.1, "rate_msc": 0.1, "evidence_weight": 2.0},
@@ -423,6 +414,27 @@ BAD = [
 def test_bad_safety_keys_are_one_line_errors(table, msg):
     with pytest.raises(ScenarioError, match=msg) as e:
         _sc([table])
+    assert "\n" not in str(e.value)
+
+
+BAD_EVIDENCE = [
+    ({"name": "sae", "prior": "evidence", "evidence": "nope", "rate_control": 0.1},
+     r"safety\[0\]\.evidence = \"nope\" is not a safety\.csv id"),
+    ({"name": "sae", "prior": "evidence", "evidence": "aringazina25_adverse_reaction_t2dm",
+      "rate_control": 0.1}, r"has no MSC-arm counts"),
+    ({"name": "sae", "prior": "evidence", "evidence": "matsuoka25_sae_t2dm"},
+     r"safety\[0\]\.rate_control is required: evidence row \"matsuoka25_sae_t2dm\" has no "
+     r"control arm"),
+    ({"name": "sae", "per": "patient_year", "prior": "evidence", "evidence": "k25seed_sae_all",
+      "rate_control": 0.1}, r"gives no follow-up"),
+]
+
+
+@pytest.mark.parametrize("table,msg", BAD_EVIDENCE, ids=[str(i) for i in range(len(BAD_EVIDENCE))])
+def test_bad_evidence_rows_are_one_line_errors_at_validate(table, msg):
+    sc = _sc([table])             # parses; the row is checked against safety.csv by the model
+    with pytest.raises(ScenarioError, match=msg) as e:
+        build_design(sc)
     assert "\n" not in str(e.value)
 
 

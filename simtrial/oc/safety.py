@@ -44,6 +44,8 @@ import numpy as np
 
 from .._rng import CHUNK_TRIALS, chunk_count, chunk_generator, safety_code
 from ..model.design import DesignModel
+from ..model.safety import safety_evidence
+from ..stats.gsd import boundaries
 from ..stats import safety as cf
 from ..stats.mc import mean_se, rate_se
 
@@ -64,20 +66,6 @@ SAFETY_METRICS = ("true_rate_mean", "mean_events", "analytic_mean_events", "p_an
 ``visit``; ``oc_*`` rows the true MSC rate, ``rate_msc=<r>``)."""
 EXACT_MAX_CELLS = 40_000
 """Largest (n0 + 1)(n1 + 1) for the exact one-look P(stop) (:func:`exact_p_stop_one_look`)."""
-
-
-def _evidence(s) -> dict[str, Any] | None:
-    if s.prior != "evidence":
-        return None
-    from ..model.evidence import load_safety
-    tab = load_safety()
-    r = tab[tab["id"] == s.evidence].iloc[0]
-
-    def val(k):
-        v = r[k]
-        return None if str(v) == "<NA>" else int(v)
-    return {k: val(k) for k in ("events_msc", "n_msc", "events_control", "n_control",
-                                "follow_up_months")}
 
 
 def _prior_params(s, ev: dict, arm: str) -> tuple[float, float]:
@@ -126,7 +114,7 @@ class _Event:
         self.cum = _cum_n(self.arm_n, self.fr)                       # (A, K)
         self.exposure = (self.arm_n[:, None] * np.asarray(self.fr)[None, :] * self.years
                          if self.per == "patient_year" else None)    # (A, K)
-        self.ev = _evidence(s)
+        self.ev = safety_evidence(dm.scenario)[index]
         self.ctrl_prior = (_prior_params(s, self.ev, "control")
                            if self.ev is not None and s.rate_control is None else None)
         self.msc_prior = _prior_params(s, self.ev, "msc") if self.ev is not None else None
@@ -189,7 +177,6 @@ class _Event:
         return hit.any(axis=-2)
 
     def bounds(self) -> np.ndarray:
-        from ..stats.gsd import boundaries
         m = self.s.monitoring
         return np.asarray(boundaries(list(self.fr), alpha=m.alpha, sides=1,
                                      spending=m.spending).z, dtype=float)

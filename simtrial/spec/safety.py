@@ -1,8 +1,9 @@
 """``[[safety]]``: safety events (rates per arm, optionally drawn from an evidence row) and
 ``[safety.monitoring]``: sequential stopping for harm.
 
-Each key is declared once (see :mod:`simtrial.spec._fields`); validated here, simulated by
-:mod:`simtrial.oc.safety`, closed forms in :mod:`simtrial.stats.safety`.
+Each key is declared once (see :mod:`simtrial.spec._fields`); validated here (the evidence row of
+``prior = "evidence"`` by :func:`simtrial.model.safety.safety_evidence`, which reads safety.csv),
+simulated by :mod:`simtrial.oc.safety`, closed forms in :mod:`simtrial.stats.safety`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationInfo, model_validator
 
-from ..errors import ScenarioError, fmt_value
+from ..errors import ScenarioError
 from ._fields import (Choice, Float, FloatList, Str, check_keys, err, key, rule, section,
                       toml_keys, validate)
 
@@ -178,35 +179,11 @@ class SafetyConfig:
             if self.rate_msc is not None:
                 raise rule(f"{path}.rate_msc", self.rate_msc, 'is drawn from the evidence row '
                            'with prior = "evidence" (remove it, or use prior = "fixed")')
-            _check_evidence(self, path)
         m = self.monitoring
         if m is not None and m.rule == "bayes" and abs(m.margin) >= top:
             raise rule(f"{path}.monitoring.margin", m.margin, f"must be in (-{top:g}, {top:g})",
                        "margin = 0.02")
         return self
-
-
-def _check_evidence(s: SafetyConfig, path: str) -> None:
-    """The evidence row exists and gives what the prior needs."""
-    import pandas as pd                         # with load_safety: only for scenarios using a row
-    from ..model.evidence import load_safety
-    tab = load_safety()
-    counted = [str(i) for i, n in zip(tab["id"], tab["n_msc"]) if not pd.isna(n)]
-    rows = tab[tab["id"] == s.evidence]
-    if rows.empty:
-        raise err(f"{path}.evidence", s.evidence, "is not a safety.csv id; one of "
-                  + ", ".join(counted), 'evidence = "k25seed_sae_all"')
-    row = rows.iloc[0]
-    if pd.isna(row["n_msc"]):
-        raise err(f"{path}.evidence", s.evidence, "has no MSC-arm counts (the source reports "
-                  "none); one of " + ", ".join(counted), 'evidence = "k25seed_sae_all"')
-    if s.rate_control is None and pd.isna(row["n_control"]):
-        raise ScenarioError(f"scenario error: {path}.rate_control is required: evidence row "
-                            f"{fmt_value(s.evidence)} has no control arm (e.g. rate_control "
-                            "= 0.05)")
-    if s.per == "patient_year" and pd.isna(row["follow_up_months"]):
-        raise err(f"{path}.evidence", s.evidence, 'gives no follow-up, so no patient-years for '
-                  'per = "patient_year"; use per = "patient"', 'per = "patient"')
 
 
 def parse_safety(data: dict) -> tuple[SafetyConfig, ...]:

@@ -24,10 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import special
-from scipy.stats import beta as _beta
-from scipy.stats import chi2 as _chi2
-from scipy.stats import gamma as _gamma
-from scipy.stats import norm as _norm
 
 __all__ = ["JEFFREYS", "p_any_event", "p_any_event_rate", "cp_upper", "cp_lower",
            "rule_of_three", "garwood_upper", "garwood_lower", "n_to_rule_out",
@@ -39,6 +35,13 @@ JEFFREYS = (0.5, 0.5)
 """The Jeffreys prior Beta(1/2, 1/2) for a proportion (and Gamma(1/2, rate 0) for a rate)."""
 QUADRATURE_NODES = 256
 """Gauss-Legendre nodes of :func:`p_beta_difference` / :func:`p_gamma_difference`."""
+
+
+def _st():
+    """scipy.stats, imported on first use (0.5 s: ``power`` and ``validate`` of a scenario
+    without [[safety]] never pay it)."""
+    import scipy.stats
+    return scipy.stats
 
 
 def _arr(x) -> np.ndarray:
@@ -64,7 +67,7 @@ def cp_upper(x, n, confidence=0.95) -> np.ndarray:
     ``1 - (1 - confidence)^(1/n)`` (3/n by the rule of three at 95%)."""
     x, n, c = np.broadcast_arrays(_arr(x), _arr(n), _arr(confidence))
     full = x >= n
-    out = _beta.ppf(c, x + 1.0, np.where(full, 1.0, n - x))
+    out = _st().beta.ppf(c, x + 1.0, np.where(full, 1.0, n - x))
     return np.where(full, 1.0, out)
 
 
@@ -73,7 +76,7 @@ def cp_lower(x, n, confidence=0.95) -> np.ndarray:
     Beta(x, n - x + 1); 0 where ``x = 0``."""
     x, n, c = np.broadcast_arrays(_arr(x), _arr(n), _arr(confidence))
     zero = x <= 0
-    out = _beta.ppf(1.0 - c, np.where(zero, 1.0, x), n - x + 1.0)
+    out = _st().beta.ppf(1.0 - c, np.where(zero, 1.0, x), n - x + 1.0)
     return np.where(zero, 0.0, out)
 
 
@@ -86,13 +89,14 @@ def rule_of_three(n) -> np.ndarray:
 def garwood_upper(x, exposure, confidence=0.95) -> np.ndarray:
     """Exact one-sided upper bound of a Poisson rate (Garwood): ``chi2.ppf(C, 2x + 2) / (2E)``
     events per unit of ``exposure`` (patient-years)."""
-    return _chi2.ppf(_arr(confidence), 2.0 * _arr(x) + 2.0) / (2.0 * _arr(exposure))
+    return _st().chi2.ppf(_arr(confidence), 2.0 * _arr(x) + 2.0) / (2.0 * _arr(exposure))
 
 
 def garwood_lower(x, exposure, confidence=0.95) -> np.ndarray:
     """Exact one-sided lower bound of a Poisson rate: ``chi2.ppf(1 - C, 2x) / (2E)`` (0 at x = 0)."""
     x = _arr(x)
-    out = _chi2.ppf(1.0 - _arr(confidence), np.where(x > 0, 2.0 * x, 1.0)) / (2.0 * _arr(exposure))
+    df = np.where(x > 0, 2.0 * x, 1.0)
+    out = _st().chi2.ppf(1.0 - _arr(confidence), df) / (2.0 * _arr(exposure))
     return np.where(x > 0, out, 0.0)
 
 
@@ -136,7 +140,7 @@ def exposure_to_rule_out(lam, confidence=0.95, events=0) -> np.ndarray:
     """Patient-years needed so that ``events`` (or fewer) rule out a rate ``lam`` per
     patient-year with one-sided confidence C: ``chi2.ppf(C, 2 events + 2) / (2 lam)``
     (``-ln(1 - C) / lam`` for 0 events)."""
-    return _chi2.ppf(_arr(confidence), 2.0 * _arr(events) + 2.0) / (2.0 * _arr(lam))
+    return _st().chi2.ppf(_arr(confidence), 2.0 * _arr(events) + 2.0) / (2.0 * _arr(lam))
 
 
 def beta_posterior(x, n, a=JEFFREYS[0], b=JEFFREYS[1]) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +187,7 @@ def newcombe_interval(x1, n1, x0, n0, confidence=0.95) -> tuple[np.ndarray, np.n
     ``L = d - sqrt((p1 - l1)^2 + (u0 - p0)^2)``, ``U = d + sqrt((u1 - p1)^2 + (p0 - l0)^2)``.
     """
     x1, n1, x0, n0 = (_arr(v) for v in (x1, n1, x0, n0))
-    z = _norm.ppf(0.5 + _arr(confidence) / 2.0)
+    z = _st().norm.ppf(0.5 + _arr(confidence) / 2.0)
     p1, p0 = x1 / n1, x0 / n0
     l1, u1 = _wilson(x1, n1, z)
     l0, u0 = _wilson(x0, n0, z)
@@ -208,20 +212,21 @@ def p_beta_difference(a1, b1, a0, b0, margin=0.0) -> np.ndarray:
     posterior needs no special grid). Vectorised: the inputs broadcast; identical parameter
     sets are integrated once.
     """
-    return _difference(_beta, a1, b1, a0, b0, margin, scale=False)
+    return _difference("beta", a1, b1, a0, b0, margin, scale=False)
 
 
 def p_gamma_difference(a1, r1, a0, r0, margin=0.0) -> np.ndarray:
     """P(lam1 - lam0 > margin) for independent Gamma(shape a_i, rate r_i) rates; the same
     quadrature as :func:`p_beta_difference`."""
-    return _difference(_gamma, a1, r1, a0, r0, margin, scale=True)
+    return _difference("gamma", a1, r1, a0, r0, margin, scale=True)
 
 
-def _difference(dist, a1, b1, a0, b0, margin, scale: bool) -> np.ndarray:
+def _difference(name: str, a1, b1, a0, b0, margin, scale: bool) -> np.ndarray:
     a1, b1, a0, b0, m = np.broadcast_arrays(*(_arr(v) for v in (a1, b1, a0, b0, margin)))
     shape = a1.shape
     flat = np.stack([v.ravel() for v in (a1, b1, a0, b0, m)], axis=1)
     uniq, inv = np.unique(flat, axis=0, return_inverse=True)
+    dist = getattr(_st(), name)
     u, w = _nodes()
     A1, B1, A0, B0, M = (uniq[:, i:i + 1] for i in range(5))
     if scale:
