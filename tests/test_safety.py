@@ -501,3 +501,20 @@ def test_cli_safety_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch, 
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and frag in err
     assert os.listdir(tmp_path) == []
+
+
+def test_harm_stop_after_an_efficacy_stop_does_not_count():
+    # [sequential] efficacy looks at 1/2 and 1; the harm rule uses the same looks (default)
+    sc = _sc([{"name": "sae", "rate_control": 0.05, "rate_msc": 0.25,
+               "monitoring": {"rule": "spending", "alpha": 0.05}}], n_trials=600, n=30,
+             sequential={"looks": 2})
+    p = power(sc)
+    eff = np.asarray(p.trials["point_gsd_look"])
+    assert 0 < np.mean(eff == 0) < 1            # some trials stop for efficacy at look 1
+    free = event_trials(p.design, p.sizes, 600, p.seed, 0)["stop_look"]
+    want = (free >= 0) & (free <= eff)
+    r = _rows(p, "sae")
+    assert r[("MSC", "", "p_stop_harm")][0] == float(np.mean(want))
+    assert float(np.mean(want)) < float(np.mean(free >= 0))
+    success = np.asarray(p.trials["point_success"][:, 0], dtype=bool)
+    assert r[("MSC", "", "power_with_monitoring")][0] == float(np.mean(success & ~want))
