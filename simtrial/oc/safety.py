@@ -199,19 +199,20 @@ def _score_z(x1, n1, x0, n0, per: str) -> np.ndarray:
 
 def exact_p_stop_one_look(ev: "_Event", p0: float, p1: float) -> float:
     """Exact P(stop) of a one-look rule, one MSC arm, per patient, fixed rates: the sum of
-    Binomial(n0, p0) x Binomial(n1, p1) probabilities over the count pairs that cross; NaN where
-    not computable (several looks or arms, per patient-year, a drawn rate or too many cells)."""
+    Binomial(n0, p0) x Binomial(n1, p1) probabilities over the count pairs that cross (pairs of
+    probability below 1e-16 are left out: at most 4e-12 in all); NaN where not computable
+    (several looks or arms, per patient-year, or more than EXACT_MAX_CELLS pairs)."""
     from scipy.stats import binom
     n = ev.arm_n
     if (len(ev.fr) != 1 or n.size != 2 or ev.per != "patient"
             or (n[0] + 1) * (n[1] + 1) > EXACT_MAX_CELLS):
         return math.nan
-    x0, x1 = np.meshgrid(np.arange(n[0] + 1), np.arange(n[1] + 1), indexing="ij")
-    x = np.stack([x0, x1], axis=-1)[..., None]                  # (n0+1, n1+1, 2, 1)
-    hit = ev.crossed(x)[..., 0]
     w = binom.pmf(np.arange(n[0] + 1), n[0], p0)[:, None] * \
         binom.pmf(np.arange(n[1] + 1), n[1], p1)[None, :]
-    return float(np.sum(w * hit))
+    x0, x1 = np.nonzero(w > 1e-16)
+    x = np.stack([x0, x1], axis=-1)[..., None]                  # (cells, 2 arms, 1 look)
+    hit = ev.crossed(x)[:, 0]
+    return float(np.sum(w[x0, x1] * hit))
 
 
 def _stop_look(crossed: np.ndarray, eff_look: np.ndarray | None) -> np.ndarray:
