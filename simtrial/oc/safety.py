@@ -197,22 +197,53 @@ def _score_z(x1, n1, x0, n0, per: str) -> np.ndarray:
     return np.where(np.isfinite(z), z, 0.0)
 
 
+def _one_look_thresholds(ev: "_Event") -> np.ndarray:
+    """Per control count x0 = 0..n0, the smallest MSC count that crosses the one-look rule
+    (n1 + 1: none). The Bayes rule's P(p1 - p0 > margin | x0, x1) increases with x1 (the Beta
+    posterior of p1 rises stochastically with x1), so the posterior threshold is a count
+    threshold, found by bisection (vectorised over x0); the spending rule's grid is evaluated
+    whole (no quadrature) and its first crossing taken."""
+    cached = getattr(ev, "_thresholds", None)
+    if cached is not None:
+        return cached
+    n0, n1 = (int(v) for v in ev.arm_n)
+    x0 = np.arange(n0 + 1)
+
+    def hit(x1):
+        x = np.stack([x0, x1], axis=-1)[..., None]               # (n0+1, 2 arms, 1 look)
+        return ev.crossed(x)[:, 0]
+    if ev.s.monitoring.rule == "bayes":
+        lo = np.full(n0 + 1, -1)             # largest known not to cross
+        hi = np.full(n0 + 1, n1 + 1)         # smallest known to cross (n1 + 1: none)
+        top = hit(np.full(n0 + 1, n1))
+        hi = np.where(top, n1, hi)
+        lo = np.where(top, lo, n1)
+        while np.any(hi - lo > 1):
+            mid = (lo + hi) // 2
+            h = hit(np.clip(mid, 0, n1))
+            hi = np.where((hi - lo > 1) & h, mid, hi)
+            lo = np.where((hi - lo > 1) & ~h, mid, lo)
+        out = hi
+    else:
+        grid = np.stack([hit(np.full(n0 + 1, k)) for k in range(n1 + 1)], axis=1)
+        out = np.where(grid.any(axis=1), np.argmax(grid, axis=1), n1 + 1)
+    ev._thresholds = out
+    return out
+
+
 def exact_p_stop_one_look(ev: "_Event", p0: float, p1: float) -> float:
-    """Exact P(stop) of a one-look rule, one MSC arm, per patient, fixed rates: the sum of
-    Binomial(n0, p0) x Binomial(n1, p1) probabilities over the count pairs that cross (pairs of
-    probability below 1e-16 are left out: at most 4e-12 in all); NaN where not computable
-    (several looks or arms, per patient-year, or more than EXACT_MAX_CELLS pairs)."""
+    """Exact P(stop) of a one-look rule, one MSC arm, per patient, fixed rates:
+    ``sum_x0 Binomial(x0; n0, p0) P(X1 >= t(x0); n1, p1)`` with the count thresholds t of
+    :func:`_one_look_thresholds`; NaN where not computable (several looks or arms, per
+    patient-year, or more than :data:`EXACT_MAX_CELLS` count pairs)."""
     from scipy.stats import binom
     n = ev.arm_n
     if (len(ev.fr) != 1 or n.size != 2 or ev.per != "patient"
             or (n[0] + 1) * (n[1] + 1) > EXACT_MAX_CELLS):
         return math.nan
-    w = binom.pmf(np.arange(n[0] + 1), n[0], p0)[:, None] * \
-        binom.pmf(np.arange(n[1] + 1), n[1], p1)[None, :]
-    x0, x1 = np.nonzero(w > 1e-16)
-    x = np.stack([x0, x1], axis=-1)[..., None]                  # (cells, 2 arms, 1 look)
-    hit = ev.crossed(x)[:, 0]
-    return float(np.sum(w[x0, x1] * hit))
+    t = _one_look_thresholds(ev)
+    w0 = binom.pmf(np.arange(n[0] + 1), n[0], p0)
+    return float(np.sum(w0 * binom.sf(t - 1, n[1], p1)))
 
 
 def _stop_look(crossed: np.ndarray, eff_look: np.ndarray | None) -> np.ndarray:

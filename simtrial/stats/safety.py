@@ -22,6 +22,8 @@ difference).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import special
 
@@ -93,7 +95,8 @@ def garwood_upper(x, exposure, confidence=0.95) -> np.ndarray:
 
 
 def garwood_lower(x, exposure, confidence=0.95) -> np.ndarray:
-    """Exact one-sided lower bound of a Poisson rate: ``chi2.ppf(1 - C, 2x) / (2E)`` (0 at x = 0)."""
+    """Exact one-sided lower bound of a Poisson rate: ``chi2.ppf(1 - C, 2x) / (2E)``
+    (0 at x = 0)."""
     x = _arr(x)
     df = np.where(x > 0, 2.0 * x, 1.0)
     out = _st().chi2.ppf(1.0 - _arr(confidence), df) / (2.0 * _arr(exposure))
@@ -196,9 +199,14 @@ def newcombe_interval(x1, n1, x0, n0, confidence=0.95) -> tuple[np.ndarray, np.n
             d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2))
 
 
+@functools.lru_cache(maxsize=4)
 def _nodes(k: int = QUADRATURE_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on (0, 1) (computed once: an eigenproblem)."""
     u, w = np.polynomial.legendre.leggauss(k)
-    return (u + 1.0) / 2.0, w / 2.0
+    u, w = (u + 1.0) / 2.0, w / 2.0
+    u.flags.writeable = False
+    w.flags.writeable = False
+    return u, w
 
 
 def p_beta_difference(a1, b1, a0, b0, margin=0.0) -> np.ndarray:
@@ -228,13 +236,13 @@ def _difference(name: str, a1, b1, a0, b0, margin, scale: bool) -> np.ndarray:
     uniq, inv = np.unique(flat, axis=0, return_inverse=True)
     dist = getattr(_st(), name)
     u, w = _nodes()
-    A1, B1, A0, B0, M = (uniq[:, i:i + 1] for i in range(5))
-    if scale:
-        q0 = dist.ppf(u[None, :], A0, scale=1.0 / B0)
-        s1 = dist.sf(q0 + M, A1, scale=1.0 / B1)
-    else:
-        q0 = dist.ppf(u[None, :], A0, B0)
-        s1 = dist.sf(q0 + M, A1, B1)
+    # the control quantiles depend on (a0, b0) only: computed once per distinct pair
+    pairs, pinv = np.unique(uniq[:, 2:4], axis=0, return_inverse=True)
+    A0, B0 = pairs[:, :1], pairs[:, 1:2]
+    q0 = (dist.ppf(u[None, :], A0, scale=1.0 / B0) if scale
+          else dist.ppf(u[None, :], A0, B0))[pinv.ravel()]
+    A1, B1, M = uniq[:, 0:1], uniq[:, 1:2], uniq[:, 4:5]
+    s1 = dist.sf(q0 + M, A1, scale=1.0 / B1) if scale else dist.sf(q0 + M, A1, B1)
     return (s1 @ w)[inv.ravel()].reshape(shape)
 
 
