@@ -198,11 +198,11 @@ def _score_z(x1, n1, x0, n0, per: str) -> np.ndarray:
 
 
 def _one_look_thresholds(ev: "_Event") -> np.ndarray:
-    """Per control count x0 = 0..n0, the smallest MSC count that crosses the one-look rule
-    (n1 + 1: none). The Bayes rule's P(p1 - p0 > margin | x0, x1) increases with x1 (the Beta
+    """Bayes rule: per control count x0 = 0..n0, the smallest MSC count that crosses the
+    one-look rule (n1 + 1: none). P(p1 - p0 > margin | x0, x1) increases with x1 (the Beta
     posterior of p1 rises stochastically with x1), so the posterior threshold is a count
-    threshold, found by bisection (vectorised over x0); the spending rule's grid is evaluated
-    whole (no quadrature) and its first crossing taken."""
+    threshold, found by bisection (vectorised over x0). Spending rule: the whole crossing grid,
+    bool (n0 + 1, n1 + 1) (no quadrature, no monotonicity assumed)."""
     cached = getattr(ev, "_thresholds", None)
     if cached is not None:
         return cached
@@ -225,8 +225,7 @@ def _one_look_thresholds(ev: "_Event") -> np.ndarray:
             lo = np.where((hi - lo > 1) & ~h, mid, lo)
         out = hi
     else:
-        grid = np.stack([hit(np.full(n0 + 1, k)) for k in range(n1 + 1)], axis=1)
-        out = np.where(grid.any(axis=1), np.argmax(grid, axis=1), n1 + 1)
+        out = np.stack([hit(np.full(n0 + 1, k)) for k in range(n1 + 1)], axis=1)
     ev._thresholds = out
     return out
 
@@ -234,7 +233,7 @@ def _one_look_thresholds(ev: "_Event") -> np.ndarray:
 def exact_p_stop_one_look(ev: "_Event", p0: float, p1: float) -> float:
     """Exact P(stop) of a one-look rule, one MSC arm, per patient, fixed rates:
     ``sum_x0 Binomial(x0; n0, p0) P(X1 >= t(x0); n1, p1)`` with the count thresholds t of
-    :func:`_one_look_thresholds`; NaN where not computable (several looks or arms, per
+    :func:`_one_look_thresholds` (the spending rule: the sum over its crossing grid); NaN where not computable (several looks or arms, per
     patient-year, or more than :data:`EXACT_MAX_CELLS` count pairs)."""
     from scipy.stats import binom
     n = ev.arm_n
@@ -243,6 +242,8 @@ def exact_p_stop_one_look(ev: "_Event", p0: float, p1: float) -> float:
         return math.nan
     t = _one_look_thresholds(ev)
     w0 = binom.pmf(np.arange(n[0] + 1), n[0], p0)
+    if t.ndim == 2:
+        return float(w0 @ t.astype(float) @ binom.pmf(np.arange(n[1] + 1), n[1], p1))
     return float(np.sum(w0 * binom.sf(t - 1, n[1], p1)))
 
 
