@@ -441,7 +441,31 @@ def _validate_design(args, sc) -> int:
         print(f"  sequential {dm.boundaries.summary()}")
     if getattr(sc, "conduct", None) is not None:
         print("  conduct " + json.dumps(_plain_json(sc.conduct.to_toml()), separators=(", ", ": ")))
+    for s in getattr(sc, "safety", ()):
+        print("  " + safety_line(s))
     return 0
+
+
+def safety_line(s) -> str:
+    """What `validate` says about one [[safety]] table: rates, prior and monitoring rule."""
+    unit = "per patient" if s.per == "patient" else "per patient-year"
+    if s.prior == "evidence":
+        w = f", weight {s.evidence_weight:g}" if s.evidence_weight != 1.0 else ""
+        msc = f"MSC rate drawn per trial from safety.csv row {s.evidence}{w}"
+        ctrl = (f"control {s.rate_control:g}" if s.rate_control is not None
+                else "control drawn from the same row")
+    else:
+        msc, ctrl = f"MSC {s.rate_msc:g}", f"control {s.rate_control:g}"
+    line = (f"safety {s.name} ({unit}): {msc}, {ctrl}; analysis prior "
+            f"{'Beta' if s.per == 'patient' else 'Gamma'}({s.prior_a:g}, {s.prior_b:g})")
+    m = s.monitoring
+    if m is not None:
+        looks = (", ".join(f"{f:g}" for f in m.looks) if m.looks
+                 else "the [sequential] looks, else the end")
+        rule = (f"P(diff > {m.margin:g}) > {m.threshold:g}" if m.rule == "bayes"
+                else f"score z vs {m.spending} spending at alpha {m.alpha:g}")
+        line += f"; harm monitoring {m.rule}: stop if {rule} at {looks}"
+    return line
 
 
 def endpoint_variance_line(m) -> str:
