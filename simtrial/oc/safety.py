@@ -160,26 +160,53 @@ class _Event:
 
     # the rule ----------------------------------------------------------------------------
     def crossed(self, x: np.ndarray) -> np.ndarray:
-        """Bool (..., K): some MSC arm crosses the harm rule at look k."""
+        """Bool (..., K): some MSC arm crosses the harm rule at look k, for counts x
+        (..., A, K). The rule depends only on (arm, look, MSC count, control count): each
+        distinct tuple is evaluated once per event and kept (``_hits``), so the posterior
+        quadrature costs the same however many trials or chunks share it."""
+        A, K = x.shape[-2:]
+        x = np.asarray(x, dtype=np.int64)
+        lead = x.shape[:-2]
+        arm = np.broadcast_to(np.arange(1, A)[:, None], lead + (A - 1, K))
+        look = np.broadcast_to(np.arange(K)[None, :], lead + (A - 1, K))
+        x1 = x[..., 1:, :]
+        x0 = np.broadcast_to(x[..., :1, :], x1.shape)
+        keys = np.stack([arm, look, x1, x0], axis=-1).reshape(-1, 4)
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        cache = self.__dict__.setdefault("_hits", {})
+        todo = np.array([i for i, u in enumerate(map(tuple, uniq.tolist())) if u not in cache],
+                        dtype=np.int64)
+        if todo.size:
+            for u, h in zip(map(tuple, uniq[todo].tolist()), self._rule(uniq[todo])):
+                cache[u] = bool(h)
+        hits = np.fromiter((cache[u] for u in map(tuple, uniq.tolist())), dtype=bool,
+                           count=len(uniq))
+        return hits[inv.ravel()].reshape(x1.shape).any(axis=-2)
+
+    def _rule(self, keys: np.ndarray) -> np.ndarray:
+        """The harm rule at (arm, look, MSC count, control count) rows, shape (n, 4)."""
         m = self.s.monitoring
         size = self.cum if self.per == "patient" else self.exposure          # (A, K)
-        x0, n0 = x[..., :1, :], size[:1]
-        x1, n1 = x[..., 1:, :], size[1:]
+        a_, k_ = keys[:, 0], keys[:, 1]
+        x1, x0 = keys[:, 2].astype(float), keys[:, 3].astype(float)
+        n1, n0 = size[a_, k_], size[0, k_]
         if m.rule == "bayes":
             a, b = self.s.prior_a, self.s.prior_b
             if self.per == "patient":
                 p = cf.p_beta_difference(a + x1, b + n1 - x1, a + x0, b + n0 - x0, m.margin)
             else:
                 p = cf.p_gamma_difference(a + x1, b + n1, a + x0, b + n0, m.margin)
-            hit = p > m.threshold
-        else:
-            hit = _score_z(x1, n1, x0, n0, self.per) >= self.bounds()
-        return hit.any(axis=-2)
+            return p > m.threshold
+        return _score_z(x1, n1, x0, n0, self.per) >= self.bounds()[k_]
 
     def bounds(self) -> np.ndarray:
-        m = self.s.monitoring
-        return np.asarray(boundaries(list(self.fr), alpha=m.alpha, sides=1,
-                                     spending=m.spending).z, dtype=float)
+        """Lan-DeMets z bounds of the spending rule at the looks (computed once)."""
+        if "_bounds" not in self.__dict__:
+            m = self.s.monitoring
+            self.__dict__["_bounds"] = np.asarray(boundaries(list(self.fr), alpha=m.alpha,
+                                                             sides=1, spending=m.spending).z,
+                                                  dtype=float)
+        return self.__dict__["_bounds"]
 
 
 def _score_z(x1, n1, x0, n0, per: str) -> np.ndarray:
@@ -203,7 +230,7 @@ def _one_look_thresholds(ev: "_Event") -> np.ndarray:
     posterior of p1 rises stochastically with x1), so the posterior threshold is a count
     threshold, found by bisection (vectorised over x0). Spending rule: the whole crossing grid,
     bool (n0 + 1, n1 + 1) (no quadrature, no monotonicity assumed)."""
-    cached = getattr(ev, "_thresholds", None)
+    cached = ev.__dict__.get("thresholds")
     if cached is not None:
         return cached
     n0, n1 = (int(v) for v in ev.arm_n)
@@ -226,15 +253,16 @@ def _one_look_thresholds(ev: "_Event") -> np.ndarray:
         out = hi
     else:
         out = np.stack([hit(np.full(n0 + 1, k)) for k in range(n1 + 1)], axis=1)
-    ev._thresholds = out
+    ev.__dict__["thresholds"] = out
     return out
 
 
 def exact_p_stop_one_look(ev: "_Event", p0: float, p1: float) -> float:
     """Exact P(stop) of a one-look rule, one MSC arm, per patient, fixed rates:
     ``sum_x0 Binomial(x0; n0, p0) P(X1 >= t(x0); n1, p1)`` with the count thresholds t of
-    :func:`_one_look_thresholds` (the spending rule: the sum over its crossing grid); NaN where not computable (several looks or arms, per
-    patient-year, or more than :data:`EXACT_MAX_CELLS` count pairs)."""
+    :func:`_one_look_thresholds` (the spending rule: the sum over its crossing grid); NaN
+    where not computable (several looks or arms, per patient-year, or more than
+    :data:`EXACT_MAX_CELLS` count pairs)."""
     from scipy.stats import binom
     n = ev.arm_n
     if (len(ev.fr) != 1 or n.size != 2 or ev.per != "patient"
@@ -289,8 +317,11 @@ def safety_rows(dm: DesignModel, sizes: np.ndarray, n_trials: int, seed: int,
     return rows
 
 
-def _draw_all(ev: _Event, n_trials: int, seed: int, oc: tuple[float, ...] | None):
-    rates, counts, oc_counts = [], [], []
+def _draw_all(ev: _Event, n_trials: int, seed: int, oc: tuple[float, ...] | None,
+              eff_look: np.ndarray | None = None):
+    """True rates (R, A), cumulative counts (R, A, K) and, for the OC grid, the harm stop look
+    (G, R) (computed chunk by chunk: the grid's counts are never all in memory)."""
+    rates, counts, oc_looks = [], [], []
     for c in range(chunk_count(n_trials)):
         m = min(CHUNK_TRIALS, n_trials - c * CHUNK_TRIALS)
         r = ev.draw_rates(chunk_generator(seed, c, safety_code(ev.i, 0)), m)
@@ -301,9 +332,10 @@ def _draw_all(ev: _Event, n_trials: int, seed: int, oc: tuple[float, ...] | None
             grid = np.empty((len(oc), m, ev.arm_n.size))
             grid[..., 0] = ev.mean_rate(0)        # fixed, or the evidence posterior mean
             grid[..., 1:] = np.asarray(oc)[:, None, None]
-            oc_counts.append(ev.counts(g, grid))
+            eff = None if eff_look is None else eff_look[c * CHUNK_TRIALS:c * CHUNK_TRIALS + m]
+            oc_looks.append(_stop_look(ev.crossed(ev.counts(g, grid)), eff))
     return (np.concatenate(rates), np.concatenate(counts),
-            np.concatenate(oc_counts, axis=1) if oc else None)
+            np.concatenate(oc_looks, axis=1) if oc else None)
 
 
 def event_trials(dm: DesignModel, sizes: np.ndarray, n_trials: int, seed: int, index: int,
@@ -327,7 +359,7 @@ def _event_rows(ev: _Event, names: list[str], R: int, seed: int, success, eff_lo
     if mon is not None:
         ctrl = ev.mean_rate(0)
         oc = tuple(s.oc_rates) if s.oc_rates is not None else default_oc_rates(ctrl, s.per)
-    rates, X, OX = _draw_all(ev, R, seed, oc)
+    rates, X, olook = _draw_all(ev, R, seed, oc, eff_look)
     rows: list[dict[str, Any]] = []
 
     def add(arm, visit, metric, est, se=math.nan):
@@ -423,7 +455,6 @@ def _event_rows(ev: _Event, names: list[str], R: int, seed: int, success, eff_lo
         add(msc, "", "power_efficacy", *rate(success))
         add(msc, "", "power_with_monitoring", *rate(success & ~stopped))
         add(msc, "", "power_lost", *rate(success & stopped))
-    olook = _stop_look(ev.crossed(OX), eff_look)          # (G, R)
     for g, r in enumerate(oc):
         lab = f"rate_msc={r:g}"
         st = olook[g] >= 0
