@@ -7,6 +7,11 @@ design point of a sweep over N or the effect distribution shares its population)
 bytes of the pickled arguments makes equal inputs hit whichever object holds them; an argument
 that does not pickle is simply not memoised. Values are returned as read-only arrays or
 immutable numbers, so a caller cannot change a cached value; exceptions are not cached.
+
+Hashing is the cost (a calibration sample is about 2 MB): a large array that is read-only and
+owns its data, or a read-only view of one, is hashed once and then known by identity (the
+builder of a model freezes its calibration arrays, and nothing in simtrial makes a frozen array
+writable again); every other argument is hashed on each call.
 The cache lives in the process (nothing is written anywhere) and holds the last ``maxsize``
 results.
 """
@@ -15,13 +20,49 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import pickle
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
 
 __all__ = ["by_content"]
+
+_FROZEN_MIN_BYTES = 1 << 16
+_DIGESTS: dict[int, tuple[weakref.ref, bytes]] = {}
+
+
+def _frozen_digest(a: np.ndarray) -> bytes:
+    hit = _DIGESTS.get(id(a))
+    if hit is not None and hit[0]() is a:
+        return hit[1]
+    d = hashlib.blake2b(memoryview(a).cast("B"), digest_size=20).digest()
+    k = id(a)
+    _DIGESTS[k] = (weakref.ref(a, lambda _r, k=k: _DIGESTS.pop(k, None)), d)
+    return d
+
+
+class _KeyPickler(pickle.Pickler):
+    """Pickles frozen arrays by their cached digest (and a view's place in its base)."""
+
+    def persistent_id(self, obj):
+        if type(obj) is not np.ndarray or obj.nbytes < _FROZEN_MIN_BYTES or obj.flags.writeable:
+            return None
+        base = obj if obj.base is None else obj.base
+        if (type(base) is not np.ndarray or base.base is not None or base.flags.writeable
+                or not base.flags.c_contiguous):
+            return None
+        off = obj.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        return ("frozen", _frozen_digest(base), base.dtype.str, base.shape, off, obj.dtype.str,
+                obj.shape, obj.strides)
+
+
+def _key(args, kwargs) -> bytes:
+    buf = io.BytesIO()
+    _KeyPickler(buf, protocol=5).dump((args, sorted(kwargs.items())))
+    return hashlib.blake2b(buf.getbuffer(), digest_size=20).digest()
 
 
 def by_content(maxsize: int = 512) -> Callable[[Callable], Callable]:
@@ -34,8 +75,7 @@ def by_content(maxsize: int = 512) -> Callable[[Callable], Callable]:
         @functools.wraps(fn)
         def memo(*args, **kwargs):
             try:
-                key = hashlib.blake2b(pickle.dumps((args, sorted(kwargs.items())), protocol=5),
-                                      digest_size=20).digest()
+                key = _key(args, kwargs)
             except (pickle.PicklingError, TypeError, AttributeError):
                 key = None
             if key is None:
