@@ -689,9 +689,10 @@ class RunResult:
         raise KeyError(f"N = {n} per arm was not simulated in this run")
 
     def to_frame(self) -> "pd.DataFrame":
-        """One tidy table (:data:`TIDY_COLUMNS`): ``table`` = design, power_curve or
-        sample_size."""
-        rows = [{"table": "design", **r} for r in self.point.rows()]
+        """One tidy table (:data:`TIDY_COLUMNS`): ``table`` = design, bayes (the ``[bayes]``
+        rows of the design point, :mod:`simtrial.oc.bayes`), power_curve or sample_size."""
+        rows = [{"table": "bayes" if r["hypothesis"] == "bayes" else "design", **r}
+                for r in self.point.rows()]
         for n in self.grid:
             rows.extend({"table": "power_curve", **r} for r in self.at(n).rows()
                         if r["metric"] in _CURVE_METRICS)
