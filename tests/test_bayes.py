@@ -378,8 +378,10 @@ def test_results_table_and_json_carry_the_bayes_rows():
      'bayes.studies_file = "nope.csv": file = "nope.csv" cannot be read'),
 ])
 def test_bad_keys_are_one_line_errors(bad, msg):
+    """Keys at parse time; a studies file or an evidence row when the design is built (before
+    anything is simulated or written: the CLI builds the design first)."""
     with pytest.raises(ScenarioError) as e:
-        _sc(bad)
+        build_design(_sc(bad))
     text = str(e.value)
     assert text.startswith("scenario error: ") and "\n" not in text
     assert msg in text, text

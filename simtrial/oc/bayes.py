@@ -36,7 +36,7 @@ from ..errors import SimtrialError
 from ..model.design import DesignModel
 from ..model.outcomes import OUTCOMES
 from ..sim import suffstat
-from ..spec.bayes import evidence_prior, study_values
+from ..model.priors import evidence_prior, study_values
 from ..stats import bayes as B
 from ..stats.mc import rate_se
 

@@ -7,16 +7,11 @@ characteristics).
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationInfo, model_validator
 
-from ..errors import ScenarioError, SimtrialError, fmt_value
-from ..model.effects import tau2_from_i2
-from ..model.evidence import row_by_id
-from ..stats.meta import read_studies
+from ..errors import ScenarioError
 from ._fields import (Choice, Float, FloatList, Str, check_keys, err, key, rule, section,
                       toml_keys, validate)
 
@@ -160,51 +155,13 @@ class BayesConfig:
 BAYES_KEYS = toml_keys(BayesConfig)
 
 
-def study_values(cfg: BayesConfig, origin: str | None) -> tuple[list[float], list[float],
-                                                                list[str]]:
-    """``(y, se, labels)`` of the MAP studies: the inline rows, or the file (relative to the
-    scenario's folder) read by :func:`simtrial.stats.meta.read_studies`."""
-    if cfg.studies:
-        return ([r.y for r in cfg.studies], [r.se for r in cfg.studies],
-                [r.study for r in cfg.studies])
-    path = Path(cfg.studies_file)
-    if not path.is_absolute() and origin:
-        path = Path(origin).parent / path
-    try:
-        y, v, table = read_studies(path)
-    except SimtrialError as exc:
-        raise ScenarioError(f"scenario error: bayes.studies_file = {fmt_value(cfg.studies_file)}: "
-                            + str(exc).removeprefix("meta error: ")) from None
-    return [float(a) for a in y], [math.sqrt(float(b)) for b in v], list(table["study"])
-
-
-def evidence_prior(cfg: BayesConfig) -> tuple[float, float, float]:
-    """``(md, se, tau2)`` of the ``evidence`` row; tau^2 DERIVED from I^2, k and SE
-    (:func:`simtrial.model.effects.tau2_from_i2`)."""
-    try:
-        row = row_by_id(cfg.evidence)
-    except SimtrialError as exc:
-        msg = str(exc).split(" is not an evidence row id", 1)
-        tail = msg[1] if len(msg) > 1 else ""
-        raise ScenarioError(f"scenario error: bayes.evidence = {fmt_value(cfg.evidence)} is not an "
-                            f"evidence row id{tail}") from None
-    if row.i2 is None or row.k is None:
-        raise ScenarioError(f"scenario error: bayes.evidence = {fmt_value(cfg.evidence)} has no I^2 and "
-                            "k, so tau^2 cannot be derived; use [[bayes.studies]] instead")
-    return float(row.md), float(row.se), tau2_from_i2(row.i2, row.k, row.se)
-
-
-def parse_bayes(data: dict, origin: str | None) -> BayesConfig | None:
-    """Validate the ``[bayes]`` table (``None`` if absent); reads a studies file or the
-    evidence row once here, so a bad one fails before anything is simulated."""
+def parse_bayes(data: dict) -> BayesConfig | None:
+    """Validate the ``[bayes]`` table (``None`` if absent). A studies file and an evidence row
+    are read when the design is built (:mod:`simtrial.model.priors`), before anything is
+    simulated or written."""
     if "bayes" not in data:
         return None
     t = data["bayes"]
     if not isinstance(t, dict):
         raise err("bayes", t, "must be a table", '[bayes] prior = "robust_map"')
-    cfg = validate(BayesConfig, t, "bayes", **{"raw:BayesConfig": dict(t)})
-    if cfg.studies_file is not None:
-        study_values(cfg, origin)
-    if cfg.evidence is not None:
-        evidence_prior(cfg)
-    return cfg
+    return validate(BayesConfig, t, "bayes", **{"raw:BayesConfig": dict(t)})

@@ -1163,7 +1163,7 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     if "sequential" in data:
         seq = validate(SequentialConfig, table(data, "sequential", ""), "sequential")
     conduct = parse_conduct(data, visits)
-    bayes = parse_bayes(data, origin)
+    bayes = parse_bayes(data)
     _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq)
     return Scenario(population=population, endpoint=endpoint, effect=effect, design=design,
                     outcome_model=om, source_path=origin, arms=arms, endpoints=endpoints,
