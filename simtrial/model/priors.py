@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from ..errors import ScenarioError, SimtrialError, fmt_value
+from ..spec.bayes import BayesConfig
 from ..stats.meta import read_studies
 from .effects import tau2_from_i2
 from .evidence import row_by_id
@@ -43,9 +44,11 @@ def evidence_prior(cfg: BayesConfig) -> tuple[float, float, float]:
         tail = msg[1] if len(msg) > 1 else ""
         raise ScenarioError(f"scenario error: bayes.evidence = {fmt_value(cfg.evidence)} is not an "
                             f"evidence row id{tail}") from None
-    if row.i2 is None or row.k is None:
-        raise ScenarioError(f"scenario error: bayes.evidence = {fmt_value(cfg.evidence)} has no I^2 and "
-                            "k, so tau^2 cannot be derived; use [[bayes.studies]] instead")
+    missing = [n for n, v in (("I^2", row.i2), ("k", row.k)) if v is None]
+    if missing:
+        raise ScenarioError(f"scenario error: bayes.evidence = {fmt_value(cfg.evidence)} has no "
+                            f"{' or '.join(missing)}, so tau^2 = I^2 k SE^2 cannot be derived; "
+                            "use [[bayes.studies]] instead")
     return float(row.md), float(row.se), tau2_from_i2(row.i2, row.k, row.se)
 
 

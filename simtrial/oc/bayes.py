@@ -267,6 +267,11 @@ def rows(dm: DesignModel, trials: dict[str, np.ndarray], n_per_arm: int) -> list
     for c in cfg.conflict_shifts:
         for x in dict.fromkeys((0.0, md)):
             condition(f"control_shift={_fmt(c)} effect={_fmt(x)}", x, x - md, c)
+    for r in out:       # never print or write nan: numbers beyond what the model computes
+        if not math.isfinite(r["estimate"]):
+            raise SimtrialError(f"run error: [bayes] {r['metric']} at {r['design_point']} is not "
+                                f"finite ({r['estimate']}): the prior or the effects are beyond "
+                                "what the model can compute (check the bayes values)")
     return out
 
 

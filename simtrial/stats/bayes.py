@@ -360,7 +360,12 @@ def approximate(mix: Mixture, *, max_components: int = 4, tolerance: float = 0.0
         cuts = np.searchsorted(cum, np.arange(1, k) / k)
         groups = [g for g in np.split(np.arange(mix.k), cuts) if g.size]
         start = _merge(mix, groups)
-        approx = _em(mix, start) if k > 1 else start
+        approx = start
+        if k > 1:
+            with np.errstate(all="ignore"):     # extreme scales: a non-finite fit is dropped
+                fit = _em(mix, start)
+            if all(np.all(np.isfinite(a)) for a in (fit.w, fit.m, fit.s)) and np.all(fit.s > 0):
+                approx = fit
         e = max_cdf_error(mix, approx)
         if best is None or e < best[1]:
             best = (approx, e)

@@ -176,8 +176,9 @@ def _bayes_section(run: RunFolder, sc) -> Section | None:
               & b["metric"].isin(_BAYES_PRIOR)]
     pt = round_frame(prior[["metric", "estimate"]].reset_index(drop=True))
     pt.attrs["caption"] = ("The prior (not simulated). ESS in patients (target = control) or "
-                           "patients per arm (target = effect): ELIR (expected local-information "
-                           "ratio, Neuenschwander et al. 2020) and the moment method "
+                           "patients per arm (target = effect): ELIR (expected "
+                           "local-information ratio, Neuenschwander et al. 2020) and the moment "
+                           "method "
                            "(sigma_unit^2 / prior variance); map_approx_max_cdf_error is the "
                            "largest CDF difference between the MAP quadrature mixture and the "
                            "mixture used.")
@@ -191,8 +192,8 @@ def _bayes_section(run: RunFolder, sc) -> Section | None:
             r[x["metric"] + " MC SE"] = x["mc_se"]
         rows.append(r)
     ot = round_frame(pd.DataFrame(rows))
-    ot.attrs["caption"] = ("Operating characteristics of the rule at the design size. p_go_flat: "
-                           "the same rule with a flat prior (the frequentist z rule with the "
+    ot.attrs["caption"] = ("Operating characteristics of the rule at the design size. "
+                           "p_go_flat: the same rule with a flat prior (the frequentist z rule with the "
                            "trial's SE); go_inflation: p_go - p_go_flat, paired over the same "
                            "trials. design_prior: each trial's true effect drawn from the "
                            "scenario's effect distribution (probability of success); "
