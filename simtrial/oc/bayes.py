@@ -115,7 +115,9 @@ class BayesPrior:
             else:
                 y, se, _ = study_values(cfg, sc.source_path)
                 self.studies = len(y)
-                self.map = B.map_prior(y, se, tau_prior_sd=cfg.tau_prior_sd)
+                mu = (None if cfg.mu_prior_sd is None
+                      else (cfg.mu_prior_mean, cfg.mu_prior_sd))
+                self.map = B.map_prior(y, se, tau_prior_sd=cfg.tau_prior_sd, mu_prior=mu)
                 mix, self.map_error = B.approximate(self.map.mixture)
                 self.map_components = mix.k
             self.map_mixture = mix

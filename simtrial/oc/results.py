@@ -379,6 +379,20 @@ class PointResult:
             d["assurance_definition"] = (
                 "P(significant result favouring MSC), averaged over the effect distribution: "
                 "one-sided success, not power (about alpha/sides under a null point effect)")
+        bay = [r for r in self.rows() if r["hypothesis"] == "bayes"]
+        if bay:     # [bayes]: the prior and each condition's P(Go) etc. (also in "rows")
+            cfg = self.design.scenario.bayes
+            out: dict[str, Any] = {"prior": cfg.prior, "target": cfg.target, "conditions": {}}
+            for r in bay:
+                cond = r["design_point"].split(" ", 1)[1]
+                if cond == "prior":
+                    out.setdefault("prior_summary", {})[r["metric"]] = r["estimate"]
+                else:
+                    c = out["conditions"].setdefault(cond, {})
+                    c[r["metric"]] = r["estimate"]
+                    if not math.isnan(r["mc_se"]):
+                        c[r["metric"] + "_mc_se"] = r["mc_se"]
+            d["bayes"] = out
         d["rows"] = self.rows()
         return d
 

@@ -63,6 +63,11 @@ class BayesConfig:
                                "a pooled evidence row; MAP = N(md, se^2 + tau^2), tau^2 from I^2")
     tau_prior_sd: Float(gt=0.0, le=1e6) | None = key(None, "tau_prior_sd = 0.5", "half-normal "
                                                      "scale of the between-study SD tau (map)")
+    mu_prior_mean: Float(ge=-1e6, le=1e6) | None = key(None, "mu_prior_mean = 0.0", "normal "
+                                                       "prior on the MAP's population mean mu",
+                                                       shown_default="flat")
+    mu_prior_sd: Float(gt=0.0, le=1e6) | None = key(None, "mu_prior_sd = 1.0", "its SD "
+                                                    "(with mu_prior_mean)", shown_default="flat")
     robust_weight: Float(gt=0.0, lt=1.0) = key(0.2, "robust_weight = 0.2", 'prior = '
                                                '"robust_map": weight of the vague component')
     robust_mean: Float(ge=-1e6, le=1e6) | None = key(None, "robust_mean = 0.0", "mean of the "
@@ -120,6 +125,10 @@ class BayesConfig:
                 ("evidence", uses_map, 'is only used with prior = "map" or "robust_map"'),
                 ("tau_prior_sd", uses_map and self.evidence is None,
                  'is only used with prior = "map" or "robust_map" from studies'),
+                ("mu_prior_mean", uses_map and self.evidence is None,
+                 'is only used with prior = "map" or "robust_map" from studies'),
+                ("mu_prior_sd", uses_map and self.evidence is None,
+                 'is only used with prior = "map" or "robust_map" from studies'),
                 ("robust_mean", self.prior == "robust_map",
                  'is only used with prior = "robust_map"'),
                 ("conflict_shifts", self.target == "control",
@@ -146,6 +155,9 @@ class BayesConfig:
             if self.evidence is not None and self.target != "effect":
                 raise rule("bayes.evidence", self.evidence, 'gives an effect; it needs target '
                            '= "effect" (a control-arm prior needs studies)', 'target = "effect"')
+            if (self.mu_prior_mean is None) != (self.mu_prior_sd is None):
+                raise rule("", None, "bayes.mu_prior_mean and bayes.mu_prior_sd go together "
+                           "(a normal prior on mu; leave both out for a flat one)", bare=True)
             if self.evidence is None and self.tau_prior_sd is None:
                 raise rule("", None, "bayes.tau_prior_sd is required for a MAP prior from "
                            "studies (e.g. tau_prior_sd = 0.5)", bare=True)
