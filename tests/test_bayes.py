@@ -312,9 +312,10 @@ def test_grid_effects_equal_re_running_the_engine():
 
 
 def test_borrowing_a_matching_prior_with_no_conflict_and_inflation_under_drift():
-    """A MAP prior centred on the simulated control drift: borrowing keeps P(Go | null) at or
-    below the flat rule's; a control arm that truly does better than the historical ones
-    (shift -0.4) inflates it (the prior pulls the control estimate up, the effect down)."""
+    """The shipped MAP prior (mean +0.16, near the simulated control drift +0.2): borrowing
+    keeps P(Go | null) at or below the flat rule's; a control arm that truly does better than
+    the historical ones (shift -0.4) inflates it (the prior pulls the control estimate up, the
+    effect down). P(Go) + P(No-Go) + P(consider) = 1 in every condition."""
     sc = load_scenario(SHIPPED)
     r = power(sc, n_trials=4000)
     rows = {(x["design_point"], x["metric"]): (x["estimate"], x["mc_se"]) for x in r.rows()

@@ -28,7 +28,6 @@ the engine at that fixed effect would give on the same patients (tests/test_baye
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 

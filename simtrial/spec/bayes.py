@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import ValidationInfo, model_validator
 
-from ..errors import ScenarioError
 from ._fields import (Choice, Float, FloatList, Str, check_keys, err, key, rule, section,
                       toml_keys, validate)
 
