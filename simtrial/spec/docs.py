@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import fmt_value
 from ._fields import bounds_of, choices_of, field_info, toml_keys
+from .bayes import BayesConfig, StudyRow
 from .conduct import ConductConfig, ManufacturingConfig, RegimenConfig
 from .scenario import (ArmConfig, DesignConfig, DropoutConfig, EffectConfig, EndpointConfig,
                        MultiplicityConfig, OutcomeModelConfig, PopulationConfig, Scenario,
@@ -38,6 +39,8 @@ SECTIONS: tuple[tuple[str, type, str], ...] = (
     ("conduct", ConductConfig, "[conduct]"),
     ("conduct.manufacturing", ManufacturingConfig, "[conduct.manufacturing]"),
     ("conduct.regimen", RegimenConfig, "[conduct.regimen]"),
+    ("bayes", BayesConfig, "[bayes]"),
+    ("bayes.studies[]", StudyRow, "[[bayes.studies]]"),
 )
 # attributes whose TOML form is a family of keys, and keys with no attribute of their own
 _PATTERN_KEYS = {"marginals": "<variable>", "per_outcome": "<outcome>"}
