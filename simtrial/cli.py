@@ -387,6 +387,23 @@ def _cmd_validate(args) -> int:
     return _validate_design(args, _load_scenario(args.scenario))
 
 
+def _bayes_line(dm, kernel: str) -> str:
+    """validate: the [bayes] prior (its mean, SD and ESS), after the checks a run makes."""
+    from .oc.bayes import check, prior_for
+    from .stats.bayes import ess
+    check(dm, kernel)
+    cfg = dm.scenario.bayes
+    p = prior_for(dm)
+    rule = (f"Go if P(benefit) > {cfg.go_prob:g} and median beyond {cfg.go_value:g}; No-Go if "
+            f"P(beyond {cfg.nogo_threshold:g}) < {cfg.nogo_prob:g}")
+    if p.mixture is None:
+        return f"bayes {cfg.prior} (flat) prior on the {cfg.target}; {rule}"
+    m = p.mixture
+    return (f"bayes {cfg.prior} prior on the {cfg.target}: mean {m.mean:+.4g}, SD {m.sd:.4g}, "
+            f"{m.k} components, ESS {ess(m, p.sigma_unit, 'elir'):.1f} (ELIR) / "
+            f"{ess(m, p.sigma_unit, 'moment'):.1f} (moment); {rule}")
+
+
 def _validate_design(args, sc) -> int:
     """validate: the resolved design (strata, arms, hypotheses, dropout, multiplicity, looks,
     conduct) and which simulation kernel will run it."""
@@ -437,6 +454,8 @@ def _validate_design(args, sc) -> int:
               + f" (cumulative {dd['cumulative_mcar']:.1%} before MAR/MNAR shifts)")
     m = d["multiplicity"]
     print(f"  multiplicity {m['method']}" + (f" (within {m['within']})" if m["within"] else ""))
+    if sc.bayes is not None:
+        print("  " + _bayes_line(dm, kernel))
     if dm.boundaries is not None:
         print(f"  sequential {dm.boundaries.summary()}")
     if getattr(sc, "conduct", None) is not None:

@@ -13,6 +13,8 @@ import pytest
 
 from simtrial import simulate
 from simtrial.model.design import build_design
+from simtrial.errors import SimtrialError
+from simtrial.sim import driver
 from simtrial.sim.driver import kernel_for
 
 from .helpers import scenario
@@ -106,10 +108,15 @@ FULL_ONLY = {
 def test_designs_the_prefix_kernel_cannot_serve_go_to_the_full_kernel(change):
     dm = build_design(scenario(**change))
     assert kernel_for(dm) == "full"
+    for k in ("prefix", "suffstat"):      # the public API: a one-line error naming the kernel
+        with pytest.raises(SimtrialError, match=f'kernel = "{k}" does not serve this design; '
+                                                "allowed here: auto, full"):
+            simulate(dm, [10], kernel=k, n_trials=10)
+    # the driver below it refuses too
     with pytest.raises(ValueError, match="prefix-sum kernel does not support"):
-        simulate(dm, [10], kernel="prefix", n_trials=10)
+        driver.simulate(dm, [10], kernel="prefix", n_trials=10)
     with pytest.raises(ValueError, match="sufficient-statistics kernel does not support"):
-        simulate(dm, [10], kernel="suffstat", n_trials=10)
+        driver.simulate(dm, [10], kernel="suffstat", n_trials=10)
 
 
 def test_zero_dropout_changes_no_number():

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..scenario import ArmConfig, EndpointConfig, Scenario, arm_size
 from ..stats import gsd
+from . import priors
 from .outcomes import OUTCOMES
 from .presets import PRESET_POPULATION
 from .safety import safety_evidence
@@ -184,6 +185,7 @@ def build_design(sc: Scenario) -> DesignModel:
     ScenarioError
         As :func:`simtrial.model.build_model`, for any stratum.
     """
+    priors.check(sc)               # a [bayes] studies file or evidence row, read once here
     strata = tuple(sc.population.strata) if sc.population.strata else (sc.population.preset,)
     fractions = tuple(sc.population.strata.values()) if sc.population.strata else (1.0,)
     models = []

@@ -45,6 +45,7 @@ from typing import Mapping
 import numpy as np
 from scipy import special
 
+from .._memo import by_content
 from ..stats.roots import brentq
 from .presets import OUTCOME_RESIDUAL_CORRELATION
 
@@ -293,6 +294,7 @@ class Remission:
                 "responders_only": self.responders_only}
 
 
+@by_content()
 def remission_intercepts(p: np.ndarray, z: np.ndarray, log_or: float) -> np.ndarray:
     """Logit intercepts ``a`` with ``mean(expit(a + log_or z)) = p`` over the sample ``z``."""
     out = np.zeros(len(p))
@@ -437,6 +439,7 @@ class EffectNotAttainable(ValueError):
     """The requested natural-scale MD is impossible for this outcome's physical limits."""
 
 
+@by_content()
 def calibrate_delta(vm: VisitModel, x0: np.ndarray, k: int, md: float,
                     het: Heterogeneity = NO_HETEROGENEITY, mod_values: np.ndarray | None = None,
                     dev: np.ndarray | None = None, free=None, free_control=None) -> float:

@@ -524,6 +524,7 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     """
     pop = _population(sc)
     base, p_acc = calibration_sample(pop, calibration_log2, seed=_CALIBRATION_ENTROPY)
+    base = {k: _frozen(v) for k, v in base.items()}
     screened = 1 << calibration_log2
     fail = 1.0 - p_acc
     # binomial SE as an upper bound: scrambled Sobol is at least as precise as random sampling
@@ -561,7 +562,7 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     preset = get_preset(sc.population.preset)
     for name, od in OUTCOMES.items():
         is_end = name == sc.endpoint.outcome
-        x0 = to_model(od, base[od.baseline])
+        x0 = _frozen(to_model(od, base[od.baseline]))
         x0s[name] = x0
         vm = _visit_model(sc, od, x0, is_end, k_end, visits, cal, preset)
         outcomes[name] = vm
@@ -631,6 +632,14 @@ def build_model(sc: Scenario, *, calibration_log2: int = CALIBRATION_LOG2) -> Tr
     )
 
 
+def _frozen(a):
+    """``a`` made read-only (calibration arrays: never changed after they are computed, so the
+    calibration memo, :mod:`simtrial._memo`, hashes each once)."""
+    if isinstance(a, np.ndarray):
+        a.flags.writeable = False
+    return a
+
+
 def _calibration(sc: Scenario, vm: VisitModel, x0: np.ndarray, m: np.ndarray, src: list[str],
                  is_end: bool, k_end: int, het: Heterogeneity, mod_values,
                  cal: dict[str, np.ndarray], remission: _Once | None, cpep: np.ndarray
@@ -643,11 +652,11 @@ def _calibration(sc: Scenario, vm: VisitModel, x0: np.ndarray, m: np.ndarray, sr
 
     def run() -> tuple:
         dev = (None if vm.decline is None else
-               vm.decline.deviation(visits, cal["age"], cal["duration"], cal["u_slope"]))
+               _frozen(vm.decline.deviation(visits, cal["age"], cal["duration"], cal["u_slope"])))
         rem = None if remission is None else remission()
         free = free_c = None
         if rem is not None and rem.active:
-            free, free_c = rem.prob(1, cpep), rem.prob(0, cpep)
+            free, free_c = _frozen(rem.prob(1, cpep)), _frozen(rem.prob(0, cpep))
         d = np.zeros(len(visits))
         # the endpoint visit first, so an impossible user effect is reported as the user wrote it
         order = sorted(range(len(visits)), key=lambda j: (j != k_end) if is_end else j)

@@ -15,6 +15,7 @@ from ..model.design import DesignModel, group_sizes
 from ..model.outcomes import OUTCOMES
 from ..sim.driver import Simulated
 from ..errors import SimtrialError
+from . import bayes
 from .results import HypothesisStats, PointResult, common_rows, design_rows
 
 __all__ = ["points"]
@@ -89,6 +90,11 @@ def _from_prefix(dm: DesignModel, sim: Simulated) -> dict[int, PointResult]:
             if has_dist:
                 trials["assurance_success"] = so.kept_assur_reject[:, None]
                 trials["theta"] = so.kept_theta
+            if so.kept_arms is not None:
+                trials["point_se"] = so.kept_arms[:, :1]
+                trials["arm_means"] = so.kept_arms
+            if sc.bayes is not None:
+                extra += bayes.rows(dm, trials, n)
         out[n] = PointResult(dm, n, sizes, r, sim.seed, sim.kernel, (st,), tuple(extra), trials,
                              None, so.elapsed_s)
     return out

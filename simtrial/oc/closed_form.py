@@ -71,6 +71,17 @@ def analytic_assurance(model, n0: int, n1: int) -> float:
     and ``theta ~ N(m, v)`` it reduces to O'Hagan's formula
     ``Phi((|m| - z sigma_n) / sqrt(sigma_n^2 + v))`` (one-sided), see :func:`ohagan_assurance`.
     """
+    return _assurance(model, n0, n1, ASSURANCE_NODES)
+
+
+ASSURANCE_NODES = 20_000
+"""Midpoint-rule nodes of every reported closed-form assurance."""
+GUIDE_NODES = 1_000
+"""Nodes of the coarse assurance that only guides the search for the assurance N (error about
+1e-4; the N returned is decided by the 20,000-node values)."""
+
+
+def _assurance(model, n0: int, n1: int, nodes: int) -> float:
     dist = model.distribution
     sc = model.scenario
     better = model.outcome_def.better
@@ -85,10 +96,17 @@ def analytic_assurance(model, n0: int, n1: int) -> float:
 
     if dist is None or dist.is_point:
         return float(pw(model.endpoint_md))
-    return dist.average(pw)
+    return dist.average(pw, nodes)
 
 
 def analytic_assurance_n(model, target: float, cap: int) -> int | None:
-    """Smallest N whose closed-form assurance reaches ``target`` (None if not by ``cap``)."""
+    """Smallest N whose closed-form assurance reaches ``target`` (None if not by ``cap``).
+
+    A 1,000-node assurance finds a guess; the 20,000-node assurance then decides the answer by
+    galloping from it (:func:`~simtrial.stats.closed_form.smallest_n`), so the N is exactly that
+    of a search on the 20,000-node values, with about 3 of their evaluations instead of 12-20.
+    """
     n_msc = model.scenario.design.n_msc
-    return smallest_n(lambda n: analytic_assurance(model, n, n_msc(n)), target, cap)
+    guess = smallest_n(lambda n: _assurance(model, n, n_msc(n), GUIDE_NODES), target, cap)
+    return smallest_n(lambda n: analytic_assurance(model, n, n_msc(n)), target, cap,
+                      guess=cap if guess is None else guess)

@@ -394,6 +394,20 @@ class PointResult:
             d["assurance_definition"] = (
                 "P(significant result favouring MSC), averaged over the effect distribution: "
                 "one-sided success, not power (about alpha/sides under a null point effect)")
+        bay = [r for r in self.rows() if r["hypothesis"] == "bayes"]
+        if bay:     # [bayes]: the prior and each condition's P(Go) etc. (also in "rows")
+            cfg = self.design.scenario.bayes
+            out: dict[str, Any] = {"prior": cfg.prior, "target": cfg.target, "conditions": {}}
+            for r in bay:
+                cond = r["design_point"].split(" ", 1)[1]
+                if cond == "prior":
+                    out.setdefault("prior_summary", {})[r["metric"]] = r["estimate"]
+                else:
+                    c = out["conditions"].setdefault(cond, {})
+                    c[r["metric"]] = r["estimate"]
+                    if not math.isnan(r["mc_se"]):
+                        c[r["metric"] + "_mc_se"] = r["mc_se"]
+            d["bayes"] = out
         d["rows"] = self.rows()
         if self.safety:
             d["safety"] = [dict(r) for r in self.safety]
@@ -706,9 +720,10 @@ class RunResult:
         raise KeyError(f"N = {n} per arm was not simulated in this run")
 
     def to_frame(self) -> "pd.DataFrame":
-        """One tidy table (:data:`TIDY_COLUMNS`): ``table`` = design, power_curve or
-        sample_size."""
-        rows = [{"table": "design", **r} for r in self.point.rows()]
+        """One tidy table (:data:`TIDY_COLUMNS`): ``table`` = design, bayes (the ``[bayes]``
+        rows of the design point, :mod:`simtrial.oc.bayes`), power_curve or sample_size."""
+        rows = [{"table": "bayes" if r["hypothesis"] == "bayes" else "design", **r}
+                for r in self.point.rows()]
         for n in self.grid:
             rows.extend({"table": "power_curve", **r} for r in self.at(n).rows()
                         if r["metric"] in _CURVE_METRICS)

@@ -19,6 +19,7 @@ from ..errors import SimtrialError, fmt_value
 from ..model.design import DesignModel, build_design, dropout_hazards, group_sizes
 from ..scenario import Scenario
 from ..sim import driver
+from . import bayes
 from .build import points
 from .results import PointResult, RunResult, SampleSize
 from .search import analytic_n, initial_bound, search, smallest_valid_n
@@ -55,6 +56,7 @@ def simulate(scenario, ns: Iterable[int], *, n_trials: int | None = None,
     dm = design_of(scenario)
     n_trials, seed = _with(dm, n_trials, seed)
     kernel = choose_kernel(dm, kernel)
+    bayes.check(dm, kernel)
     sim = driver.simulate(dm, list(ns), n_trials=n_trials, seed=seed, workers=workers,
                           progress=progress, keep=tuple(keep), kernel=kernel, chunks=chunks)
     return points(dm, sim)

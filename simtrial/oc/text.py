@@ -127,6 +127,8 @@ def point_summary(p) -> str:
     if p.conduct is not None and p.trials is not None:
         lines.extend(_conduct_lines(p))
     lines.extend(_safety_lines(p))
+    if sc.bayes is not None:
+        lines.extend(_bayes_lines(p))
     lines.append(f"headline  {headline(p)}")
     return "\n".join(lines)
 
@@ -158,6 +160,29 @@ def _safety_lines(p) -> list[str]:
             if not math.isnan(lost):
                 line += f", power lost {lost:.4f} (MC SE {lost_se:.4f})"
         out.append(line)
+    return out
+
+
+def _bayes_lines(p) -> list[str]:
+    """P(Go) (MC SE) of the [bayes] rule under each condition, and the prior's ESS."""
+    rows = [r for r in p.rows() if r["hypothesis"] == "bayes"]
+    if not rows:
+        return []
+    cfg = p.design.scenario.bayes
+    prior = {r["metric"]: r["estimate"] for r in rows if r["design_point"].endswith(" prior")}
+    ess = (f", ESS {prior['prior_ess_elir']:.1f} (ELIR) / {prior['prior_ess_moment']:.1f} "
+           "(moment)" if "prior_ess_elir" in prior else "")
+    out = [f"bayes     {cfg.prior} prior on the {cfg.target}{ess}; P(Go) / P(No-Go) (MC SE), "
+           "flat-prior P(Go):"]
+    by: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in rows:
+        cond = r["design_point"].split(" ", 1)[1]
+        if cond != "prior":
+            by.setdefault(cond, {})[r["metric"]] = (r["estimate"], r["mc_se"])
+    for cond, m in by.items():
+        g, n, f = m["p_go"], m["p_nogo"], m["p_go_flat"]
+        out.append(f"          {cond:<34} {g[0]:.4f} ({g[1]:.4f}) / {n[0]:.4f} ({n[1]:.4f}), "
+                   f"flat {f[0]:.4f}")
     return out
 
 

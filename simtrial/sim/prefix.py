@@ -33,11 +33,11 @@ from .._rng import chunk_generator, CHUNK_TRIALS, EFFECT, group_codes, patient_c
 from ..model.design import dropout_hazards
 from ..model.outcomes import latent_at, to_model, to_natural
 from ..model.population import accept_mask, margin, transform
-from ..stats.sums import analyse_sums, reject
+from ..stats.sums import analyse_sums, arm_means, reject
 from ..stats import distributions as stats  # scipy.stats's t without its import time
 
 __all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "ChunkOut", "run_chunk", "combine", "stream",
-           "draw_baselines", "outcome_columns", "analyse_grid", "supports"]
+           "draw_baselines", "outcome_columns", "analyse_grid", "supports", "kept_arms"]
 
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
@@ -106,6 +106,7 @@ class _ChunkOut:
     kept_theta: np.ndarray | None
     screened: int
     accepted: int
+    kept_arms: np.ndarray | None = None   # (trials, 6) at the kept point: see kept_arms()
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,10 @@ class SimOutput:
     screened, accepted : int
         Candidates screened and randomised, both arms, all chunks.
     elapsed_s : float
+    kept_arms : ndarray or None, shape (n_trials, 6)
+        At the kept grid point: the estimate's SE and each arm's adjusted mean of the centred
+        change with its (co)variance (:func:`kept_arms`); computed from the same sums as the
+        estimate, so no other number depends on it.
     """
 
     n0: np.ndarray
@@ -168,6 +173,7 @@ class SimOutput:
     accepted: int
     elapsed_s: float
     keep: int | None = None
+    kept_arms: np.ndarray | None = None
 
 
 def _prefix(x: np.ndarray, y: np.ndarray, y_nat: np.ndarray | None,
@@ -350,6 +356,25 @@ def _analyse(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarr
     return rej, se1, se2, sse, kept, kept_rej
 
 
+def kept_arms(model, s0: np.ndarray, s1: np.ndarray, n0: np.ndarray, n1: np.ndarray,
+              keep: int | None, rows: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> np.ndarray | None:
+    """Per-trial ``(se, m0, m1, v0, v1, c01)`` at grid point ``keep`` (None without one): the
+    estimate's SE (:func:`~simtrial.stats.sums.analyse_sums`) and the arms' adjusted means of
+    the centred change with their (co)variance (:func:`~simtrial.stats.sums.arm_means`), from
+    the sums the analysis used (rows as in :func:`_analyse`). Bayesian analyses
+    (:mod:`simtrial.oc.bayes`) read them; nothing is drawn."""
+    if keep is None:
+        return None
+    r0, r1 = (n0[keep] - 1, n1[keep] - 1) if rows is None else (rows[0][keep], rows[1][keep])
+    a0, a1, method = n0[keep], n1[keep], model.scenario.endpoint.analysis
+    sa, sb = s0[r0, :, :N_STATS], s1[r1, :, :N_STATS]
+    out = np.empty((sa.shape[0], 6))
+    out[:, 0] = analyse_sums(sa, sb, a0, a1, method)[1]
+    out[:, 1:] = arm_means(sa, sb, a0, a1, method)
+    return out
+
+
 def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: np.ndarray,
                keep: int | None) -> _ChunkOut:
     trials_here = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
@@ -392,7 +417,8 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
         theta_sum=float(th.sum()), theta_sum2=float((th * th).sum()), theta_clipped=clipped,
         kept=kept, kept_reject=kept_rej, kept_success=kept_suc, kept_assur_reject=kept_rej_a,
         kept_theta=th.copy() if keep is not None else None,
-        screened=scr0 + scr1, accepted=acc0 + acc1)
+        screened=scr0 + scr1, accepted=acc0 + acc1,
+        kept_arms=kept_arms(model, s0, s1, n0, n1, keep))
 
 
 def combine(outs: dict[int, _ChunkOut], n_trials: int, a0: np.ndarray, a1: np.ndarray,
@@ -422,9 +448,12 @@ def combine(outs: dict[int, _ChunkOut], n_trials: int, a0: np.ndarray, a1: np.nd
     tm = t1 / n_trials
     tsd = math.sqrt(max(t2 / n_trials - tm * tm, 0.0) * n_trials / max(n_trials - 1, 1))
     kept = {f: (np.concatenate(v) if keep is not None else None) for f, v in kept_lists.items()}
+    arms = None
+    if keep is not None and all(outs[c].kept_arms is not None for c in range(n_chunks)):
+        arms = np.concatenate([outs[c].kept_arms for c in range(n_chunks)])
     return SimOutput(n0=a0, n1=a1, n_trials=n_trials, **acc, theta_mean=tm, theta_sd=tsd,
                      theta_clipped=clipped, **kept, screened=screened, accepted=accepted,
-                     elapsed_s=elapsed_s, keep=keep)
+                     elapsed_s=elapsed_s, keep=keep, kept_arms=arms)
 
 
 # The sufficient-statistics kernel (sim.suffstat) returns this kernel's chunk output and analyses

@@ -308,4 +308,5 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
         resp1=none, theta_sum=float(theta.sum()), theta_sum2=float((theta * theta).sum()),
         theta_clipped=clipped, kept=kept, kept_reject=kept_rej, kept_success=kept_suc,
         kept_assur_reject=kept_rej_a, kept_theta=theta.copy() if keep is not None else None,
-        screened=scr0 + scr1, accepted=acc0 + acc1)
+        screened=scr0 + scr1, accepted=acc0 + acc1,
+        kept_arms=prefix.kept_arms(model, s0, s1, n0, n1, keep, rows=(grid, grid)))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import fmt_value
 from ._fields import bounds_of, choices_of, field_info, toml_keys
+from .bayes import BayesConfig, StudyRow
 from .conduct import ConductConfig, ManufacturingConfig, RegimenConfig
 from .safety import MonitoringConfig, SafetyConfig
 from .scenario import (ArmConfig, DesignConfig, DropoutConfig, EffectConfig, EndpointConfig,
@@ -41,6 +42,8 @@ SECTIONS: tuple[tuple[str, type, str], ...] = (
     ("conduct.regimen", RegimenConfig, "[conduct.regimen]"),
     ("safety[]", SafetyConfig, "[[safety]]"),
     ("safety[].monitoring", MonitoringConfig, "[safety.monitoring] (after its [[safety]] table)"),
+    ("bayes", BayesConfig, "[bayes]"),
+    ("bayes.studies[]", StudyRow, "[[bayes.studies]]"),
 )
 # attributes whose TOML form is a family of keys, and keys with no attribute of their own
 _PATTERN_KEYS = {"marginals": "<variable>", "per_outcome": "<outcome>"}

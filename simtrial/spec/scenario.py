@@ -35,6 +35,7 @@ from ._tables import OUTCOMES, PRESET_POPULATION, PRESETS, VARIABLES, VISITS
 from ._fields import (Bool, Choice, Float, FloatList, Int, IntList, Str, check_keys,
                       choice, dump, err, integer, key, number, number_list, rule, section, table,
                       toml_keys, validate, validate_key)
+from .bayes import BayesConfig, parse_bayes
 from .conduct import ConductConfig, parse_conduct
 from .safety import SafetyConfig, parse_safety
 
@@ -1020,6 +1021,8 @@ class Scenario:
                                         "(simtrial.sim.conduct)")
     safety: tuple[SafetyConfig, ...] = key((), doc="[[safety]]: safety events and harm "
                                            "monitoring (simtrial.oc.safety)")
+    bayes: BayesConfig | None = key(None, doc="[bayes]: Bayesian analysis and Go / No-Go rule "
+                                    "(simtrial.oc.bayes)")
     source_path: str | None = key(None, doc="the file it was read from", toml=False)
 
     @property
@@ -1164,11 +1167,12 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
         seq = validate(SequentialConfig, table(data, "sequential", ""), "sequential")
     conduct = parse_conduct(data, visits)
     safety = parse_safety(data)
+    bayes = parse_bayes(data)
     _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq)
     return Scenario(population=population, endpoint=endpoint, effect=effect, design=design,
                     outcome_model=om, source_path=origin, arms=arms, endpoints=endpoints,
-                    dropout=dropout, multiplicity=mult, sequential=seq, conduct=conduct, safety=safety,
-                    **head)
+                    dropout=dropout, multiplicity=mult, sequential=seq, conduct=conduct,
+                    safety=safety, bayes=bayes, **head)
 
 
 def _endpoints(data: dict, sides: int, primary: EndpointConfig, skip_first: bool = False

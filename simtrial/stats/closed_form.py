@@ -105,9 +105,13 @@ def power_ancova(md: float, sd_resid: float, n0: int, n1: int, alpha: float = 0.
     return _power_nct(ncp, df, alpha, sides, better)
 
 
-def smallest_n(fn, target: float, n_max: int, lo: int = 3) -> int | None:
+def smallest_n(fn, target: float, n_max: int, lo: int = 3, guess: int | None = None
+               ) -> int | None:
     """Smallest n in [lo, n_max] with ``fn(n) >= target`` for increasing ``fn`` (None if none):
-    doubling search, then bisection."""
+    doubling search, then bisection; from ``guess`` (any n in [lo, n_max]) galloping away from
+    it, then bisection. The answer does not depend on ``guess``, only the number of calls."""
+    if guess is not None:
+        return _gallop(fn, target, n_max, lo, min(max(int(guess), lo), n_max))
     if fn(lo) >= target:
         return lo
     hi = lo
@@ -119,6 +123,11 @@ def smallest_n(fn, target: float, n_max: int, lo: int = 3) -> int | None:
                 return None
             hi = n_max
             break
+    return _bisect(fn, target, lo, hi)
+
+
+def _bisect(fn, target: float, lo: int, hi: int) -> int:
+    """Smallest n in (lo, hi] with fn(n) >= target, given fn(lo) < target <= fn(hi)."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if fn(mid) >= target:
@@ -126,6 +135,27 @@ def smallest_n(fn, target: float, n_max: int, lo: int = 3) -> int | None:
         else:
             lo = mid
     return hi
+
+
+def _gallop(fn, target: float, n_max: int, lo: int, g: int) -> int | None:
+    step = 1
+    if fn(g) >= target:             # the answer is g or below: step down until fn < target
+        hi = g
+        while True:
+            probe = hi - step
+            if probe <= lo:
+                return lo if fn(lo) >= target else _bisect(fn, target, lo, hi)
+            if fn(probe) < target:
+                return _bisect(fn, target, probe, hi)
+            hi, step = probe, step * 2
+    low = g                         # fn(g) < target: step up until fn >= target
+    while True:
+        probe = low + step
+        if probe >= n_max:
+            return None if fn(n_max) < target else _bisect(fn, target, low, n_max)
+        if fn(probe) >= target:
+            return _bisect(fn, target, low, probe)
+        low, step = probe, step * 2
 
 
 def ohagan_assurance(m: float, v: float, sigma_n: float, alpha: float = 0.05, sides: int = 1,

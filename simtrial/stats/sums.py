@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["analyse_sums", "reject", "arm_sums"]
+__all__ = ["analyse_sums", "reject", "arm_sums", "arm_means"]
 
 IDX_X, IDX_Y, IDX_XX, IDX_YY, IDX_XY = range(5)
 
@@ -82,3 +82,52 @@ def reject(t: np.ndarray, crit: np.ndarray | float, sides: int, better: str) -> 
     if better == "lower":
         return t < -crit
     return t > crit
+
+
+def arm_means(s0: np.ndarray, s1: np.ndarray, n0, n1, method: str) -> np.ndarray:
+    """Each arm's mean change, adjusted to a common baseline, with its sampling (co)variance.
+
+    Parameters
+    ----------
+    s0, s1, n0, n1, method
+        As :func:`analyse_sums`.
+
+    Returns
+    -------
+    ndarray, shape s0.shape[:-1] + (5,)
+        ``(m0, m1, v0, v1, c01)``: arm means (of the summed ``y``), their variances and
+        covariance, with ``m1 - m0`` and ``v0 + v1 - 2 c01`` equal to the estimate and the
+        squared SE of :func:`analyse_sums`.
+
+    Notes
+    -----
+    ``ttest_change``: ``m_a = ybar_a``, ``v_a = s^2 / n_a``, ``c01 = 0``. ``ancova``: at the
+    pooled baseline mean ``xbar``, ``m_a = ybar_a - b (xbar_a - xbar)``; with
+    ``d_a = xbar_a - xbar``, ``v_a = s^2 (1 / n_a + d_a^2 / Sxx_w)`` and
+    ``c01 = s^2 d0 d1 / Sxx_w`` (the slope ``b`` is shared).
+    """
+    n0 = np.asarray(n0, dtype=float)
+    n1 = np.asarray(n1, dtype=float)
+    ybar0 = s0[..., IDX_Y] / n0
+    ybar1 = s1[..., IDX_Y] / n1
+    syy = (s0[..., IDX_YY] - s0[..., IDX_Y] * ybar0) + (s1[..., IDX_YY] - s1[..., IDX_Y] * ybar1)
+    out = np.empty(s0.shape[:-1] + (5,))
+    if method == "ttest_change":
+        s2 = np.maximum(syy, 0.0) / (n0 + n1 - 2.0)
+        out[..., 0], out[..., 1] = ybar0, ybar1
+        out[..., 2], out[..., 3], out[..., 4] = s2 / n0, s2 / n1, 0.0
+        return out
+    xbar0 = s0[..., IDX_X] / n0
+    xbar1 = s1[..., IDX_X] / n1
+    sxx = (s0[..., IDX_XX] - s0[..., IDX_X] * xbar0) + (s1[..., IDX_XX] - s1[..., IDX_X] * xbar1)
+    sxy = (s0[..., IDX_XY] - s0[..., IDX_X] * ybar0) + (s1[..., IDX_XY] - s1[..., IDX_X] * ybar1)
+    b = sxy / sxx
+    xbar = (n0 * xbar0 + n1 * xbar1) / (n0 + n1)
+    d0, d1 = xbar0 - xbar, xbar1 - xbar
+    s2 = np.maximum(syy - sxy * b, 0.0) / (n0 + n1 - 3.0)
+    out[..., 0] = ybar0 - b * d0
+    out[..., 1] = ybar1 - b * d1
+    out[..., 2] = s2 * (1.0 / n0 + d0 * d0 / sxx)
+    out[..., 3] = s2 * (1.0 / n1 + d1 * d1 / sxx)
+    out[..., 4] = s2 * d0 * d1 / sxx
+    return out

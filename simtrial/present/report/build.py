@@ -187,6 +187,60 @@ def _safety_section(run: RunFolder) -> Section | None:
     return sec
 
 
+_BAYES_OC = ("p_go", "p_nogo", "p_consider", "p_go_flat", "go_inflation")
+_BAYES_PRIOR = ("prior_mean", "prior_sd", "prior_ess_elir", "prior_ess_moment", "map_mean",
+                "map_sd", "map_ess_elir", "map_ess_moment", "map_components",
+                "map_approx_max_cdf_error", "map_tau_posterior_mean", "sigma_unit",
+                "simulated_control_change")
+
+
+def _bayes_section(run: RunFolder, sc) -> Section | None:
+    """The ``[bayes]`` rows of results.csv (table "bayes", :mod:`simtrial.oc.bayes`): the prior
+    and P(Go) / P(No-Go) / P(consider) with MC SE under each condition."""
+    res = run.results
+    b = res[res["table"].astype(str) == "bayes"]
+    if b.empty:
+        return None
+    cfg = sc.bayes
+    prior = b[b["design_point"].astype(str).str.endswith(" prior")
+              & b["metric"].isin(_BAYES_PRIOR)]
+    pt = round_frame(prior[["metric", "estimate"]].reset_index(drop=True))
+    pt.attrs["caption"] = ("The prior (not simulated). ESS in patients (target = control) or "
+                           "patients per arm (target = effect): ELIR (expected "
+                           "local-information ratio, Neuenschwander et al. 2020) and the moment "
+                           "method "
+                           "(sigma_unit^2 / prior variance); map_approx_max_cdf_error is the "
+                           "largest CDF difference between the MAP quadrature mixture and the "
+                           "mixture used.")
+    oc = b[b["metric"].isin(_BAYES_OC)].copy()
+    oc["condition"] = oc["design_point"].astype(str).str.split(" ", n=1).str[1]
+    rows = []
+    for cond, g in oc.groupby("condition", sort=False):
+        r = {"condition": cond}
+        for _, x in g.iterrows():
+            r[x["metric"]] = x["estimate"]
+            r[x["metric"] + " MC SE"] = x["mc_se"]
+        rows.append(r)
+    ot = round_frame(pd.DataFrame(rows))
+    ot.attrs["caption"] = ("Operating characteristics of the rule at the design size. "
+                           "p_go_flat: the same rule with a flat prior (the frequentist z rule with the "
+                           "trial's SE); go_inflation: p_go - p_go_flat, paired over the same "
+                           "trials. design_prior: each trial's true effect drawn from the "
+                           "scenario's effect distribution (probability of success); "
+                           "control_shift: the true control arm moved away from the simulated "
+                           "one (prior-data conflict).")
+    better = "<" if OUTCOMES[sc.endpoint.outcome].better == "lower" else ">"
+    what = "control-arm mean change" if cfg.target == "control" else "treatment effect"
+    return Section("Bayesian decision rule", paragraphs=[
+        f"Prior {cfg.prior} on the {what}; "
+        f"Go if P(effect {better} 0 | data) > {cfg.go_prob:g} and the posterior median "
+        f"{better} {cfg.go_value:g}; else No-Go if P(effect {better} {cfg.nogo_threshold:g} | "
+        f"data) < {cfg.nogo_prob:g}; else consider. Each replicate trial's posterior is a "
+        "conjugate normal-mixture update of its estimate (or its control arm's adjusted mean), "
+        "and every condition is the same simulated trials shifted exactly (simtrial.oc.bayes)."],
+        tables=[pt, ot])
+
+
 # ---------------------------------------------------------------------------------------------
 # assembling the report
 # ---------------------------------------------------------------------------------------------
@@ -402,6 +456,10 @@ def _build(run, sc, figs_made, plots, prebuilt) -> list[Section]:
                          f"{s.share_sig_mc_se:.2g}) have mean estimate {s.mean_sig:+.4g} (MC SE "
                          f"{s.mean_sig_mc_se:.2g}): the winner's curse."))
     sections.append(Section("Sampling distribution of the estimated effect", figures=sfigs))
+
+    bs = _bayes_section(run, sc)
+    if bs is not None:
+        sections.append(bs)
 
     cs = _conduct_section(run, design_result, plots)
     if cs is not None:
