@@ -25,6 +25,10 @@ same patients:
     The level-L blocks inside level-(L+1) block ``p`` read those streams jumped ``p`` times
     (:func:`block_generator`), so a block's numbers are fixed whichever blocks a run needs. Its
     baselines use the group's baseline stream above (the same patients as the prefix kernel);
+  - safety event ``e`` (the e-th ``[[safety]]`` table, :mod:`simtrial.oc.safety`):
+    :func:`safety_code` ``8000 + 10 e + k`` with ``k`` = 0 the per-trial true rates (evidence
+    prior), 1 the event counts, 2 the counts of the monitoring rule's operating
+    characteristics;
 
 * conduct replicate ``r``, process ``p``: ``key = (CONDUCT, r, p)``.
 """
@@ -35,7 +39,7 @@ import numpy as np
 
 __all__ = ["CHUNK_TRIALS", "EFFECT", "CONDUCT", "SUFFSTAT", "generator", "chunk_generator",
            "block_generator", "group_codes", "patient_codes", "residual_code", "imputation_code",
-           "suffstat_codes", "chunk_count"]
+           "suffstat_codes", "safety_code", "SAFETY", "chunk_count"]
 
 CHUNK_TRIALS = 1000
 """Replicate trials per chunk (fixed: part of the definition of a seed's numbers)."""
@@ -46,6 +50,9 @@ CONDUCT = 0xC0D0
 SUFFSTAT = 7000
 """First stream code of the sufficient-statistics kernel (:func:`suffstat_codes`); above the
 imputation codes of ten looks (at most ``5000 + 100 * 10 + e``), below 7200."""
+SAFETY = 8000
+"""First stream code of the safety events (:func:`safety_code`); above the sufficient-statistics
+kernel's codes (< 7200)."""
 _PLAIN = {(0, 0): (0, 1), (0, 1): (2, 3)}
 
 
@@ -99,6 +106,14 @@ def suffstat_codes(arm: int, level: int) -> tuple[int, int, int]:
         raise ValueError("level must be in 0..9")
     base = SUFFSTAT + 100 * arm + 10 * level
     return base, base + 1, base + 2
+
+
+def safety_code(event: int, kind: int) -> int:
+    """Stream code of safety event ``event`` (0-based ``[[safety]]`` index, < 20): ``kind`` 0 the
+    true rates, 1 the event counts, 2 the operating-characteristics counts."""
+    if not (0 <= event < 20 and 0 <= kind < 10):
+        raise ValueError("event must be in 0..19 and kind in 0..9")
+    return SAFETY + 10 * event + kind
 
 
 def chunk_count(n_trials: int) -> int:

@@ -1,5 +1,5 @@
 """Command line: ``simtrial run | batch | report | power | sample-size | validate | evidence | meta
-| lesson | simulate``.
+| lesson | simulate | safety``.
 
 Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
 argument error) is printed as one line on stderr with exit code 2, before any output file is
@@ -214,6 +214,26 @@ def _build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--seed", type=_seed, help="override the scenario seed")
     sm.add_argument("--out", metavar="FILE",
                     help="FILE.csv or FILE.parquet (default: outputs/<name>/patients.csv)")
+    sf = sub.add_parser("safety", help="closed-form safety answers: chance of >= 1 event, "
+                                       "patients to rule a rate out, what 0/N rules out",
+                        description="Closed forms, nothing simulated, nothing written: P(>= 1 "
+                                    "event) in N patients at the rate, the patients needed so "
+                                    "that K events (default 0) rule the rate out with the "
+                                    "confidence (one-sided), and the upper bound after K/N "
+                                    "(Clopper-Pearson; Garwood with --years) beside the rule of "
+                                    "three.")
+    sf.add_argument("--n-treated", dest="n_treated", required=True, metavar="N",
+                    help="patients treated")
+    sf.add_argument("--rate", required=True, metavar="P",
+                    help="event probability per patient over the follow-up, or per patient-year "
+                         "with --years")
+    sf.add_argument("--years", metavar="Y", help="follow-up per patient in years: --rate is "
+                                                 "then per patient-year")
+    sf.add_argument("--confidence", default="0.95", metavar="C",
+                    help="one-sided confidence (default 0.95)")
+    sf.add_argument("--events", default="0", metavar="K",
+                    help="events observed / allowed (default 0)")
+    sf.add_argument("--json", action="store_true", help="print JSON")
     sc_ = sub.add_parser("schema", help="JSON Schema of a scenario file (completion in TOML "
                                         "editors: Taplo, Even Better TOML)")
     sc_.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
@@ -440,7 +460,31 @@ def _validate_design(args, sc) -> int:
         print(f"  sequential {dm.boundaries.summary()}")
     if getattr(sc, "conduct", None) is not None:
         print("  conduct " + json.dumps(_plain_json(sc.conduct.to_toml()), separators=(", ", ": ")))
+    for s in getattr(sc, "safety", ()):
+        print("  " + safety_line(s))
     return 0
+
+
+def safety_line(s) -> str:
+    """What `validate` says about one [[safety]] table: rates, prior and monitoring rule."""
+    unit = "per patient" if s.per == "patient" else "per patient-year"
+    if s.prior == "evidence":
+        w = f", weight {s.evidence_weight:g}" if s.evidence_weight != 1.0 else ""
+        msc = f"MSC rate drawn per trial from safety.csv row {s.evidence}{w}"
+        ctrl = (f"control {s.rate_control:g}" if s.rate_control is not None
+                else "control drawn from the same row")
+    else:
+        msc, ctrl = f"MSC {s.rate_msc:g}", f"control {s.rate_control:g}"
+    line = (f"safety {s.name} ({unit}): {msc}, {ctrl}; analysis prior "
+            f"{'Beta' if s.per == 'patient' else 'Gamma'}({s.prior_a:g}, {s.prior_b:g})")
+    m = s.monitoring
+    if m is not None:
+        looks = (", ".join(f"{f:g}" for f in m.looks) if m.looks
+                 else "the [sequential] looks, else the end")
+        rule = (f"P(diff > {m.margin:g}) > {m.threshold:g}" if m.rule == "bayes"
+                else f"score z vs {m.spending} spending at alpha {m.alpha:g}")
+        line += f"; harm monitoring {m.rule}: stop if {rule} at {looks}"
+    return line
 
 
 def endpoint_variance_line(m) -> str:
@@ -692,6 +736,77 @@ _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_si
 
 
 _COMMANDS["lesson"] = _cmd_lesson
+
+
+def _number(option: str, text: str, example: str, *, lo: float, hi: float = float("inf"),
+            lo_open: bool = True, hi_open: bool = True, integer: bool = False):
+    """A number option within bounds, else a one-line usage error."""
+    try:
+        v = int(text) if integer else float(text)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise SimtrialError(f"usage error: {option} = {text!r} must be {kind} (e.g. "
+                            f"{option} {example})") from None
+    ok_lo = v > lo if lo_open else v >= lo
+    ok_hi = v < hi if hi_open else v <= hi
+    if not (ok_lo and ok_hi and v == v):
+        rng = (("(" if lo_open else "[") + f"{lo:g}, " + (f"{hi:g}" if hi != float("inf")
+                                                           else "inf")
+               + (")" if hi_open else "]"))
+        raise SimtrialError(f"usage error: {option} = {text} must be in {rng} (e.g. {option} "
+                            f"{example})")
+    return v
+
+
+def _cmd_safety(args) -> int:
+    """Closed-form safety answers (stats.safety.closed_form_answers); writes nothing."""
+    n = _number("--n-treated", args.n_treated, "279", lo=1, lo_open=False, hi=10**9,
+                integer=True)
+    years = None
+    if args.years is not None:
+        years = _number("--years", args.years, "1", lo=0.0, hi=100.0, hi_open=False)
+    hi = 1.0 if years is None else 1000.0
+    unit = "a probability per patient" if years is None else "a rate per patient-year"
+    try:
+        rate = _number("--rate", args.rate, "0.01", lo=0.0, hi=hi)
+    except SimtrialError as exc:
+        raise SimtrialError(f"{exc} ({unit})") from None
+    conf = _number("--confidence", args.confidence, "0.95", lo=0.0, hi=1.0)
+    k = _number("--events", args.events, "0", lo=0, lo_open=False, integer=True)
+    if k > n:
+        raise SimtrialError(f"usage error: --events = {k} must be <= --n-treated = {n}")
+    from .stats.safety import closed_form_answers
+    a = closed_form_answers(n, rate, years, conf, k)
+    if args.json:
+        _print_json(a)
+        return 0
+    c = f"{conf:.4g}"
+    if years is None:
+        print(f"rate {rate:.4g} per patient over the follow-up; {n} patients treated")
+        print(f"  P(>= 1 event in {n})          {a['p_any_event']:.4f}   (1 - (1 - p)^N; "
+              f"expected events {a['expected_events']:.4g})")
+        print(f"  patients to rule out {rate:.4g}  {a['n_to_rule_out']}   (with <= {k} events, "
+              f"one-sided {c}; Clopper-Pearson)")
+        print(f"  {k}/{n} rules out rates above   {a['upper_bound']:.4f}   (one-sided {c} "
+              f"Clopper-Pearson upper bound, per patient)")
+        print(f"  rule of three (0/{n})          {a['rule_of_three']:.4f}   (3 / N, about 95%)")
+    else:
+        e = a["patient_years"]
+        print(f"rate {rate:.4g} per patient-year; {n} patients x {years:g} years = {e:.4g} "
+              "patient-years")
+        print(f"  P(>= 1 event)                 {a['p_any_event']:.4f}   (1 - exp(-rate N Y); "
+              f"expected events {a['expected_events']:.4g})")
+        print(f"  patients to rule out {rate:.4g}  {a['n_to_rule_out']}   "
+              f"({a['patient_years_to_rule_out']:.4g} patient-years with <= {k} events, "
+              f"one-sided {c}; Garwood)")
+        print(f"  {k} events in {e:.4g} patient-years rule out rates above {a['upper_bound']:.4g}"
+              f" per patient-year (one-sided {c} Garwood)")
+        print(f"  rule of three                 {a['rule_of_three']:.4g}   (3 / patient-years, "
+              "about 95%)")
+    return 0
+
+
+_COMMANDS["safety"] = _cmd_safety
 
 
 def _cmd_simulate(args) -> int:

@@ -36,6 +36,8 @@ CASES: dict[str, dict] = {
     "t1d_hba1c_12m_gsd": {"n_trials": 1000, "seed": 20261206},
     # trial conduct (simpy) linked to power
     "conduct_t1d_hba1c_12m": {"n_trials": 1000, "seed": 20261207},
+    # safety events (evidence prior) and Bayesian harm monitoring at two looks
+    "t2d_hba1c_12m_sae_monitoring": {"n_trials": 2000, "seed": 20261209},
     # Bayesian Go/No-Go with a robust MAP prior for the control arm ([bayes])
     "t1d_hba1c_12m_phase2_map": {"n_trials": 2000, "seed": 20261208},
 }

@@ -225,7 +225,8 @@ def test_subprocess_console_script_bad_input(tmp_path):
         assert proc.stderr.splitlines() == [
             "scenario error: n_trails is not a known key (did you mean n_trials?); allowed here: "
             "name, description, seed, n_trials, population, endpoint, effect, design, outcome_model, "
-            "arms, endpoints, dropout, multiplicity, sequential, conduct, bayes"]
+            "arms, endpoints, dropout, multiplicity, sequential, conduct, safety, "
+            "bayes"]
         assert not (tmp_path / "o").exists()
         assert not (tmp_path / "outputs").exists()
 

@@ -19,6 +19,7 @@ from ..stats import gsd
 from . import priors
 from .outcomes import OUTCOMES
 from .presets import PRESET_POPULATION
+from .safety import safety_evidence
 from .stratum import TrialModel, build_model
 
 __all__ = ["MAX_ARMS", "Hypothesis", "DesignModel", "build_design", "group_sizes",
@@ -192,6 +193,7 @@ def build_design(sc: Scenario) -> DesignModel:
         sub = sc if s == sc.population.preset and len(strata) == 1 else sc.replace(**{
             "population.preset": s, "effect.population": PRESET_POPULATION[s]})
         models.append(build_model(sub))
+    safety_evidence(sc)          # [[safety]] evidence rows: one-line errors before simulating
     arms = sc.msc_arms
     if len(arms) > MAX_ARMS:
         raise ValueError(f"at most {MAX_ARMS} MSC arms")

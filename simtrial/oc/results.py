@@ -28,6 +28,7 @@ from ..stats.closed_form import power_ancova, power_ttest
 from ..stats.mc import mean_se, median_mc_se, MONTH_DAYS, quantiles, rate_se, wilson
 from ..stats.exact import EXACT_SIZE_MAX_N, responder_test_size
 from .closed_form import analytic_assurance
+from .safety import safety_rows
 from .text import point_summary, run_summary, sample_size_line
 
 __all__ = ["ID_COLUMNS", "TIDY_COLUMNS", "HypothesisStats", "PointResult", "SampleSize",
@@ -348,6 +349,20 @@ class PointResult:
         """Tidy table: :data:`ID_COLUMNS`, ``metric, estimate, mc_se`` (``q10, q90``)."""
         return _frame(self.rows())
 
+    @functools.cached_property
+    def safety(self) -> tuple[dict[str, Any], ...]:
+        """Rows of the ``[[safety]]`` events at this N (:func:`simtrial.oc.safety.safety_rows`;
+        ``table = "safety"`` in :meth:`RunResult.to_frame`), with the id columns; ``()``
+        without ``[[safety]]``. The efficacy power lost to harm stopping needs the kept
+        per-trial arrays (``trials``)."""
+        sc = self.design.scenario
+        if not getattr(sc, "safety", ()):
+            return ()
+        base = {"scenario": sc.name, "design_point": f"n_per_arm={self.n_per_arm}",
+                "n_per_arm": self.n_per_arm}
+        return tuple({**base, **r} for r in safety_rows(self.design, self.sizes, self.n_trials,
+                                                        self.seed, self.trials))
+
     def metric(self, metric: str, hypothesis: str | None = None) -> tuple[float, float]:
         """``(estimate, mc_se)`` of one metric (of one hypothesis label; default the first)."""
         for r in self.rows():
@@ -394,6 +409,8 @@ class PointResult:
                         c[r["metric"] + "_mc_se"] = r["mc_se"]
             d["bayes"] = out
         d["rows"] = self.rows()
+        if self.safety:
+            d["safety"] = [dict(r) for r in self.safety]
         return d
 
     def summary(self) -> str:
@@ -712,6 +729,7 @@ class RunResult:
                         if r["metric"] in _CURVE_METRICS)
         for s in self.sample_sizes:
             rows.extend({"table": "sample_size", **r} for r in s.rows())
+        rows.extend({"table": "safety", **r} for r in self.point.safety)
         return _frame(rows)
 
     def to_dict(self) -> dict[str, Any]:

@@ -126,10 +126,41 @@ def point_summary(p) -> str:
                      f"{int(p.sizes.sum())}")
     if p.conduct is not None and p.trials is not None:
         lines.extend(_conduct_lines(p))
+    lines.extend(_safety_lines(p))
     if sc.bayes is not None:
         lines.extend(_bayes_lines(p))
     lines.append(f"headline  {headline(p)}")
     return "\n".join(lines)
+
+
+def _safety_lines(p) -> list[str]:
+    """One line per [[safety]] event: P(>= 1 event) per arm with the closed form, and the harm
+    monitoring's P(stop) and power lost."""
+    rows = p.safety
+    out = []
+    for name in dict.fromkeys(r["endpoint"] for r in rows):
+        ev = [r for r in rows if r["endpoint"] == name]
+
+        def get(metric, arm=None):
+            for r in ev:
+                if r["metric"] == metric and (arm is None or r["arm"] == arm):
+                    return r["estimate"], r["mc_se"]
+            return math.nan, math.nan
+        arms = list(dict.fromkeys(r["arm"] for r in ev if r["metric"] == "p_any_event"))
+        parts = []
+        for a in arms:
+            pa, se = get("p_any_event", a)
+            cf, _ = get("analytic_p_any_event", a)
+            parts.append(f"{a} {pa:.3f} (MC SE {se:.3f}; closed form {cf:.3f})")
+        line = f"safety    {name}: P(>= 1 event) " + ", ".join(parts)
+        st, st_se = get("p_stop_harm")
+        if not math.isnan(st):
+            lost, lost_se = get("power_lost")
+            line += f"; P(stop for harm) {st:.4f} (MC SE {st_se:.4f})"
+            if not math.isnan(lost):
+                line += f", power lost {lost:.4f} (MC SE {lost_se:.4f})"
+        out.append(line)
+    return out
 
 
 def _bayes_lines(p) -> list[str]:

@@ -17,6 +17,7 @@ from ..errors import fmt_value
 from ._fields import bounds_of, choices_of, field_info, toml_keys
 from .bayes import BayesConfig, StudyRow
 from .conduct import ConductConfig, ManufacturingConfig, RegimenConfig
+from .safety import MonitoringConfig, SafetyConfig
 from .scenario import (ArmConfig, DesignConfig, DropoutConfig, EffectConfig, EndpointConfig,
                        MultiplicityConfig, OutcomeModelConfig, PopulationConfig, Scenario,
                        SequentialConfig)
@@ -39,6 +40,8 @@ SECTIONS: tuple[tuple[str, type, str], ...] = (
     ("conduct", ConductConfig, "[conduct]"),
     ("conduct.manufacturing", ManufacturingConfig, "[conduct.manufacturing]"),
     ("conduct.regimen", RegimenConfig, "[conduct.regimen]"),
+    ("safety[]", SafetyConfig, "[[safety]]"),
+    ("safety[].monitoring", MonitoringConfig, "[safety.monitoring] (after its [[safety]] table)"),
     ("bayes", BayesConfig, "[bayes]"),
     ("bayes.studies[]", StudyRow, "[[bayes.studies]]"),
 )

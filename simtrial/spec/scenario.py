@@ -37,6 +37,7 @@ from ._fields import (Bool, Choice, Float, FloatList, Int, IntList, Str, check_k
                       toml_keys, validate, validate_key)
 from .bayes import BayesConfig, parse_bayes
 from .conduct import ConductConfig, parse_conduct
+from .safety import SafetyConfig, parse_safety
 
 __all__ = ["arm_size", "Scenario", "PopulationConfig", "EndpointConfig", "ArmConfig", "DropoutConfig",
            "MultiplicityConfig", "SequentialConfig", "EffectConfig", "DesignConfig",
@@ -1018,6 +1019,8 @@ class Scenario:
     sequential: SequentialConfig | None = key(None, doc="[sequential]: interim looks")
     conduct: ConductConfig | None = key(None, doc="[conduct]: trial conduct, simulated "
                                         "(simtrial.sim.conduct)")
+    safety: tuple[SafetyConfig, ...] = key((), doc="[[safety]]: safety events and harm "
+                                           "monitoring (simtrial.oc.safety)")
     bayes: BayesConfig | None = key(None, doc="[bayes]: Bayesian analysis and Go / No-Go rule "
                                     "(simtrial.oc.bayes)")
     source_path: str | None = key(None, doc="the file it was read from", toml=False)
@@ -1163,12 +1166,13 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     if "sequential" in data:
         seq = validate(SequentialConfig, table(data, "sequential", ""), "sequential")
     conduct = parse_conduct(data, visits)
+    safety = parse_safety(data)
     bayes = parse_bayes(data)
     _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq)
     return Scenario(population=population, endpoint=endpoint, effect=effect, design=design,
                     outcome_model=om, source_path=origin, arms=arms, endpoints=endpoints,
                     dropout=dropout, multiplicity=mult, sequential=seq, conduct=conduct,
-                    bayes=bayes, **head)
+                    safety=safety, bayes=bayes, **head)
 
 
 def _endpoints(data: dict, sides: int, primary: EndpointConfig, skip_first: bool = False

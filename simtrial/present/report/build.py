@@ -157,6 +157,36 @@ def _conduct_section(run: RunFolder, design_result, plots) -> Section | None:
     return sec
 
 
+def _safety_section(run: RunFolder) -> Section | None:
+    """The ``table = "safety"`` rows of results.csv ([[safety]]): events, bounds and posteriors
+    per arm, harm monitoring, and the monitoring rule's operating characteristics."""
+    res = run.results
+    rows = res[res["table"].astype(str) == "safety"]
+    if rows.empty:
+        return None
+    cols = [c for c in ("endpoint", "arm", "visit", "metric", "estimate", "mc_se")
+            if c in rows.columns]
+    oc = rows["metric"].astype(str).str.startswith("oc_")
+    sec = Section("Safety events and harm monitoring", paragraphs=[
+        "Safety events ([[safety]]) simulated per replicate trial at the design size, "
+        "independently of the efficacy outcomes (no link between an adverse event and the "
+        "endpoint is modelled). Counts are binomial per patient (or Poisson per patient-year); "
+        "upper bounds are exact one-sided (Clopper-Pearson, Garwood) with the rule of three "
+        "beside them; analytic_* rows are closed forms beside the simulated values. A trial "
+        "stopped for harm loses its efficacy success: power_with_monitoring = P(success and not "
+        "stopped), power_lost = P(success and stopped), from the same trials."])
+    for mask, cap in ((~oc, "Safety events per arm, and harm monitoring at the true rates "
+                       "(results.csv, table = safety)."),
+                      (oc, "Operating characteristics of the harm-monitoring rule: the MSC arm's "
+                       "true rate in the visit column, the control rate as given.")):
+        if mask.any():
+            t = round_frame(rows[mask][cols].rename(columns={"endpoint": "event",
+                                                             "mc_se": "MC SE"}))
+            t.attrs["caption"] = cap
+            sec.tables.append(t)
+    return sec
+
+
 _BAYES_OC = ("p_go", "p_nogo", "p_consider", "p_go_flat", "go_inflation")
 _BAYES_PRIOR = ("prior_mean", "prior_sd", "prior_ess_elir", "prior_ess_moment", "map_mean",
                 "map_sd", "map_ess_elir", "map_ess_moment", "map_components",
@@ -437,7 +467,11 @@ def _build(run, sc, figs_made, plots, prebuilt) -> list[Section]:
             figs_made.append(f.fig)
         sections.append(cs)
 
-    other = run.results[~run.results["table"].astype(str).isin(known_tables())]
+    ss = _safety_section(run)
+    if ss is not None:
+        sections.append(ss)
+
+    other = run.results[~run.results["table"].astype(str).isin(known_tables() | {"safety"})]
     other = other[~conduct_rows(other)]
     if not other.empty:
         t = round_frame(other.dropna(axis=1, how="all"))
