@@ -518,3 +518,93 @@ def test_harm_stop_after_an_efficacy_stop_does_not_count():
     assert float(np.mean(want)) < float(np.mean(free >= 0))
     success = np.asarray(p.trials["point_success"][:, 0], dtype=bool)
     assert r[("MSC", "", "power_with_monitoring")][0] == float(np.mean(success & ~want))
+
+
+# ---------------------------------------------------------------------------------------------
+# the conduct timeline (per patient-year events with [conduct])
+# ---------------------------------------------------------------------------------------------
+
+def _exposure_by_hand(c, arms: int, fractions) -> np.ndarray:
+    """Independent scalar re-implementation of oc.safety.conduct_exposure: per replicate and
+    patient, at risk from the first infusion to min(withdrawal, last visit); the look day by
+    scipy's brentq on the total accrued patient-years."""
+    from scipy.optimize import brentq
+    R, N = c.group.shape
+    out = np.zeros((R, arms, len(fractions)))
+    for r in range(R):
+        spans = []
+        for k in range(N):
+            s = c.infusion_day[r, k, 0]
+            e = min(c.withdraw_day[r, k], c.visit_day[r, k, -1])
+            if np.isfinite(s) and e > s:
+                spans.append((int(c.group[r, k]) % arms, float(s), float(e)))
+
+        def accrued(day, arm=None):
+            return sum(max(0.0, min(day, e) - s) for a, s, e in spans
+                       if arm is None or a == arm) / 365.25
+        last = max(e for _, _, e in spans)
+        for j, f in enumerate(fractions):
+            day = last if f >= 1.0 else brentq(
+                lambda d: accrued(d) - f * accrued(last), min(s for _, s, _ in spans), last,
+                xtol=1e-9)
+            for a in range(arms):
+                out[r, a, j] = accrued(day, a)
+    return out
+
+
+@pytest.fixture(scope="module")
+def conduct_point():
+    from simtrial.scenario import load_scenario
+    d = load_scenario("scenarios/conduct_t1d_hba1c_12m.toml").to_dict()
+    d["n_trials"] = 1200
+    d["conduct"]["replicates"] = 40
+    d["design"]["n_grid"] = [30]
+    d["design"]["n_per_arm"] = 30
+    d["safety"] = [{"name": "infection", "per": "patient_year", "rate_control": 0.4,
+                    "rate_msc": 0.6,
+                    "monitoring": {"rule": "bayes", "margin": 0.0, "threshold": 0.9,
+                                   "looks": [0.5, 1.0]}}]
+    sc = parse_scenario(d)
+    return sc, power(sc)
+
+
+def test_conduct_exposure_matches_a_scalar_reimplementation(conduct_point):
+    from simtrial.oc.safety import conduct_exposure
+    _, p = conduct_point
+    got = conduct_exposure(p.conduct, 2, (0.5, 1.0))
+    want = _exposure_by_hand(p.conduct, 2, (0.5, 1.0))
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    # 30 patients per arm followed about a year each: the visit window (+/- 14 days) allows a
+    # little more per patient, withdrawal less, and on average less than 30 patient-years
+    assert np.all(got[..., -1] <= 30 * (365.25 + 14) / 365.25) and np.all(got[..., -1] > 20)
+    assert np.all(got[..., -1].mean(axis=0) < 30)
+    np.testing.assert_allclose(got[..., 0].sum(axis=1), 0.5 * got[..., 1].sum(axis=1),
+                               rtol=1e-9)
+
+
+def test_conduct_events_follow_each_trials_exposure(conduct_point):
+    from simtrial.oc.safety import conduct_exposure
+    sc, p = conduct_point
+    R = p.n_trials
+    ex = conduct_exposure(p.conduct, 2, (0.5, 1.0))
+    per_trial = ex[np.arange(R) % ex.shape[0]]                              # (R, A, K)
+    r = _rows(p, "infection")
+    for a, (arm, lam) in enumerate((("control", 0.4), ("MSC", 0.6))):
+        e, e_se = r[(arm, "", "exposure_patient_years")]
+        assert e == pytest.approx(per_trial[:, a, -1].mean(), rel=1e-12) and e_se > 0
+        m, se = r[(arm, "", "mean_events")]
+        _within(m, se, lam * per_trial[:, a, -1].mean())
+        assert r[(arm, "", "analytic_mean_events")][0] == pytest.approx(lam * e, rel=1e-12)
+        truth = float(np.mean(-np.expm1(-lam * per_trial[:, a, -1])))
+        assert r[(arm, "", "analytic_p_any_event")][0] == pytest.approx(truth, rel=1e-12)
+    t = event_trials(p.design, p.sizes, R, p.seed, 0, conduct=p.conduct)
+    np.testing.assert_array_equal(t["exposure"], per_trial)
+    # the harm rule of every trial uses that trial's patient-years (Jeffreys-type Gamma prior)
+    X = t["counts"]
+    s = sc.safety[0]
+    post = cf.p_gamma_difference(s.prior_a + X[:, 1, :], s.prior_b + per_trial[:, 1, :],
+                                 s.prior_a + X[:, 0, :], s.prior_b + per_trial[:, 0, :], 0.0)
+    crossed = post > 0.9
+    want = np.where(crossed.any(axis=1), np.argmax(crossed, axis=1), -1)
+    np.testing.assert_array_equal(t["stop_look"], want)
+    assert 0 < np.mean(want >= 0) < 1

@@ -361,7 +361,7 @@ class PointResult:
         base = {"scenario": sc.name, "design_point": f"n_per_arm={self.n_per_arm}",
                 "n_per_arm": self.n_per_arm}
         return tuple({**base, **r} for r in safety_rows(self.design, self.sizes, self.n_trials,
-                                                        self.seed, self.trials))
+                                                        self.seed, self.trials, self.conduct))
 
     def metric(self, metric: str, hypothesis: str | None = None) -> tuple[float, float]:
         """``(estimate, mc_se)`` of one metric (of one hypothesis label; default the first)."""

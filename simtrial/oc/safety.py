@@ -9,17 +9,22 @@ success array of the primary hypothesis at the same N (``PointResult.trials``).
 
 * per patient (``per = "patient"``): patient i of arm a has the event during follow-up with
   probability ``p_a``; the count is Binomial(n_a, p_a);
-* per patient-year: Poisson(lam_a n_a years) with ``years`` (default: the last visit / 12). With
-  ``[conduct]`` the exposure is still n_a x years (everyone followed to the last visit): the
-  conduct timeline's per-patient follow-up is not kept in the kernels' arrays.
+* per patient-year: Poisson(lam_a E_a) in the exposure E_a of arm a: n_a x ``years`` (default:
+  the last visit / 12). With ``[conduct]`` (and no ``years`` given) the exposure follows the
+  conduct timeline (:func:`conduct_exposure`): each patient is at risk from the first infusion
+  to the last scheduled visit or withdrawal, whichever comes first, so trial i has the
+  patient-years of conduct replicate ``i mod R`` (the replicate that gives it its calendar), and
+  every bound, posterior and harm rule of that trial uses its own exposure.
 * ``prior = "evidence"``: each replicate trial draws its true rates from the posterior of the
   evidence row: Beta(a + w x, b + w (n - x)) (or Gamma(a + w x, b + w n months / 12)) with weight
   w = ``evidence_weight``, so the results average over the uncertainty about harm.
 
 Looks. The monitoring looks are information fractions ``f_k`` (``[safety.monitoring] looks``,
 else ``[sequential] fractions``, else one look at the end): at look k, ``round(f_k n_a)`` patients
-per arm have completed follow-up (per patient) or ``f_k n_a years`` patient-years have accrued;
-counts grow by independent increments (Binomial or Poisson), so the looks' counts are nested.
+per arm have completed follow-up (per patient) or ``f_k n_a years`` patient-years have accrued
+(with the conduct timeline: the arms' patient-years on the calendar day when ``f_k`` of the
+trial's final patient-years have accrued); counts grow by independent increments (Binomial or
+Poisson), so the looks' counts are nested.
 
 Rules (MSC arm(s) against control; a trial stops at the first look where any MSC arm crosses):
 
@@ -50,7 +55,7 @@ from ..stats import safety as cf
 from ..stats.mc import mean_se, rate_se
 
 __all__ = ["safety_rows", "event_trials", "SAFETY_METRICS", "default_oc_rates",
-           "exact_p_stop_one_look"]
+           "exact_p_stop_one_look", "conduct_exposure"]
 
 SAFETY_METRICS = ("true_rate_mean", "mean_events", "analytic_mean_events", "p_any_event",
                   "analytic_p_any_event", "cp_upper_mean", "garwood_upper_mean",
@@ -103,10 +108,52 @@ def _cum_n(arm_n: np.ndarray, fr: tuple[float, ...]) -> np.ndarray:
     return np.minimum(out, arm_n[:, None])
 
 
+DAYS_PER_YEAR = 365.25
+
+
+def conduct_exposure(conduct, n_groups: int, fractions: tuple[float, ...]) -> np.ndarray:
+    """Patient-years at risk per conduct replicate, arm and look, shape (R, A, K).
+
+    Patient k of replicate r is at risk from its first infusion to its last scheduled visit or
+    its withdrawal, whichever is first (none if never infused). Look k is the calendar day on
+    which ``fractions[k]`` of the replicate's final patient-years (both arms) have accrued,
+    found by bisection on the day (vectorised over replicates); the last look is the end."""
+    start = conduct.infusion_day[..., 0]                                    # (R, N)
+    end = np.minimum(conduct.withdraw_day, conduct.visit_day[..., -1])
+    start = np.where(np.isfinite(start), start, np.inf)
+    span = np.clip(end - start, 0.0, None)
+    span = np.where(np.isfinite(span), span, 0.0)
+    arm = conduct.group % n_groups                                          # (R, N)
+    onehot = arm[..., None] == np.arange(n_groups)                          # (R, N, A)
+
+    def at(day):                                        # (R,) day -> (R, A) patient-years
+        t = np.clip(day[:, None] - np.where(np.isfinite(start), start, 0.0), 0.0, None)
+        t = np.where(np.isfinite(start), np.minimum(t, span), 0.0)
+        return np.einsum("rn,rna->ra", t, onehot) / DAYS_PER_YEAR
+
+    final = np.einsum("rn,rna->ra", span, onehot) / DAYS_PER_YEAR             # (R, A)
+    total = final.sum(axis=1)
+    out = np.empty(final.shape + (len(fractions),))
+    fin_start = np.where(np.isfinite(start), start, np.nan)
+    lo0 = np.nanmin(fin_start, axis=1)
+    hi0 = np.nanmax(np.where(np.isfinite(start), start + span, np.nan), axis=1)
+    for k, f in enumerate(fractions):
+        if f >= 1.0:
+            out[..., k] = final
+            continue
+        lo, hi = lo0.copy(), hi0.copy()
+        for _ in range(60):                     # 2^-60 of the trial's span: exact to rounding
+            mid = 0.5 * (lo + hi)
+            below = at(mid).sum(axis=1) < f * total
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        out[..., k] = at(hi)
+    return out
+
+
 class _Event:
     """One ``[[safety]]`` table resolved at one design point."""
 
-    def __init__(self, dm: DesignModel, s, index: int, arm_n: np.ndarray):
+    def __init__(self, dm: DesignModel, s, index: int, arm_n: np.ndarray, conduct=None):
         self.s, self.i, self.per = s, index, s.per
         self.arm_n = arm_n.astype(float)
         self.years = s.years if s.years is not None else max(dm.visits) / 12.0
@@ -114,10 +161,26 @@ class _Event:
         self.cum = _cum_n(self.arm_n, self.fr)                       # (A, K)
         self.exposure = (self.arm_n[:, None] * np.asarray(self.fr)[None, :] * self.years
                          if self.per == "patient_year" else None)    # (A, K)
+        # with [conduct]: each replicate's exposure (R, A, K); trial i uses replicate i mod R
+        self.timeline = (conduct_exposure(conduct, self.arm_n.size, self.fr)
+                         if self.per == "patient_year" and conduct is not None
+                         and s.years is None else None)
         self.ev = safety_evidence(dm.scenario)[index]
         self.ctrl_prior = (_prior_params(s, self.ev, "control")
                            if self.ev is not None and s.rate_control is None else None)
         self.msc_prior = _prior_params(s, self.ev, "msc") if self.ev is not None else None
+
+    def exposure_of(self, trials: np.ndarray | None) -> np.ndarray:
+        """Exposure (A, K) without a timeline, else (len(trials), A, K) of those trials."""
+        if self.timeline is None or trials is None:
+            return self.exposure
+        return self.timeline[np.asarray(trials) % self.timeline.shape[0]]
+
+    def final_exposure(self, n_trials: int) -> np.ndarray:
+        """Patient-years at the end per trial and arm, (n_trials, A)."""
+        if self.timeline is None:
+            return np.broadcast_to(self.exposure[:, -1], (n_trials, self.arm_n.size))
+        return self.exposure_of(np.arange(n_trials))[..., -1]
 
     # true rates --------------------------------------------------------------------------
     def draw_rates(self, g: np.random.Generator, m: int) -> np.ndarray:
@@ -148,22 +211,27 @@ class _Event:
         return a / (a + b) if self.per == "patient" else a / b
 
     # counts ------------------------------------------------------------------------------
-    def counts(self, g: np.random.Generator, rates: np.ndarray) -> np.ndarray:
-        """Cumulative counts (..., A, K) at the looks for true rates (..., A)."""
+    def counts(self, g: np.random.Generator, rates: np.ndarray,
+               trials: np.ndarray | None = None) -> np.ndarray:
+        """Cumulative counts (..., A, K) at the looks for true rates (..., A) of ``trials``
+        (global trial indices along the last axis of ``rates``' leading shape; they choose the
+        conduct replicate's exposure)."""
         if self.per == "patient":
             inc = np.diff(self.cum, axis=1, prepend=0.0)
             x = g.binomial(inc.astype(np.int64), rates[..., None])
         else:
-            inc = np.diff(self.exposure, axis=1, prepend=0.0)
+            inc = np.diff(self.exposure_of(trials), axis=-1, prepend=0.0)
             x = g.poisson(rates[..., None] * inc)
         return np.cumsum(x, axis=-1)
 
     # the rule ----------------------------------------------------------------------------
-    def crossed(self, x: np.ndarray) -> np.ndarray:
+    def crossed(self, x: np.ndarray, trials: np.ndarray | None = None) -> np.ndarray:
         """Bool (..., K): some MSC arm crosses the harm rule at look k, for counts x
-        (..., A, K). The rule depends only on (arm, look, MSC count, control count): each
-        distinct tuple is evaluated once per event and kept (``_hits``), so the posterior
-        quadrature costs the same however many trials or chunks share it."""
+        (..., A, K) of ``trials`` (global indices along the axis before (A, K); only needed
+        with a conduct timeline). The rule depends only on (arm, look, MSC count, control
+        count) and, with a timeline, the conduct replicate: each distinct tuple is evaluated
+        once per event and kept (``_hits``), so the posterior quadrature costs the same however
+        many trials or chunks share it."""
         A, K = x.shape[-2:]
         x = np.asarray(x, dtype=np.int64)
         lead = x.shape[:-2]
@@ -171,7 +239,12 @@ class _Event:
         look = np.broadcast_to(np.arange(K)[None, :], lead + (A - 1, K))
         x1 = x[..., 1:, :]
         x0 = np.broadcast_to(x[..., :1, :], x1.shape)
-        keys = np.stack([arm, look, x1, x0], axis=-1).reshape(-1, 4)
+        if self.timeline is None:
+            rep = np.zeros(x1.shape, dtype=np.int64)
+        else:
+            r = np.asarray(trials) % self.timeline.shape[0]
+            rep = np.broadcast_to(r[:, None, None], x1.shape)
+        keys = np.stack([arm, look, x1, x0, rep], axis=-1).reshape(-1, 5)
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)
         cache = self.__dict__.setdefault("_hits", {})
         todo = np.array([i for i, u in enumerate(map(tuple, uniq.tolist())) if u not in cache],
@@ -184,12 +257,16 @@ class _Event:
         return hits[inv.ravel()].reshape(x1.shape).any(axis=-2)
 
     def _rule(self, keys: np.ndarray) -> np.ndarray:
-        """The harm rule at (arm, look, MSC count, control count) rows, shape (n, 4)."""
+        """The harm rule at (arm, look, MSC count, control count, replicate) rows, (n, 5)."""
         m = self.s.monitoring
-        size = self.cum if self.per == "patient" else self.exposure          # (A, K)
-        a_, k_ = keys[:, 0], keys[:, 1]
+        a_, k_, r_ = keys[:, 0], keys[:, 1], keys[:, 4]
         x1, x0 = keys[:, 2].astype(float), keys[:, 3].astype(float)
-        n1, n0 = size[a_, k_], size[0, k_]
+        if self.per == "patient":
+            n1, n0 = self.cum[a_, k_], self.cum[0, k_]
+        elif self.timeline is None:
+            n1, n0 = self.exposure[a_, k_], self.exposure[0, k_]
+        else:
+            n1, n0 = self.timeline[r_, a_, k_], self.timeline[r_, 0, k_]
         if m.rule == "bayes":
             a, b = self.s.prior_a, self.s.prior_b
             if self.per == "patient":
@@ -285,10 +362,11 @@ def _stop_look(crossed: np.ndarray, eff_look: np.ndarray | None) -> np.ndarray:
 
 
 def safety_rows(dm: DesignModel, sizes: np.ndarray, n_trials: int, seed: int,
-                trials: dict[str, np.ndarray] | None) -> list[dict[str, Any]]:
+                trials: dict[str, np.ndarray] | None, conduct=None) -> list[dict[str, Any]]:
     """Tidy rows (``hypothesis = "safety"``, ``endpoint`` = the event name) of every
     ``[[safety]]`` event at one design point; the monitoring rows need ``trials`` (the kept
-    per-trial ``point_success``).
+    per-trial ``point_success``); ``conduct`` (the point's conduct replicates) gives
+    patient-year events their timeline.
 
     Returns
     -------
@@ -309,7 +387,7 @@ def safety_rows(dm: DesignModel, sizes: np.ndarray, n_trials: int, seed: int,
         eff_look = np.asarray(trials["point_gsd_look"])
     rows: list[dict[str, Any]] = []
     for i, s in enumerate(sc.safety):
-        ev = _Event(dm, s, i, arm_n)
+        ev = _Event(dm, s, i, arm_n, conduct)
         same_looks = (eff_look is not None and
                       tuple(dm.boundaries.fractions) == tuple(ev.fr))
         rows.extend(_event_rows(ev, names, n_trials, seed, success,
@@ -324,31 +402,36 @@ def _draw_all(ev: _Event, n_trials: int, seed: int, oc: tuple[float, ...] | None
     rates, counts, oc_looks = [], [], []
     for c in range(chunk_count(n_trials)):
         m = min(CHUNK_TRIALS, n_trials - c * CHUNK_TRIALS)
+        idx = c * CHUNK_TRIALS + np.arange(m)
         r = ev.draw_rates(chunk_generator(seed, c, safety_code(ev.i, 0)), m)
         rates.append(r)
-        counts.append(ev.counts(chunk_generator(seed, c, safety_code(ev.i, 1)), r))
+        counts.append(ev.counts(chunk_generator(seed, c, safety_code(ev.i, 1)), r, idx))
         if oc:
             g = chunk_generator(seed, c, safety_code(ev.i, 2))
             grid = np.empty((len(oc), m, ev.arm_n.size))
             grid[..., 0] = ev.mean_rate(0)        # fixed, or the evidence posterior mean
             grid[..., 1:] = np.asarray(oc)[:, None, None]
             eff = None if eff_look is None else eff_look[c * CHUNK_TRIALS:c * CHUNK_TRIALS + m]
-            oc_looks.append(_stop_look(ev.crossed(ev.counts(g, grid)), eff))
+            oc_looks.append(_stop_look(ev.crossed(ev.counts(g, grid, idx), idx), eff))
     return (np.concatenate(rates), np.concatenate(counts),
             np.concatenate(oc_looks, axis=1) if oc else None)
 
 
 def event_trials(dm: DesignModel, sizes: np.ndarray, n_trials: int, seed: int, index: int,
-                 eff_look: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 eff_look: np.ndarray | None = None, conduct=None) -> dict[str, np.ndarray]:
     """The per-trial arrays of ``[[safety]]`` table ``index`` (what :func:`safety_rows`
     summarises): ``rates`` (trials, arms) true rates, ``counts`` (trials, arms, looks)
-    cumulative counts at the looks, ``fractions`` (looks,), and with monitoring ``stop_look``
-    (trials,), the 0-based look of the harm stop or -1."""
-    ev = _Event(dm, dm.scenario.safety[index], index, sizes.sum(axis=0))
+    cumulative counts at the looks, ``fractions`` (looks,), ``exposure`` (trials, arms, looks)
+    patient-years (per patient-year events), and with monitoring ``stop_look`` (trials,), the
+    0-based look of the harm stop or -1."""
+    ev = _Event(dm, dm.scenario.safety[index], index, sizes.sum(axis=0), conduct)
     rates, X, _ = _draw_all(ev, n_trials, seed, None)
     out = {"rates": rates, "counts": X, "fractions": np.asarray(ev.fr)}
+    if ev.per == "patient_year":
+        out["exposure"] = np.broadcast_to(ev.exposure_of(np.arange(n_trials)),
+                                          (n_trials,) + ev.exposure.shape)
     if ev.s.monitoring is not None:
-        out["stop_look"] = _stop_look(ev.crossed(X), eff_look)
+        out["stop_look"] = _stop_look(ev.crossed(X, np.arange(n_trials)), eff_look)
     return out
 
 
@@ -371,6 +454,7 @@ def _event_rows(ev: _Event, names: list[str], R: int, seed: int, success, eff_lo
         return p, rate_se(p, b.size)
 
     final = X[:, :, -1]
+    efin = ev.final_exposure(R) if s.per == "patient_year" else None       # (R, A)
     conf, a0, b0 = s.confidence, s.prior_a, s.prior_b
     unit = "" if s.per == "patient" else "per patient-year"
     for a, nm in enumerate(names):
@@ -398,24 +482,33 @@ def _event_rows(ev: _Event, names: list[str], R: int, seed: int, success, eff_lo
             add(nm, "", "posterior_mean_mean", *mean_se((pa_ / (pa_ + pb_))[inv]))
             add(nm, "", "posterior_upper_mean", *mean_se(beta.ppf(conf, pa_, pb_)[inv]))
         else:
-            E = n * ev.years
-            add(nm, "", "exposure_patient_years", E)
+            # E: each trial's patient-years (a constant without a conduct timeline); closed
+            # forms average over the trials' exposures (exact: the counts are Poisson given E)
+            Et = efin[:, a]
+            E = float(Et[0]) if ev.timeline is None else float(np.mean(Et))
+            if ev.timeline is None:
+                add(nm, "", "exposure_patient_years", E)
+            else:
+                add(nm, "", "exposure_patient_years", *mean_se(Et))
             add(nm, "", "analytic_mean_events", E * ev.mean_rate(a))
             if drawn:
                 ga, gb = ev.ctrl_prior if a == 0 else ev.msc_prior
-                add(nm, "", "analytic_p_any_event", cf.gamma_p_any_event(ga, gb, E))
-            else:
+                add(nm, "", "analytic_p_any_event", float(np.mean(cf.gamma_p_any_event(ga, gb,
+                                                                                       Et))))
+            elif ev.timeline is None:
                 add(nm, "", "analytic_p_any_event", cf.p_any_event_rate(rates[0, a], n,
                                                                         ev.years))
-            ux, inv = np.unique(x, return_inverse=True)
-            add(nm, unit, "garwood_upper_mean", *mean_se(cf.garwood_upper(ux, E, conf)[inv]))
+            else:
+                add(nm, "", "analytic_p_any_event",
+                    float(np.mean(cf.p_any_event_rate(rates[0, a], 1.0, Et))))
+            add(nm, unit, "garwood_upper_mean", *mean_se(cf.garwood_upper(x, Et, conf)))
             add(nm, unit, "upper_bound_at_zero", cf.garwood_upper(0, E, conf))
             add(nm, unit, "rule_of_three", 3.0 / E)
-            ga_, gb_ = cf.gamma_posterior(ux, E, a0, b0)
+            ga_, gb_ = cf.gamma_posterior(x, Et, a0, b0)
             from scipy.stats import gamma
-            add(nm, unit, "posterior_mean_mean", *mean_se((ga_ / gb_)[inv]))
+            add(nm, unit, "posterior_mean_mean", *mean_se(ga_ / gb_))
             add(nm, unit, "posterior_upper_mean",
-                *mean_se(gamma.ppf(conf, ga_, scale=1.0 / gb_)[inv]))
+                *mean_se(gamma.ppf(conf, ga_, scale=1.0 / gb_)))
     margin = mon.margin if mon is not None and mon.rule == "bayes" else 0.0
     for a in range(1, len(names)):
         nm = names[a]
@@ -429,7 +522,7 @@ def _event_rows(ev: _Event, names: list[str], R: int, seed: int, success, eff_lo
             add(nm, "", "p_rd_excludes_zero", *rate(lo > 0))
             post = cf.p_beta_difference(a0 + x1, b0 + n1 - x1, a0 + x0, b0 + n0 - x0, margin)
         else:
-            e1, e0 = ev.arm_n[a] * ev.years, ev.arm_n[0] * ev.years
+            e1, e0 = efin[:, a], efin[:, 0]
             add(nm, unit, "mean_risk_difference", *mean_se(x1 / e1 - x0 / e0))
             post = cf.p_gamma_difference(a0 + x1, b0 + e1, a0 + x0, b0 + e0, margin)
         d = rates[:, a] - rates[:, 0]
@@ -440,7 +533,7 @@ def _event_rows(ev: _Event, names: list[str], R: int, seed: int, success, eff_lo
     fr = ev.fr
     labels = [f"look {k + 1} ({f:g})" for k, f in enumerate(fr)]
     frac = np.append(np.asarray(fr), 1.0)        # index -1 (not stopped): full information
-    look = _stop_look(ev.crossed(X), eff_look)
+    look = _stop_look(ev.crossed(X, np.arange(R)), eff_look)
     stopped = look >= 0
     msc = names[1] if len(names) == 2 else "any MSC arm"
     add(msc, "", "p_stop_harm", *rate(stopped))

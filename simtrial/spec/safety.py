@@ -92,7 +92,8 @@ class SafetyConfig:
         shown_default="required unless prior = \"evidence\"")
     years: Float(gt=0.0, le=20.0) | None = key(
         None, "years = 1.0", "follow-up per patient in years (per = \"patient_year\")",
-        shown_default="the last visit / 12")
+        shown_default="the last visit / 12; with [conduct], each patient's time from first "
+                      "infusion to last visit or withdrawal")
     prior: Choice("fixed", "evidence") = key(
         "fixed", doc='fixed: the rates as given; evidence: each replicate trial draws its true '
         'rates from the Beta / Gamma posterior of the evidence row')
