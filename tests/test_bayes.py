@@ -24,7 +24,7 @@ from simtrial.oc.run import power, simulate
 from simtrial.scenario import load_scenario, parse_scenario
 from simtrial.stats import bayes as B
 
-from .helpers import BASE, binom_tol
+from .helpers import BASE, binom_tol, scenario
 
 SHIPPED = "scenarios/t1d_hba1c_12m_phase2_map.toml"
 
@@ -34,15 +34,8 @@ S = np.array([0.18, 0.25, 0.15, 0.30, 0.22])
 
 
 def _sc(bayes: dict, **changes) -> "object":
-    d = copy.deepcopy(BASE)
-    d["bayes"] = bayes
-    for k, v in changes.items():
-        node = d
-        parts = k.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = v
-    return parse_scenario(d)
+    """The test scenario with ``[bayes]`` and dotted-key changes."""
+    return scenario(bayes=bayes, **changes)
 
 
 # ---------------------------------------------------------------------------------------------
