@@ -51,6 +51,7 @@ class Plan:
     target: float
     at: str
     planned_effect: float   # natural units (at = "planned")
+    planned_sd: float       # at = "planned": the SD used as known (NaN: the stage-1 estimate)
     test: str
     futility: str
     threshold: float
@@ -86,7 +87,8 @@ def plan_for(dm, n: int) -> Plan:
     pe = cfg.planned_effect if cfg.planned_effect is not None else float(m.endpoint_md)
     return Plan(n, n1, n2p, lo, hi, msc, float(sc.design.allocation_ratio), sign,
                 float(sc.design.alpha) / sc.design.sides, cfg.rule, tuple(cfg.cp_zone),
-                cfg.target(), cfg.at, float(pe), cfg.test, cfg.futility, float(thr),
+                cfg.target(), cfg.at, float(pe),
+                float(cfg.planned_sd) if cfg.planned_sd is not None else float("nan"), cfg.test, cfg.futility, float(thr),
                 bool(cfg.binding), float(m.endpoint_md), sc.endpoint.analysis,
                 float(cfg.interim))
 
@@ -117,7 +119,8 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     if p.at == "observed":
         theta = A.observed_theta(z1, n1, r)
     else:
-        sigma = se1 / np.sqrt(1.0 / n1 + 1.0 / m1)    # the SD the stage-1 SE implies
+        sigma = (se1 / np.sqrt(1.0 / n1 + 1.0 / m1) if np.isnan(p.planned_sd)
+                 else p.planned_sd)                 # else the SD the stage-1 SE implies
         theta = p.sign * p.planned_effect / sigma
     cp = A.conditional_power(z1, p.n2_planned, theta, w1, w2, crit, r)
     if p.futility == "cp":

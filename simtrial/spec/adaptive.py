@@ -63,6 +63,9 @@ class AdaptiveConfig:
                                                         'at = "planned": the effect (MSC - '
                                                         "control, natural units)",
                                                         shown_default="the scenario's effect")
+    planned_sd: Float(gt=0.0, le=1e6) | None = key(None, "planned_sd = 1.0", 'at = "planned": '
+                                                   "the SD (ANCOVA residual) the CP uses, as "
+                                                   "known", shown_default="the stage-1 estimate")
     test: Choice(*TESTS) = key("inverse_normal", doc="final test: inverse_normal (weights "
                                "sqrt(interim), sqrt(1 - interim)) | chw (Cui-Hung-Wang: the "
                                "planned stage sizes n1/n) | unweighted (naive pooled test, "
@@ -112,6 +115,9 @@ class AdaptiveConfig:
         if self.planned_effect is not None and self.at != "planned":
             raise rule("adaptive.planned_effect", self.planned_effect, 'is only used with at '
                        '= "planned"', 'at = "planned"')
+        if self.planned_sd is not None and self.at != "planned":
+            raise rule("adaptive.planned_sd", self.planned_sd, 'is only used with at = '
+                       '"planned"', 'at = "planned"')
         if self.futility != "cp" and self.futility_cp is not None:
             raise rule("adaptive.futility_cp", self.futility_cp, 'is only used with futility '
                        '= "cp"', 'futility = "cp"')
