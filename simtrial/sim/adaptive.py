@@ -60,6 +60,11 @@ class Plan:
     method: str             # ancova | ttest_change
     fraction: float         # adaptive.interim (the inverse-normal weights)
 
+    @property
+    def df1(self) -> float:
+        """Degrees of freedom of the stage-1 analysis."""
+        return self.n1 + self.msc[self.n1] - (3.0 if self.method == "ancova" else 2.0)
+
     def weights(self, test: str) -> tuple[float, float]:
         """Stage weights: the pre-specified fraction (inverse normal) or the planned stage
         sizes (CHW; the unweighted test's CP uses them too)."""
@@ -71,7 +76,7 @@ class Plan:
         w1, w2 = self.weights(test)
         if self.binding and self.futility != "none":
             return A.binding_critical(self.alpha, self.threshold, self.futility, self.n1,
-                                      self.n2_planned, w1, w2)
+                                      self.n2_planned, w1, w2, self.df1)
         return float(dist.norm.isf(self.alpha))
 
 
@@ -112,12 +117,13 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     a0 = s0[n1 - 1]
     a1 = shift(s1[m1 - 1], float(m1), d)
     est1, se1, df1 = analyse_sums(a0, a1, n1, m1, p.method)
-    z1 = A.stage_z(p.sign * est1 / se1, df1)
+    t1 = p.sign * est1 / se1
+    z1 = A.stage_z(t1, df1)
     r = m1 / n1
     w1, w2 = p.weights(p.test)
     crit = p.crit(p.test)
     if p.at == "observed":
-        theta = A.observed_theta(z1, n1, r)
+        theta = A.observed_theta(t1, n1, r)
     else:
         sigma = (se1 / np.sqrt(1.0 / n1 + 1.0 / m1) if np.isnan(p.planned_sd)
                  else p.planned_sd)                 # else the SD the stage-1 SE implies
@@ -126,7 +132,7 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     if p.futility == "cp":
         stop = cp < p.threshold
     elif p.futility == "pp":
-        stop = A.predictive_power(z1, n1, p.n2_planned, w1, w2, crit) < p.threshold
+        stop = A.predictive_power(z1, n1, p.n2_planned, w1, w2, crit, t1) < p.threshold
     else:
         stop = np.zeros(trials, dtype=bool)
     if p.rule == "none":

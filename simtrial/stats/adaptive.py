@@ -18,10 +18,11 @@ Conditional power of the combination test given the stage-1 statistic ``z1`` and
     c2 = (crit - w1 z1) / w2                        # conditional critical value of z2
     CP = 1 - Phi(c2 - theta_std sqrt(n2 r / (1 + r)))
 
-At the observed effect ``theta_std = z1 sqrt((1 + r) / (r n1))``. Predictive power averages
+At the observed effect ``theta_std = t1 sqrt((1 + r) / (r n1))`` (the stage-1 estimate over its
+SD: ``t1`` is the stage-1 t statistic; rpact uses the same with a known SD). Predictive power averages
 CP over the flat-prior posterior of the effect given stage 1, ``N(theta_hat, var_1)``::
 
-    PP = 1 - Phi((c2 - z1 sqrt(n2 / n1)) / sqrt(1 + n2 / n1))
+    PP = 1 - Phi((c2 - t1 sqrt(n2 / n1)) / sqrt(1 + n2 / n1))
 
 The stage-2 size reaching a conditional power ``cp`` (rpact's
 ``.getSimulationMeansStageSubjects``, per control arm)::
@@ -61,9 +62,10 @@ def weights(interim_fraction: float) -> tuple[float, float]:
     return float(np.sqrt(interim_fraction)), float(np.sqrt(1.0 - interim_fraction))
 
 
-def observed_theta(z1: np.ndarray, n1: float, ratio: float = 1.0) -> np.ndarray:
-    """Standardised effect estimated at stage 1: ``z1 sqrt((1 + r) / (r n1))``."""
-    return np.asarray(z1) * np.sqrt((1.0 + ratio) / (ratio * n1))
+def observed_theta(t1: np.ndarray, n1: float, ratio: float = 1.0) -> np.ndarray:
+    """Standardised effect estimated at stage 1 from its t statistic:
+    ``t1 sqrt((1 + r) / (r n1))``."""
+    return np.asarray(t1) * np.sqrt((1.0 + ratio) / (ratio * n1))
 
 
 def conditional_power(z1, n2, theta_std, w1: float, w2: float, crit: float,
@@ -90,12 +92,15 @@ def conditional_power(z1, n2, theta_std, w1: float, w2: float, crit: float,
                                                              / (1.0 + ratio)))
 
 
-def predictive_power(z1, n1: float, n2, w1: float, w2: float, crit: float) -> np.ndarray:
-    """Predictive power under a flat prior on the effect (see the module Notes)."""
+def predictive_power(z1, n1: float, n2, w1: float, w2: float, crit: float,
+                     t1=None) -> np.ndarray:
+    """Predictive power under a flat prior on the effect (see the module Notes); ``t1``, the
+    stage-1 t statistic, gives the observed effect (default ``z1``: known variance)."""
     z1 = np.asarray(z1)
+    t1 = z1 if t1 is None else np.asarray(t1)
     q = np.asarray(n2) / n1
     c2 = (crit - w1 * z1) / w2
-    return dist.norm.sf((c2 - z1 * np.sqrt(q)) / np.sqrt(1.0 + q))
+    return dist.norm.sf((c2 - t1 * np.sqrt(q)) / np.sqrt(1.0 + q))
 
 
 def stage2_for_cp(z1, cp: float, theta_std, w1: float, w2: float, crit: float,
@@ -133,15 +138,31 @@ def combine_inverse_normal(z1, z2, w1: float, w2: float) -> np.ndarray:
 
 
 def futility_z_bound(crit: float, threshold: float, kind: str, n1: float, n2: float,
-                     w1: float, w2: float) -> float:
-    """The stage-1 statistic below which a futility rule stops: CP at the observed effect
-    (``kind = "cp"``) or predictive power (``"pp"``) at the planned stage-2 size ``n2`` is
-    below ``threshold`` exactly when ``z1`` is below this bound (both are increasing in z1)."""
+                     w1: float, w2: float, df1: float | None = None) -> float:
+    """The stage-1 statistic ``z1`` below which a futility rule stops: CP at the observed
+    effect (``kind = "cp"``) or predictive power (``"pp"``) at the planned stage-2 size ``n2``
+    is below ``threshold`` exactly when ``z1`` is below this bound (both increase with z1).
+    With ``df1`` the observed effect is the stage-1 t statistic ``t1`` (``z1`` is its p-value's
+    normal score, a monotone map), and the bound is found by root finding; without it
+    ``t1 = z1`` and the bound is closed-form."""
     q = n2 / n1
     zf = float(dist.norm.isf(threshold))
-    if kind == "cp":
-        return (crit / w2 - zf) / (w1 / w2 + np.sqrt(q))
-    return (crit / w2 - zf * np.sqrt(1.0 + q)) / (w1 / w2 + np.sqrt(q))
+    if df1 is None:
+        if kind == "cp":
+            return (crit / w2 - zf) / (w1 / w2 + np.sqrt(q))
+        return (crit / w2 - zf * np.sqrt(1.0 + q)) / (w1 / w2 + np.sqrt(q))
+
+    def value(z: float) -> float:
+        t1 = float(dist.t.isf(dist.norm.sf(z), df1))
+        if kind == "cp":
+            return float(conditional_power(z, n2, observed_theta(t1, n1), w1, w2, crit)) - threshold
+        return float(predictive_power(z, n1, n2, w1, w2, crit, t1)) - threshold
+    lo, hi = -8.0, 8.0
+    if value(lo) > 0:
+        return -np.inf
+    if value(hi) < 0:
+        return np.inf
+    return brentq(value, lo, hi)
 
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(200)
@@ -157,7 +178,7 @@ def _level(crit: float, b: float, w1: float, w2: float) -> float:
 
 
 def binding_critical(alpha: float, threshold: float, kind: str, n1: float, n2: float,
-                     w1: float, w2: float) -> float:
+                     w1: float, w2: float, df1: float | None = None) -> float:
     """Critical value of the combined statistic when the futility rule is binding: the ``c``
     with ``P_H0(z1 >= b(c), Z >= c) = alpha``, where ``b(c)`` is :func:`futility_z_bound`
     (the bound moves with ``c``, so both are solved together). Lower than ``Phi^-1(1 -
@@ -165,7 +186,8 @@ def binding_critical(alpha: float, threshold: float, kind: str, n1: float, n2: f
     top = float(dist.norm.isf(alpha))
 
     def gap(c: float) -> float:
-        return _level(c, futility_z_bound(c, threshold, kind, n1, n2, w1, w2), w1, w2) - alpha
+        return _level(c, futility_z_bound(c, threshold, kind, n1, n2, w1, w2, df1), w1,
+                      w2) - alpha
     if gap(top - 3.0) < 0:      # the rule stops (almost) everything: no valid lower value
         return top
     return brentq(gap, top - 3.0, top)
