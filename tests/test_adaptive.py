@@ -236,7 +236,7 @@ def test_unweighted_test_inflates_type_i_error():
     _, rows = _run(_dm(DESIGN_A), r)
     se = math.sqrt(0.025 * 0.975 / r)
     unw = rows[("null", "p_reject_unweighted")]["estimate"]
-    assert unw > 0.025 + 3 * se, unw          # measured 0.0315 (seed 20261202)
+    assert unw > 0.025 + 3 * se, unw  # measured 0.0329 (MC SE 0.0006; inverse normal 0.0261)
     assert abs(rows[("null", "p_reject_inverse_normal")]["estimate"] - 0.025) < 3 * se
 
 
