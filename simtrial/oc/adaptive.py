@@ -10,7 +10,8 @@ scenario's effect and for the null (``design_point = "n_per_arm=N effect"`` / ``
   same trials (the unweighted test's inflation is shown beside the valid tests);
 * ``expected_n_per_arm`` (control arm; ``q10, q90`` of the final N), ``median_n_per_arm``,
   ``max_n_per_arm`` (the cap) and ``max_n_observed``, ``expected_n_total`` (both arms);
-* ``p_increase``, ``p_decrease`` (target_cp only), ``p_futility``;
+* ``p_increase``, ``p_decrease`` (target_cp only), ``p_futility``, ``p_efficacy`` (with
+  ``efficacy``: the early stop);
 * ``mean_estimate`` of the naive final estimate (the ANCOVA / t-test on every patient of the
   trial, stage 1 alone when stopped) and ``bias_naive`` = mean - truth;
 * ``critical_value`` and ``n1`` (no MC SE).
@@ -115,6 +116,8 @@ def rows(dm: DesignModel, sim: AdaptiveSim) -> list[dict]:
         if p.rule == "target_cp":
             rate("p_decrease", a["decrease"])
         rate("p_futility", a["futility"])
+        if p.efficacy != "none":
+            rate("p_efficacy", a["efficacy"])
         truth = p.truth if cond == "effect" else 0.0
         m, se = mean_se(a["estimate"])
         add("mean_estimate", m, se)

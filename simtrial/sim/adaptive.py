@@ -15,12 +15,16 @@ of an arm moves its sums and nothing else; :func:`shift`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import functools
 
 import numpy as np
 
 from ..stats import adaptive as A
 from ..stats import distributions as dist
+from ..stats.gsd import boundaries
 from ..stats.sums import IDX_X, IDX_XY, IDX_Y, IDX_YY, analyse_sums
 from ..spec.adaptive import stage_sizes
 from . import prefix
@@ -29,7 +33,7 @@ __all__ = ["Plan", "plan_for", "run_chunk", "shift", "CONDITIONS", "FIELDS"]
 
 CONDITIONS = ("effect", "null")
 FIELDS = ("n_final", "reject", "reject_inverse_normal", "reject_chw", "reject_unweighted",
-          "futility", "increase", "decrease", "estimate", "cp_interim", "z1")
+          "futility", "efficacy", "increase", "decrease", "estimate", "cp_interim", "z1")
 """Per-trial arrays of each condition (``<condition>_<field>`` in the chunk's output)."""
 
 
@@ -59,6 +63,7 @@ class Plan:
     truth: float            # the scenario's true MD (natural units of the change)
     method: str             # ancova | ttest_change
     fraction: float         # adaptive.interim (the inverse-normal weights)
+    efficacy: str           # none | obf | pocock (early efficacy stop)
 
     @property
     def df1(self) -> float:
@@ -71,13 +76,30 @@ class Plan:
         f = self.n1 / self.n if test != "inverse_normal" else self.fraction
         return A.weights(f)
 
+    def bounds(self, test: str) -> tuple[float, float]:
+        """``(early, final)`` z bounds: the interim efficacy bound (``inf`` without
+        ``efficacy``) and the final critical value of the combined statistic."""
+        if self.efficacy == "none":
+            return math.inf, self.crit(test)
+        return _spending_bounds(self.weights(test)[0] ** 2, self.alpha, self.efficacy)
+
     def crit(self, test: str) -> float:
-        """Critical value of the combined statistic (lowered by a binding futility rule)."""
+        """Critical value of the combined statistic (lowered by a binding futility rule; the
+        spending design's final bound with an early efficacy stop)."""
         w1, w2 = self.weights(test)
+        if self.efficacy != "none":
+            return self.bounds(test)[1]
         if self.binding and self.futility != "none":
             return A.binding_critical(self.alpha, self.threshold, self.futility, self.n1,
                                       self.n2_planned, w1, w2, self.df1)
         return float(dist.norm.isf(self.alpha))
+
+
+@functools.lru_cache(maxsize=64)
+def _spending_bounds(fraction: float, alpha: float, spending: str) -> tuple[float, float]:
+    """Lan-DeMets one-sided bounds at fractions ``(fraction, 1)`` (simtrial.stats.gsd)."""
+    b = boundaries([fraction, 1.0], alpha=alpha, sides=1, spending=spending)
+    return float(b.z[0]), float(b.z[1])
 
 
 def plan_for(dm, n: int) -> Plan:
@@ -95,7 +117,7 @@ def plan_for(dm, n: int) -> Plan:
                 cfg.target(), cfg.at, float(pe),
                 float(cfg.planned_sd) if cfg.planned_sd is not None else float("nan"), cfg.test, cfg.futility, float(thr),
                 bool(cfg.binding), float(m.endpoint_md), sc.endpoint.analysis,
-                float(cfg.interim))
+                float(cfg.interim), cfg.efficacy)
 
 
 def shift(s: np.ndarray, n: np.ndarray, d: float) -> np.ndarray:
@@ -135,6 +157,8 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
         stop = A.predictive_power(z1, n1, p.n2_planned, w1, w2, crit, t1) < p.threshold
     else:
         stop = np.zeros(trials, dtype=bool)
+    early = z1 >= p.bounds(p.test)[0]          # early efficacy stop (never without efficacy)
+    stop = stop & ~early
     if p.rule == "none":
         n2 = np.full(trials, p.n2_planned, dtype=np.int64)
     else:
@@ -143,13 +167,13 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
             n2 = A.promising_zone_n2(cp, need, p.n2_planned, p.max_stage2, p.zone)
         else:
             n2 = A.target_cp_n2(need, p.min_stage2, p.max_stage2)
-    n2 = np.where(stop, 0, n2)
+    n2 = np.where(stop | early, 0, n2)
     nf = n1 + n2
     mf = msc[nf]
     f0 = s0[nf - 1, idx]
     f1 = shift(s1[mf - 1, idx], mf.astype(float), d)
     est, se, df = analyse_sums(f0, f1, nf, mf, p.method)
-    go = ~stop
+    go = ~(stop | early)
     # stage 2: the stage-2 patients alone (the sums at the final size minus those at n1); a
     # stopped trial has none, so its stage-2 numbers are computed on 2 dummy patients and unused
     g0 = np.where(go[:, None], f0 - a0, s0[1])
@@ -158,13 +182,19 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     c1 = np.where(go, mf - m1, 2)
     est2, se2, df2 = analyse_sums(g0, g1, c0, c1, p.method)
     z2 = A.stage_z(p.sign * est2 / se2, df2)
-    out = {"n_final": nf, "futility": stop, "increase": go & (n2 > p.n2_planned),
-           "decrease": go & (n2 < p.n2_planned), "estimate": est, "cp_interim": cp, "z1": z1}
+    out = {"n_final": nf, "futility": stop, "efficacy": early,
+           "increase": go & (n2 > p.n2_planned), "decrease": go & (n2 < p.n2_planned),
+           "estimate": est, "cp_interim": cp, "z1": z1}
+    # every test on the same trials: the chosen test's interim decisions, each test's final
+    # critical value (the naive test: the conventional one, or the spending design's nominal
+    # final level with an early efficacy stop)
     for test in ("inverse_normal", "chw"):
-        t1, t2 = p.weights(test)
-        out[f"reject_{test}"] = go & (A.combine_inverse_normal(z1, z2, t1, t2) >= p.crit(test))
+        wa, wb = p.weights(test)
+        out[f"reject_{test}"] = early | (go & (A.combine_inverse_normal(z1, z2, wa, wb)
+                                               >= p.bounds(test)[1]))
     t_final = p.sign * est / se
-    out["reject_unweighted"] = go & (t_final > dist.t.isf(p.alpha, df))
+    lvl = p.alpha if p.efficacy == "none" else float(dist.norm.sf(p.bounds("chw")[1]))
+    out["reject_unweighted"] = early | (go & (t_final > dist.t.isf(lvl, df)))
     out["reject"] = out[f"reject_{p.test}"]
     return out
 

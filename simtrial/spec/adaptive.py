@@ -20,11 +20,12 @@ from ._fields import (Bool, Choice, Float, FloatList, Int, check_keys, err, key,
                       toml_keys, validate)
 
 __all__ = ["AdaptiveConfig", "RULES", "TESTS", "FUTILITY", "AT", "parse_adaptive",
-           "ADAPTIVE_KEYS", "stage_sizes"]
+           "ADAPTIVE_KEYS", "stage_sizes", "EFFICACY"]
 
 RULES = ("promising_zone", "target_cp", "none")
 TESTS = ("inverse_normal", "chw", "unweighted")
 FUTILITY = ("none", "cp", "pp")
+EFFICACY = ("none", "obf", "pocock")
 AT = ("observed", "planned")
 
 
@@ -77,6 +78,10 @@ class AdaptiveConfig:
                                                     '"cp": threshold')
     futility_pp: Float(gt=0.0, lt=1.0) | None = key(None, "futility_pp = 0.1", 'futility = '
                                                     '"pp": threshold')
+    efficacy: Choice(*EFFICACY) = key("none", doc="early efficacy stop at the interim: "
+                                      "Lan-DeMets spending (obf | pocock) at the stage "
+                                      "fractions; the final critical value is the spending "
+                                      "design's")
     binding: Bool = key(False, "binding = true", "binding futility: the final critical value "
                         "is lowered to keep alpha (non-binding leaves it)")
 
@@ -137,6 +142,9 @@ class AdaptiveConfig:
                        '(at = "observed") or futility = "pp": only then is the rule a bound on '
                        "the stage-1 statistic the critical value can be computed from",
                        'at = "observed"')
+        if self.binding and self.efficacy != "none":
+            raise rule("adaptive.binding", True, "is not combined with adaptive.efficacy yet "
+                       "(binding futility with an early efficacy stop)", "binding = false")
         if self.binding and self.test == "unweighted":
             raise rule("adaptive.binding", True, 'is not used with test = "unweighted" (its '
                        "critical value is the conventional one)", 'test = "inverse_normal"')
