@@ -247,6 +247,32 @@ def test_unweighted_test_inflates_type_i_error():
     assert abs(rows[("null", "p_reject_inverse_normal")]["estimate"] - 0.025) < 3 * se
 
 
+BLINDED = {"interim": 0.5, "rule": "target_cp", "at": "planned", "planned_effect": -0.3,
+           "target_cp": 0.8, "blinded_sd": True, "min_stage2": 20, "max_stage2": 200}
+
+
+@pytest.mark.slow
+def test_blinded_sd_re_estimation():
+    """The blinded (lumped) variance of the pooled stage-1 data is unbiased for the residual
+    variance under H0 and exceeds it by theta^2 / 4 under the effect (1:1; Kieser & Friede
+    2003), the stage-2 size is the fixed-design formula at that SD, and the inverse-normal test
+    keeps alpha. The residual SD is the model's closed-form ANCOVA moment."""
+    r = 100_000
+    dm = _dm(BLINDED)
+    sim, rows = _run(dm, r)
+    s2 = dm.models[0].analytic["sd_resid_ancova"] ** 2
+    for cond, want in (("null", s2), ("effect", s2 + 0.3 ** 2 / 4)):
+        v = sim.arrays[f"{cond}_sd_interim"] ** 2
+        assert abs(v.mean() - want) < 3 * v.std() / math.sqrt(r), (cond, v.mean(), want)
+    p = sim.plan
+    sd = sim.arrays["null_sd_interim"][:50]
+    z = stats.norm.isf(0.025) + stats.norm.ppf(0.8)
+    want_n = np.clip(np.ceil(2 * z * z * sd ** 2 / 0.09 - 1e-9), p.n1 + 20, p.n1 + 200)
+    assert np.array_equal(sim.arrays["null_n_final"][:50], want_n.astype(int))
+    se = math.sqrt(0.025 * 0.975 / r)
+    assert abs(rows[("null", "type_i_error")]["estimate"] - 0.025) < 3 * se
+
+
 # ---------------------------------------------------------------------------------------------
 # rpact getSimulationMeans
 # ---------------------------------------------------------------------------------------------
@@ -354,6 +380,10 @@ def test_shipped_scenario_rows_and_json(capsys):
      'adaptive.test = "fisher" must be one of "inverse_normal" | "chw" | "unweighted"'),
     ({"interim": 0.5, "max_n_per_arm": 90, "maxn": 3}, "adaptive.maxn is not a known key"),
     ({"interim": 0.02, "max_n_per_arm": 90}, "both stages need >= 2 patients per arm"),
+    ({"interim": 0.5, "max_n_per_arm": 90, "blinded_sd": True},
+     'adaptive.blinded_sd = true needs rule = "target_cp" and at = "planned"'),
+    (dict(BLINDED, futility="cp", futility_cp=0.1), 'adaptive.futility = "cp" is not used '
+                                                   "with blinded_sd = true"),
     ({"interim": 0.5, "max_n_per_arm": 90, "efficacy": "hsd"},
      'adaptive.efficacy = "hsd" must be one of "none" | "obf" | "pocock"'),
     ({"interim": 0.5, "max_n_per_arm": 90, "futility": "pp", "futility_pp": 0.1,

@@ -14,6 +14,7 @@ scenario's effect and for the null (``design_point = "n_per_arm=N effect"`` / ``
   ``efficacy``: the early stop);
 * ``mean_estimate`` of the naive final estimate (the ANCOVA / t-test on every patient of the
   trial, stage 1 alone when stopped) and ``bias_naive`` = mean - truth;
+* ``mean_sd_interim`` (``blinded_sd``: the blinded SD's mean);
 * ``critical_value`` and ``n1`` (no MC SE).
 """
 
@@ -116,6 +117,8 @@ def rows(dm: DesignModel, sim: AdaptiveSim) -> list[dict]:
         if p.rule == "target_cp":
             rate("p_decrease", a["decrease"])
         rate("p_futility", a["futility"])
+        if p.blinded:
+            add("mean_sd_interim", *mean_se(a["sd_interim"]))
         if p.efficacy != "none":
             rate("p_efficacy", a["efficacy"])
         truth = p.truth if cond == "effect" else 0.0

@@ -33,7 +33,8 @@ __all__ = ["Plan", "plan_for", "run_chunk", "shift", "CONDITIONS", "FIELDS"]
 
 CONDITIONS = ("effect", "null")
 FIELDS = ("n_final", "reject", "reject_inverse_normal", "reject_chw", "reject_unweighted",
-          "futility", "efficacy", "increase", "decrease", "estimate", "cp_interim", "z1")
+          "futility", "efficacy", "increase", "decrease", "estimate", "cp_interim", "z1",
+          "sd_interim")
 """Per-trial arrays of each condition (``<condition>_<field>`` in the chunk's output)."""
 
 
@@ -64,6 +65,7 @@ class Plan:
     method: str             # ancova | ttest_change
     fraction: float         # adaptive.interim (the inverse-normal weights)
     efficacy: str           # none | obf | pocock (early efficacy stop)
+    blinded: bool           # blinded_sd: the blinded re-estimation
 
     @property
     def df1(self) -> float:
@@ -117,7 +119,7 @@ def plan_for(dm, n: int) -> Plan:
                 cfg.target(), cfg.at, float(pe),
                 float(cfg.planned_sd) if cfg.planned_sd is not None else float("nan"), cfg.test, cfg.futility, float(thr),
                 bool(cfg.binding), float(m.endpoint_md), sc.endpoint.analysis,
-                float(cfg.interim), cfg.efficacy)
+                float(cfg.interim), cfg.efficacy, bool(cfg.blinded_sd))
 
 
 def shift(s: np.ndarray, n: np.ndarray, d: float) -> np.ndarray:
@@ -144,11 +146,14 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     r = m1 / n1
     w1, w2 = p.weights(p.test)
     crit = p.crit(p.test)
+    sigma = se1 / np.sqrt(1.0 / n1 + 1.0 / m1)      # the SD the stage-1 SE implies
+    if p.blinded:
+        sigma = A.blinded_sd(a0 + a1, n1 + m1, p.method)
+    elif not np.isnan(p.planned_sd):
+        sigma = np.full(trials, p.planned_sd)
     if p.at == "observed":
         theta = A.observed_theta(t1, n1, r)
     else:
-        sigma = (se1 / np.sqrt(1.0 / n1 + 1.0 / m1) if np.isnan(p.planned_sd)
-                 else p.planned_sd)                 # else the SD the stage-1 SE implies
         theta = p.sign * p.planned_effect / sigma
     cp = A.conditional_power(z1, p.n2_planned, theta, w1, w2, crit, r)
     if p.futility == "cp":
@@ -161,6 +166,9 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     stop = stop & ~early
     if p.rule == "none":
         n2 = np.full(trials, p.n2_planned, dtype=np.int64)
+    elif p.blinded:
+        n2 = A.blinded_n2(sigma, p.planned_effect, p.target, p.alpha, n1, p.min_stage2,
+                          p.max_stage2, r)
     else:
         need = A.stage2_for_cp(z1, p.target, theta, w1, w2, crit, r)
         if p.rule == "promising_zone":
@@ -184,7 +192,7 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     z2 = A.stage_z(p.sign * est2 / se2, df2)
     out = {"n_final": nf, "futility": stop, "efficacy": early,
            "increase": go & (n2 > p.n2_planned), "decrease": go & (n2 < p.n2_planned),
-           "estimate": est, "cp_interim": cp, "z1": z1}
+           "estimate": est, "cp_interim": cp, "z1": z1, "sd_interim": sigma}
     # every test on the same trials: the chosen test's interim decisions, each test's final
     # critical value (the naive test: the conventional one, or the spending design's nominal
     # final level with an early efficacy stop)

@@ -67,6 +67,10 @@ class AdaptiveConfig:
     planned_sd: Float(gt=0.0, le=1e6) | None = key(None, "planned_sd = 1.0", 'at = "planned": '
                                                    "the SD (ANCOVA residual) the CP uses, as "
                                                    "known", shown_default="the stage-1 estimate")
+    blinded_sd: Bool = key(False, "blinded_sd = true", 'blinded re-estimation (rule = '
+                           '"target_cp", at = "planned"): the stage-2 size is the fixed-design '
+                           "size for power target_cp at planned_effect with the SD of the pooled "
+                           "stage-1 data (arms not looked at), minus n1")
     test: Choice(*TESTS) = key("inverse_normal", doc="final test: inverse_normal (weights "
                                "sqrt(interim), sqrt(1 - interim)) | chw (Cui-Hung-Wang: the "
                                "planned stage sizes n1/n) | unweighted (naive pooled test, "
@@ -123,6 +127,16 @@ class AdaptiveConfig:
         if self.planned_sd is not None and self.at != "planned":
             raise rule("adaptive.planned_sd", self.planned_sd, 'is only used with at = '
                        '"planned"', 'at = "planned"')
+        if self.blinded_sd:
+            if self.rule != "target_cp" or self.at != "planned":
+                raise rule("adaptive.blinded_sd", True, 'needs rule = "target_cp" and at = '
+                           '"planned" (the size for power target_cp at planned_effect)',
+                           'rule = "target_cp", at = "planned"')
+            for k in ("planned_sd", "futility", "efficacy"):
+                v = getattr(self, k)
+                if v not in (None, "none"):
+                    raise rule(f"adaptive.{k}", v, "is not used with blinded_sd = true (a "
+                               "blinded interim looks at no comparison)", "blinded_sd = false")
         if self.futility != "cp" and self.futility_cp is not None:
             raise rule("adaptive.futility_cp", self.futility_cp, 'is only used with futility '
                        '= "cp"', 'futility = "cp"')

@@ -48,7 +48,7 @@ from .roots import brentq
 
 __all__ = ["stage_z", "conditional_power", "observed_theta", "predictive_power",
            "stage2_for_cp", "promising_zone_n2", "target_cp_n2", "combine_inverse_normal",
-           "weights", "futility_z_bound", "binding_critical"]
+           "weights", "futility_z_bound", "binding_critical", "blinded_sd", "blinded_n2"]
 
 
 def stage_z(t: np.ndarray, df) -> np.ndarray:
@@ -191,3 +191,29 @@ def binding_critical(alpha: float, threshold: float, kind: str, n1: float, n2: f
     if gap(top - 3.0) < 0:      # the rule stops (almost) everything: no valid lower value
         return top
     return brentq(gap, top - 3.0, top)
+
+
+def blinded_sd(s: np.ndarray, n, method: str) -> np.ndarray:
+    """Blinded ("lumped") SD from the pooled stage-1 sums ``(Sx, Sy, Sxx, Syy, Sxy)`` of both
+    arms, ignoring the arm (Kieser & Friede 2003): for ``ancova`` the residual SD of the one-group
+    regression of the change on the baseline (``n - 2`` df), for ``ttest_change`` the one-sample
+    SD of the change. It includes the effect: with allocation r its square exceeds the residual
+    variance by about ``theta^2 r / (1 + r)^2``."""
+    n = np.asarray(n, dtype=float)
+    sx, sy, sxx, syy, sxy = (s[..., i] for i in range(5))
+    vyy = syy - sy * sy / n
+    if method == "ttest_change":
+        return np.sqrt(np.maximum(vyy, 0.0) / (n - 1.0))
+    vxx = sxx - sx * sx / n
+    vxy = sxy - sx * sy / n
+    return np.sqrt(np.maximum(vyy - vxy * vxy / vxx, 0.0) / (n - 2.0))
+
+
+def blinded_n2(sd, effect: float, power: float, alpha: float, n1: int, min_stage2: int,
+               max_stage2: int, ratio: float = 1.0) -> np.ndarray:
+    """Blinded sample-size re-estimation: the fixed-design control-arm size
+    ``(1 + r) / r (z_{1-alpha} + z_power)^2 sd^2 / effect^2`` (rounded up) minus ``n1``, within
+    ``[min_stage2, max_stage2]``."""
+    z = float(dist.norm.isf(alpha) + dist.norm.ppf(power))
+    need = (1.0 + ratio) / ratio * z * z * np.asarray(sd) ** 2 / (effect * effect)
+    return np.clip(_ceil(need, n1 + max_stage2) - n1, min_stage2, max_stage2)
