@@ -422,3 +422,11 @@ def test_unsupported_designs_are_one_line_errors():
     d["sequential"] = {"looks": 2}
     with pytest.raises(ScenarioError, match=r"is not combined with \[sequential\] yet"):
         parse_scenario(d)
+
+
+def test_planned_effect_must_favour_msc():
+    dm = _dm({"interim": 0.5, "rule": "target_cp", "at": "planned", "planned_effect": 0.2,
+              "min_stage2": 20, "max_stage2": 100})
+    with pytest.raises(SimtrialError, match=r"^error: adaptive.planned_effect = 0.2 must be an "
+                                            r"effect in the direction of benefit \(< 0"):
+        power(dm.scenario, n_trials=100)

@@ -114,6 +114,10 @@ def plan_for(dm, n: int) -> Plan:
     sign = -1.0 if m.outcome_def.better == "lower" else 1.0
     thr = cfg.futility_cp if cfg.futility == "cp" else (cfg.futility_pp or 0.0)
     pe = cfg.planned_effect if cfg.planned_effect is not None else float(m.endpoint_md)
+    if cfg.at == "planned" and (pe == 0.0 or sign * pe < 0):
+        raise ValueError(f"adaptive.planned_effect = {pe:g} must be an effect in the direction "
+                         f"of benefit ({'< 0' if sign < 0 else '> 0'}: "
+                         f"{m.outcome_def.better} is better; the scenario effect is the default)")
     return Plan(n, n1, n2p, lo, hi, msc, float(sc.design.allocation_ratio), sign,
                 float(sc.design.alpha) / sc.design.sides, cfg.rule, tuple(cfg.cp_zone),
                 cfg.target(), cfg.at, float(pe),
