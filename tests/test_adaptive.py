@@ -217,13 +217,16 @@ def test_futility_by_cp_reduces_expected_n_as_computed():
      "futility": "cp", "futility_cp": 0.1, "binding": True},
     {"interim": 0.5, "rule": "promising_zone", "max_n_per_arm": 120, "efficacy": "pocock",
      "futility": "pp", "futility_pp": 0.05},
+    {"interim": 0.5, "rule": "promising_zone", "max_n_per_arm": 120, "ratio": 2.0},
 ], ids=["pz_inverse_normal", "pz_chw", "target_cp_inverse_normal", "target_cp_chw",
-        "binding_cp_futility", "pz_pocock_efficacy"])
+        "binding_cp_futility", "pz_pocock_efficacy", "pz_allocation_2"])
 def test_valid_tests_keep_alpha(adaptive):
     """Exactly alpha where nothing stops for futility or the rule is binding; non-binding
     futility (the last case) can only lower it."""
     r = 100_000
-    dm = _dm(adaptive)
+    adaptive = dict(adaptive)
+    ratio = adaptive.pop("ratio", 1.0)
+    dm = _dm(adaptive, **{"design.allocation_ratio": ratio})
     _, rows = _run(dm, r)
     se = math.sqrt(0.025 * 0.975 / r)
     t1e = rows[("null", "type_i_error")]["estimate"]
