@@ -387,6 +387,24 @@ def _cmd_validate(args) -> int:
     return _validate_design(args, _load_scenario(args.scenario))
 
 
+def _adaptive_line(dm) -> str:
+    """validate: the [adaptive] design's stage sizes and final test, after the checks a run
+    makes."""
+    from .oc.adaptive import check
+    from .sim.adaptive import plan_for
+    check(dm, dm.scenario.design.n_per_arm)
+    cfg = dm.scenario.adaptive
+    p = plan_for(dm, dm.scenario.design.n_per_arm)
+    early, final = p.bounds(p.test)
+    eff = f", early efficacy z >= {early:.4f} ({cfg.efficacy})" if cfg.efficacy != "none" else ""
+    fut = (f", futility {cfg.futility} < {p.threshold:g}"
+           f" ({'binding' if cfg.binding else 'non-binding'})" if cfg.futility != "none" else "")
+    return (f"adaptive {cfg.rule}{' (blinded SD)' if cfg.blinded_sd else ''}: n1 = {p.n1}, "
+            f"planned stage 2 {p.n2_planned}, stage 2 in [{p.min_stage2}, {p.max_stage2}] per "
+            f"arm (cap {p.n1 + p.max_stage2}); {cfg.test} test, one-sided alpha {p.alpha:g}, "
+            f"final critical value {final:.4f}{eff}{fut}")
+
+
 def _bayes_line(dm, kernel: str) -> str:
     """validate: the [bayes] prior (its mean, SD and ESS), after the checks a run makes."""
     from .oc.bayes import check, prior_for
@@ -456,6 +474,8 @@ def _validate_design(args, sc) -> int:
     print(f"  multiplicity {m['method']}" + (f" (within {m['within']})" if m["within"] else ""))
     if sc.bayes is not None:
         print("  " + _bayes_line(dm, kernel))
+    if getattr(sc, "adaptive", None) is not None:
+        print("  " + _adaptive_line(dm))
     if dm.boundaries is not None:
         print(f"  sequential {dm.boundaries.summary()}")
     if getattr(sc, "conduct", None) is not None:

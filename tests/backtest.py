@@ -40,6 +40,8 @@ CASES: dict[str, dict] = {
     "t2d_hba1c_12m_sae_monitoring": {"n_trials": 2000, "seed": 20261209},
     # Bayesian Go/No-Go with a robust MAP prior for the control arm ([bayes])
     "t1d_hba1c_12m_phase2_map": {"n_trials": 2000, "seed": 20261208},
+    # promising-zone sample-size re-estimation with CP futility ([adaptive])
+    "t2d_hba1c_12m_promising_zone": {"n_trials": 2000, "seed": 20261210},
 }
 
 KEY = ["table", "design_point", "n_per_arm", "hypothesis", "endpoint", "arm", "visit", "metric"]

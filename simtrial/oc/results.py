@@ -408,6 +408,19 @@ class PointResult:
                     if not math.isnan(r["mc_se"]):
                         c[r["metric"] + "_mc_se"] = r["mc_se"]
             d["bayes"] = out
+        ad = [r for r in self.rows() if r["hypothesis"] == "adaptive"]
+        if ad:      # [adaptive]: each condition's numbers (also in "rows")
+            cfg = self.design.scenario.adaptive
+            blk: dict[str, Any] = {"rule": cfg.rule, "test": cfg.test,
+                                   "futility": cfg.futility, "conditions": {}}
+            for r in ad:
+                c = blk["conditions"].setdefault(r["design_point"].split(" ", 1)[1], {})
+                c[r["metric"]] = r["estimate"]
+                if not math.isnan(r["mc_se"]):
+                    c[r["metric"] + "_mc_se"] = r["mc_se"]
+                if not math.isnan(r.get("q10", math.nan)):
+                    c[r["metric"] + "_q10"], c[r["metric"] + "_q90"] = r["q10"], r["q90"]
+            d["adaptive"] = blk
         d["rows"] = self.rows()
         if self.safety:
             d["safety"] = [dict(r) for r in self.safety]
@@ -722,7 +735,8 @@ class RunResult:
     def to_frame(self) -> "pd.DataFrame":
         """One tidy table (:data:`TIDY_COLUMNS`): ``table`` = design, bayes (the ``[bayes]``
         rows of the design point, :mod:`simtrial.oc.bayes`), power_curve or sample_size."""
-        rows = [{"table": "bayes" if r["hypothesis"] == "bayes" else "design", **r}
+        rows = [{"table": r["hypothesis"] if r["hypothesis"] in ("bayes", "adaptive")
+                 else "design", **r}
                 for r in self.point.rows()]
         for n in self.grid:
             rows.extend({"table": "power_curve", **r} for r in self.at(n).rows()

@@ -9,6 +9,7 @@ the same numbers for every scenario.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Iterable
@@ -19,7 +20,7 @@ from ..errors import SimtrialError, fmt_value
 from ..model.design import DesignModel, build_design, dropout_hazards, group_sizes
 from ..scenario import Scenario
 from ..sim import driver
-from . import bayes
+from . import adaptive, bayes
 from .build import points
 from .results import PointResult, RunResult, SampleSize
 from .search import analytic_n, initial_bound, search, smallest_valid_n
@@ -57,9 +58,21 @@ def simulate(scenario, ns: Iterable[int], *, n_trials: int | None = None,
     n_trials, seed = _with(dm, n_trials, seed)
     kernel = choose_kernel(dm, kernel)
     bayes.check(dm, kernel)
+    adaptive.check(dm)
+    keep = tuple(keep)
+    for n in keep:
+        adaptive.check(dm, int(n))
     sim = driver.simulate(dm, list(ns), n_trials=n_trials, seed=seed, workers=workers,
-                          progress=progress, keep=tuple(keep), kernel=kernel, chunks=chunks)
-    return points(dm, sim)
+                          progress=progress, keep=keep, kernel=kernel, chunks=chunks)
+    out = points(dm, sim)
+    if dm.scenario.adaptive is not None:    # the adaptive design at each kept planned size
+        for n in keep:
+            if n in out:
+                ad = adaptive.simulate(dm, int(n), n_trials=n_trials, seed=seed,
+                                       workers=workers, chunks=chunks)
+                out[n] = dataclasses.replace(out[n], extra=out[n].extra
+                                             + tuple(adaptive.rows(dm, ad)))
+    return out
 
 
 def _check_n(dm: DesignModel, n: int) -> None:

@@ -129,6 +129,8 @@ def point_summary(p) -> str:
     lines.extend(_safety_lines(p))
     if sc.bayes is not None:
         lines.extend(_bayes_lines(p))
+    if getattr(sc, "adaptive", None) is not None:
+        lines.extend(_adaptive_lines(p))
     lines.append(f"headline  {headline(p)}")
     return "\n".join(lines)
 
@@ -183,6 +185,32 @@ def _bayes_lines(p) -> list[str]:
         g, n, f = m["p_go"], m["p_nogo"], m["p_go_flat"]
         out.append(f"          {cond:<34} {g[0]:.4f} ({g[1]:.4f}) / {n[0]:.4f} ({n[1]:.4f}), "
                    f"flat {f[0]:.4f}")
+    return out
+
+
+def _adaptive_lines(p) -> list[str]:
+    """The [adaptive] design under the scenario effect and the null (MC SE in brackets)."""
+    rows = [r for r in p.rows() if r["hypothesis"] == "adaptive"]
+    if not rows:
+        return []
+    cfg = p.design.scenario.adaptive
+    by: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by.setdefault(r["design_point"].split(" ", 1)[1], {})[r["metric"]] = r
+    e = by["effect"]
+    out = [f"adaptive  {cfg.rule}, interim at n1 = {e['n1']['estimate']:.0f} per arm, "
+           f"{cfg.test} test (critical value {e['critical_value']['estimate']:.3f}), futility "
+           f"{cfg.futility}; cap {e['max_n_per_arm']['estimate']:.0f} per arm"]
+    for cond, m in by.items():
+        head = "power" if cond == "effect" else "type_i_error"
+        en = m["expected_n_per_arm"]
+        out.append(
+            f"          {cond:<6} {head} {m[head]['estimate']:.4f} ({m[head]['mc_se']:.4f}), "
+            f"unweighted {m['p_reject_unweighted']['estimate']:.4f} "
+            f"({m['p_reject_unweighted']['mc_se']:.4f}); E[N] {en['estimate']:.1f} "
+            f"({en['mc_se']:.2f}) per arm, 10-90% {en['q10']:.0f}-{en['q90']:.0f}; P(increase) "
+            f"{m['p_increase']['estimate']:.3f}, P(futility) {m['p_futility']['estimate']:.3f}; "
+            f"bias {m['bias_naive']['estimate']:+.4f} ({m['bias_naive']['mc_se']:.4f})")
     return out
 
 

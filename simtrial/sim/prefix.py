@@ -37,7 +37,8 @@ from ..stats.sums import analyse_sums, arm_means, reject
 from ..stats import distributions as stats  # scipy.stats's t without its import time
 
 __all__ = ["SCREEN_BLOCK", "STREAMS", "SimOutput", "ChunkOut", "run_chunk", "combine", "stream",
-           "draw_baselines", "outcome_columns", "analyse_grid", "supports", "kept_arms"]
+           "draw_baselines", "outcome_columns", "analyse_grid", "supports", "kept_arms",
+           "chunk_sums"]
 
 SCREEN_BLOCK = 32
 """Candidates screened per trial per block (fixed, for the same reason)."""
@@ -419,6 +420,26 @@ def run_chunk(model, seed: int, chunk: int, n_trials: int, n0: np.ndarray, n1: n
         kept_theta=th.copy() if keep is not None else None,
         screened=scr0 + scr1, accepted=acc0 + acc1,
         kept_arms=kept_arms(model, s0, s1, n0, n1, keep))
+
+
+def chunk_sums(model, seed: int, chunk: int, n_trials: int, n0_max: int, n1_max: int
+               ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Each arm's prefix sums of one chunk at the point effect, as :func:`run_chunk` draws them
+    (the same streams, so the same patients): ``(s0, s1, screened, accepted)`` with ``s0`` of
+    shape ``(n0_max, trials, N_STATS)``, row ``k - 1`` the sums of the first ``k`` control
+    patients (``s1`` likewise for the MSC arm). Adaptive designs
+    (:mod:`simtrial.sim.adaptive`) read each trial's sums at its own final size from them."""
+    trials_here = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
+    slope, free = zip(*[[chunk_generator(seed, chunk, c) for c in patient_codes(0, a)]
+                        for a in (0, 1)])
+    s0, _, scr0, acc0 = _arm_prefix(model, stream(seed, chunk, "control_baseline"),
+                                    stream(seed, chunk, "control_outcome"), CHUNK_TRIALS,
+                                    int(n0_max), 0, None, slope[0], free[0])
+    s1, _, scr1, acc1 = _arm_prefix(model, stream(seed, chunk, "msc_baseline"),
+                                    stream(seed, chunk, "msc_outcome"), CHUNK_TRIALS,
+                                    int(n1_max), 1, None, slope[1], free[1])
+    return (s0[:, :trials_here, :N_STATS], s1[:, :trials_here, :N_STATS], scr0 + scr1,
+            acc0 + acc1)
 
 
 def combine(outs: dict[int, _ChunkOut], n_trials: int, a0: np.ndarray, a1: np.ndarray,

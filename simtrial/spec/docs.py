@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import fmt_value
 from ._fields import bounds_of, choices_of, field_info, toml_keys
+from .adaptive import AdaptiveConfig
 from .bayes import BayesConfig, StudyRow
 from .conduct import ConductConfig, ManufacturingConfig, RegimenConfig
 from .safety import MonitoringConfig, SafetyConfig
@@ -44,6 +45,7 @@ SECTIONS: tuple[tuple[str, type, str], ...] = (
     ("safety[].monitoring", MonitoringConfig, "[safety.monitoring] (after its [[safety]] table)"),
     ("bayes", BayesConfig, "[bayes]"),
     ("bayes.studies[]", StudyRow, "[[bayes.studies]]"),
+    ("adaptive", AdaptiveConfig, "[adaptive]"),
 )
 # attributes whose TOML form is a family of keys, and keys with no attribute of their own
 _PATTERN_KEYS = {"marginals": "<variable>", "per_outcome": "<outcome>"}

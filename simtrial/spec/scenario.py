@@ -35,6 +35,7 @@ from ._tables import OUTCOMES, PRESET_POPULATION, PRESETS, VARIABLES, VISITS
 from ._fields import (Bool, Choice, Float, FloatList, Int, IntList, Str, check_keys,
                       choice, dump, err, integer, key, number, number_list, rule, section, table,
                       toml_keys, validate, validate_key)
+from .adaptive import AdaptiveConfig, parse_adaptive
 from .bayes import BayesConfig, parse_bayes
 from .conduct import ConductConfig, parse_conduct
 from .safety import SafetyConfig, parse_safety
@@ -1023,6 +1024,8 @@ class Scenario:
                                            "monitoring (simtrial.oc.safety)")
     bayes: BayesConfig | None = key(None, doc="[bayes]: Bayesian analysis and Go / No-Go rule "
                                     "(simtrial.oc.bayes)")
+    adaptive: AdaptiveConfig | None = key(None, doc="[adaptive]: sample-size re-estimation "
+                                          "and futility at one interim (simtrial.oc.adaptive)")
     source_path: str | None = key(None, doc="the file it was read from", toml=False)
 
     @property
@@ -1168,11 +1171,13 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     conduct = parse_conduct(data, visits)
     safety = parse_safety(data)
     bayes = parse_bayes(data)
+    adaptive = parse_adaptive(data, design.n_per_arm)
     _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq)
+    _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, safety)
     return Scenario(population=population, endpoint=endpoint, effect=effect, design=design,
                     outcome_model=om, source_path=origin, arms=arms, endpoints=endpoints,
                     dropout=dropout, multiplicity=mult, sequential=seq, conduct=conduct,
-                    safety=safety, bayes=bayes, **head)
+                    safety=safety, bayes=bayes, adaptive=adaptive, **head)
 
 
 def _endpoints(data: dict, sides: int, primary: EndpointConfig, skip_first: bool = False
@@ -1273,6 +1278,26 @@ def _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout
         if o == endpoint.outcome and endpoint.type == "continuous":
             raise err(f"effect.outcomes.{o}", effect.outcomes[o], "names the primary outcome; "
                       "set its effect with effect.md")
+
+
+def _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, safety) -> None:
+    """[adaptive] with the other sections (one-line errors): two arms, one endpoint, no other
+    interim machinery (treatment selection in multi-arm designs is not built yet)."""
+    if adaptive is None:
+        return
+    if len(arms) > 1:
+        raise err("adaptive", "[adaptive]", "needs a two-arm design (one MSC arm against "
+                  "control; remove [[arms]] or [adaptive])")
+    for name, present in (("sequential", seq is not None), ("conduct", conduct is not None),
+                          ("bayes", bayes is not None), ("safety", bool(safety)),
+                          ("endpoints", bool(endpoints))):
+        if present:
+            raise err("adaptive", "[adaptive]", f"is not combined with [{name}] yet (one "
+                      "primary endpoint, its own interim look; remove one of them)")
+    if effect.distribution != "point":
+        raise err("effect.distribution", effect.distribution, 'must be "point" with [adaptive] '
+                  "(the design is simulated at the scenario effect and under the null)",
+                  'distribution = "point"')
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -241,6 +241,44 @@ def _bayes_section(run: RunFolder, sc) -> Section | None:
         tables=[pt, ot])
 
 
+_ADAPTIVE = ("power", "type_i_error", "p_reject_unweighted", "expected_n_per_arm",
+             "max_n_observed", "p_increase", "p_decrease", "p_futility", "p_efficacy",
+             "bias_naive")
+
+
+def _adaptive_section(run: RunFolder, sc) -> Section | None:
+    """The ``[adaptive]`` rows of results.csv (table "adaptive", :mod:`simtrial.oc.adaptive`):
+    one row per condition (the scenario effect, the null) with MC SEs."""
+    res = run.results
+    a = res[res["table"].astype(str) == "adaptive"]
+    if a.empty:
+        return None
+    cfg = sc.adaptive
+    rows = []
+    for dp, g in a.groupby(a["design_point"].astype(str), sort=False):
+        r = {"condition": dp.split(" ", 1)[1]}
+        for _, x in g[g["metric"].isin(_ADAPTIVE)].iterrows():
+            r[x["metric"]] = x["estimate"]
+            if not pd.isna(x["mc_se"]):
+                r[x["metric"] + " MC SE"] = x["mc_se"]
+            if x["metric"] == "expected_n_per_arm" and "q10" in x and not pd.isna(x["q10"]):
+                r["final N q10"], r["final N q90"] = x["q10"], x["q90"]
+        rows.append(r)
+    t = round_frame(pd.DataFrame(rows))
+    t.attrs["caption"] = ("Operating characteristics of the adaptive design at the planned "
+                          "size, under the scenario effect and the null (type I error), from "
+                          "the same simulated patients. p_reject_unweighted: the naive pooled "
+                          "test on the same trials (not level alpha); bias_naive: mean naive "
+                          "final estimate minus the truth; final N per control arm.")
+    crit = a[a["metric"] == "critical_value"]["estimate"]
+    n1 = a[a["metric"] == "n1"]["estimate"]
+    return Section("Adaptive design", paragraphs=[
+        f"One interim at n1 = {int(n1.iloc[0])} per arm; rule {cfg.rule}"
+        + (f" (CP zone {list(cfg.cp_zone)})" if cfg.rule == "promising_zone" else "")
+        + f"; futility {cfg.futility}; final {cfg.test} test, critical value "
+        f"{float(crit.iloc[0]):.4f} (simtrial.oc.adaptive)."], tables=[t])
+
+
 # ---------------------------------------------------------------------------------------------
 # assembling the report
 # ---------------------------------------------------------------------------------------------
@@ -460,6 +498,9 @@ def _build(run, sc, figs_made, plots, prebuilt) -> list[Section]:
     bs = _bayes_section(run, sc)
     if bs is not None:
         sections.append(bs)
+    ad = _adaptive_section(run, sc) if getattr(sc, "adaptive", None) is not None else None
+    if ad is not None:
+        sections.append(ad)
 
     cs = _conduct_section(run, design_result, plots)
     if cs is not None:

@@ -503,7 +503,7 @@ def mismatch_error(run: RunFolder, what: str, stored: float, again: float) -> Si
 
 
 def known_tables() -> set[str]:
-    return {"design", "bayes", "power_curve", "sample_size"}
+    return {"design", "bayes", "adaptive", "power_curve", "sample_size"}
 
 
 def round_frame(df: pd.DataFrame) -> pd.DataFrame:
