@@ -17,9 +17,9 @@ BASE = {
 }
 
 
-def scenario(**changes):
-    """BASE with dotted-key changes, e.g. scenario(**{"design.n_per_arm": 40})."""
-    data = copy.deepcopy(BASE)
+def changed(base: dict, **changes) -> dict:
+    """A deep copy of ``base`` with dotted-key changes (``None`` removes the key)."""
+    data = copy.deepcopy(base)
     for key, value in changes.items():
         node = data
         parts = key.split(".")
@@ -29,7 +29,12 @@ def scenario(**changes):
             node.pop(parts[-1], None)
         else:
             node[parts[-1]] = value
-    return parse_scenario(data)
+    return data
+
+
+def scenario(**changes):
+    """BASE with dotted-key changes, e.g. scenario(**{"design.n_per_arm": 40})."""
+    return parse_scenario(changed(BASE, **changes))
 
 
 def model(**changes):
@@ -40,3 +45,20 @@ def model(**changes):
 def binom_tol(p: float, n: int, k: float = 3.0) -> float:
     """k Monte Carlo standard errors of a proportion p estimated from n trials."""
     return k * math.sqrt(max(p * (1 - p), 1e-12) / n)
+
+
+def run_refused(tmp_path, capsys, shipped, edit: tuple[str, str], message: str) -> None:
+    """``simtrial run`` on the shipped file ``shipped`` with ``edit = (old, new)`` applied
+    exits 2 with exactly the one line ``message`` on stderr, nothing on stdout, and no output
+    folder."""
+    from simtrial.cli import main
+    old, new = edit
+    text = open(shipped).read()
+    assert old in text, old
+    p = tmp_path / "s.toml"
+    p.write_text(text.replace(old, new))
+    rc = main(["run", str(p), "--out", str(tmp_path / "o"), "--n-trials", "200"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and "Traceback" not in err
+    assert err.splitlines() == [message]
+    assert not (tmp_path / "o").exists()

@@ -28,6 +28,8 @@ from simtrial.scenario import load_scenario, parse_scenario
 from simtrial.sim import adaptive as SA
 from simtrial.stats import adaptive as A
 
+from .helpers import changed, run_refused
+
 SHIPPED = "scenarios/t2d_hba1c_12m_promising_zone.toml"
 
 BASE = {"name": "adaptive_test", "seed": 20261202, "n_trials": 2000,
@@ -44,15 +46,8 @@ DESIGN_B = {"interim": 0.5, "rule": "target_cp", "target_cp": 0.9, "at": "planne
 
 
 def _dm(adaptive: dict, **changes):
-    d = copy.deepcopy(BASE)
-    d["adaptive"] = adaptive
-    for k, v in changes.items():
-        node = d
-        parts = k.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = v
-    return build_design(parse_scenario(d))
+    """The test scenario's design with ``[adaptive]`` and dotted-key changes."""
+    return build_design(parse_scenario(changed(BASE, adaptive=adaptive, **changes)))
 
 
 def _run(dm, n_trials, seed=20261202, workers=2, n=None):
@@ -404,15 +399,8 @@ def test_bad_keys_are_one_line_errors(bad, msg):
 
 
 def test_cli_bad_key_exits_2_without_files(tmp_path, capsys):
-    text = open(SHIPPED).read().replace("futility_cp = 0.1 ", "futility_cp = 2 ")
-    p = tmp_path / "s.toml"
-    p.write_text(text)
-    rc = main(["run", str(p), "--out", str(tmp_path / "o"), "--n-trials", "200"])
-    out, err = capsys.readouterr()
-    assert rc == 2 and out == "" and "Traceback" not in err
-    assert err.splitlines() == ["scenario error: adaptive.futility_cp = 2.0 must be < 1 (e.g. "
-                                "futility_cp = 0.1)"]
-    assert not (tmp_path / "o").exists()
+    run_refused(tmp_path, capsys, SHIPPED, ("futility_cp = 0.1 ", "futility_cp = 2 "),
+                "scenario error: adaptive.futility_cp = 2.0 must be < 1 (e.g. futility_cp = 0.1)")
 
 
 def test_unsupported_designs_are_one_line_errors():

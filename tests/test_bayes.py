@@ -24,7 +24,7 @@ from simtrial.oc.run import power, simulate
 from simtrial.scenario import load_scenario, parse_scenario
 from simtrial.stats import bayes as B
 
-from .helpers import BASE, binom_tol, scenario
+from .helpers import BASE, binom_tol, run_refused, scenario
 
 SHIPPED = "scenarios/t1d_hba1c_12m_phase2_map.toml"
 
@@ -382,15 +382,8 @@ def test_bad_keys_are_one_line_errors(bad, msg):
 
 
 def test_cli_bad_bayes_key_exits_2_without_files(tmp_path, capsys):
-    text = open(SHIPPED).read().replace("go_prob = 0.975", "go_prob = 2")
-    p = tmp_path / "s.toml"
-    p.write_text(text)
-    rc = main(["run", str(p), "--out", str(tmp_path / "o"), "--n-trials", "200"])
-    out, err = capsys.readouterr()
-    assert rc == 2 and out == "" and "Traceback" not in err
-    assert err.splitlines() == ["scenario error: bayes.go_prob = 2.0 must be < 1 (e.g. "
-                                "go_prob = 0.975)"]
-    assert not (tmp_path / "o").exists()
+    run_refused(tmp_path, capsys, SHIPPED, ("go_prob = 0.975", "go_prob = 2"),
+                "scenario error: bayes.go_prob = 2.0 must be < 1 (e.g. go_prob = 0.975)")
 
 
 def test_unsupported_design_is_a_one_line_error():

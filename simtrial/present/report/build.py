@@ -212,16 +212,7 @@ def _bayes_section(run: RunFolder, sc) -> Section | None:
                            "(sigma_unit^2 / prior variance); map_approx_max_cdf_error is the "
                            "largest CDF difference between the MAP quadrature mixture and the "
                            "mixture used.")
-    oc = b[b["metric"].isin(_BAYES_OC)].copy()
-    oc["condition"] = oc["design_point"].astype(str).str.split(" ", n=1).str[1]
-    rows = []
-    for cond, g in oc.groupby("condition", sort=False):
-        r = {"condition": cond}
-        for _, x in g.iterrows():
-            r[x["metric"]] = x["estimate"]
-            r[x["metric"] + " MC SE"] = x["mc_se"]
-        rows.append(r)
-    ot = round_frame(pd.DataFrame(rows))
+    ot = round_frame(pd.DataFrame(_by_condition(b, _BAYES_OC)))
     ot.attrs["caption"] = ("Operating characteristics of the rule at the design size. "
                            "p_go_flat: the same rule with a flat prior (the frequentist z rule with the "
                            "trial's SE); go_inflation: p_go - p_go_flat, paired over the same "
@@ -241,6 +232,27 @@ def _bayes_section(run: RunFolder, sc) -> Section | None:
         tables=[pt, ot])
 
 
+def _by_condition(rows: pd.DataFrame, metrics, quantiles_of: str | None = None,
+                  quantile_label: str = "") -> list[dict]:
+    """One dict per condition (the part of ``design_point`` after its first space, in order)
+    with each metric of ``metrics`` and its MC SE (where there is one), and the q10 / q90 of
+    the metric ``quantiles_of``."""
+    out = []
+    for dp, g in rows.groupby(rows["design_point"].astype(str), sort=False):
+        g = g[g["metric"].isin(metrics)]
+        if g.empty:
+            continue
+        r = {"condition": dp.split(" ", 1)[1]}
+        for _, x in g.iterrows():
+            r[x["metric"]] = x["estimate"]
+            if not pd.isna(x["mc_se"]):
+                r[x["metric"] + " MC SE"] = x["mc_se"]
+            if x["metric"] == quantiles_of and "q10" in x and not pd.isna(x["q10"]):
+                r[f"{quantile_label} q10"], r[f"{quantile_label} q90"] = x["q10"], x["q90"]
+        out.append(r)
+    return out
+
+
 _ADAPTIVE = ("power", "type_i_error", "p_reject_unweighted", "expected_n_per_arm",
              "max_n_observed", "p_increase", "p_decrease", "p_futility", "p_efficacy",
              "bias_naive")
@@ -254,17 +266,8 @@ def _adaptive_section(run: RunFolder, sc) -> Section | None:
     if a.empty:
         return None
     cfg = sc.adaptive
-    rows = []
-    for dp, g in a.groupby(a["design_point"].astype(str), sort=False):
-        r = {"condition": dp.split(" ", 1)[1]}
-        for _, x in g[g["metric"].isin(_ADAPTIVE)].iterrows():
-            r[x["metric"]] = x["estimate"]
-            if not pd.isna(x["mc_se"]):
-                r[x["metric"] + " MC SE"] = x["mc_se"]
-            if x["metric"] == "expected_n_per_arm" and "q10" in x and not pd.isna(x["q10"]):
-                r["final N q10"], r["final N q90"] = x["q10"], x["q90"]
-        rows.append(r)
-    t = round_frame(pd.DataFrame(rows))
+    t = round_frame(pd.DataFrame(_by_condition(a, _ADAPTIVE, quantiles_of="expected_n_per_arm",
+                                               quantile_label="final N")))
     t.attrs["caption"] = ("Operating characteristics of the adaptive design at the planned "
                           "size, under the scenario effect and the null (type I error), from "
                           "the same simulated patients. p_reject_unweighted: the naive pooled "
