@@ -226,7 +226,7 @@ def test_subprocess_console_script_bad_input(tmp_path):
             "scenario error: n_trails is not a known key (did you mean n_trials?); allowed here: "
             "name, description, seed, n_trials, population, endpoint, effect, design, outcome_model, "
             "arms, endpoints, dropout, multiplicity, sequential, conduct, safety, "
-            "bayes"]
+            "bayes, adaptive"]
         assert not (tmp_path / "o").exists()
         assert not (tmp_path / "outputs").exists()
 
