@@ -802,27 +802,32 @@ def _cmd_safety(args) -> int:
         return 0
     c = f"{conf:.4g}"
     if years is None:
-        print(f"rate {rate:.4g} per patient over the follow-up; {n} patients treated")
-        print(f"  P(>= 1 event in {n})          {a['p_any_event']:.4f}   (1 - (1 - p)^N; "
-              f"expected events {a['expected_events']:.4g})")
-        print(f"  patients to rule out {rate:.4g}  {a['n_to_rule_out']}   (with <= {k} events, "
-              f"one-sided {c}; Clopper-Pearson)")
-        print(f"  {k}/{n} rules out rates above   {a['upper_bound']:.4f}   (one-sided {c} "
-              f"Clopper-Pearson upper bound, per patient)")
-        print(f"  rule of three (0/{n})          {a['rule_of_three']:.4f}   (3 / N, about 95%)")
+        head = f"rate {rate:.4g} per patient over the follow-up; {n} patients treated"
+        rows = [(f"P(>= 1 event in {n})", f"{a['p_any_event']:.4f}",
+                 f"1 - (1 - p)^N; expected events {a['expected_events']:.4g}"),
+                (f"patients to rule out {rate:.4g}", f"{a['n_to_rule_out']}",
+                 f"with <= {k} events, one-sided {c}; Clopper-Pearson"),
+                (f"{k}/{n} rules out rates above", f"{a['upper_bound']:.4f}",
+                 f"one-sided {c} Clopper-Pearson upper bound, per patient"),
+                (f"rule of three (0/{n})", f"{a['rule_of_three']:.4f}", "3 / N, about 95%")]
     else:
         e = a["patient_years"]
-        print(f"rate {rate:.4g} per patient-year; {n} patients x {years:g} years = {e:.4g} "
-              "patient-years")
-        print(f"  P(>= 1 event)                 {a['p_any_event']:.4f}   (1 - exp(-rate N Y); "
-              f"expected events {a['expected_events']:.4g})")
-        print(f"  patients to rule out {rate:.4g}  {a['n_to_rule_out']}   "
-              f"({a['patient_years_to_rule_out']:.4g} patient-years with <= {k} events, "
-              f"one-sided {c}; Garwood)")
-        print(f"  {k} events in {e:.4g} patient-years rule out rates above {a['upper_bound']:.4g}"
-              f" per patient-year (one-sided {c} Garwood)")
-        print(f"  rule of three                 {a['rule_of_three']:.4g}   (3 / patient-years, "
-              "about 95%)")
+        head = (f"rate {rate:.4g} per patient-year; {n} patients x {years:g} years = {e:.4g} "
+                "patient-years")
+        rows = [("P(>= 1 event)", f"{a['p_any_event']:.4f}",
+                 f"1 - exp(-rate N Y); expected events {a['expected_events']:.4g}"),
+                (f"patients to rule out {rate:.4g}", f"{a['n_to_rule_out']}",
+                 f"{a['patient_years_to_rule_out']:.4g} patient-years with <= {k} events, "
+                 f"one-sided {c}; Garwood"),
+                (f"{k} events in {e:.4g} patient-years rule out rates above",
+                 f"{a['upper_bound']:.4g}", f"per patient-year, one-sided {c} Garwood"),
+                ("rule of three", f"{a['rule_of_three']:.4g}",
+                 "3 / patient-years, about 95%")]
+    print(head)
+    w = max(len(r[0]) for r in rows)
+    v = max(len(r[1]) for r in rows)
+    for label, value, note in rows:
+        print(f"  {label:<{w}}  {value:>{v}}   ({note})")
     return 0
 
 
