@@ -62,3 +62,15 @@ def run_refused(tmp_path, capsys, shipped, edit: tuple[str, str], message: str) 
     assert rc == 2 and out == "" and "Traceback" not in err
     assert err.splitlines() == [message]
     assert not (tmp_path / "o").exists()
+
+
+def assert_scenario_error(build, message: str) -> None:
+    """``build()`` raises a one-line ScenarioError ("scenario error: ...") containing
+    ``message``."""
+    import pytest
+    from simtrial.errors import ScenarioError
+    with pytest.raises(ScenarioError) as e:
+        build()
+    text = str(e.value)
+    assert text.startswith("scenario error: ") and "\n" not in text
+    assert message in text, text

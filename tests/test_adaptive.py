@@ -25,10 +25,9 @@ from simtrial.model.design import build_design
 from simtrial.oc import adaptive as OA
 from simtrial.oc.run import power, simulate
 from simtrial.scenario import load_scenario, parse_scenario
-from simtrial.sim import adaptive as SA
 from simtrial.stats import adaptive as A
 
-from .helpers import changed, run_refused
+from .helpers import assert_scenario_error, changed, run_refused
 
 SHIPPED = "scenarios/t2d_hba1c_12m_promising_zone.toml"
 
@@ -389,13 +388,7 @@ def test_shipped_scenario_rows_and_json(capsys):
                                            "adaptive.efficacy yet"),
 ])
 def test_bad_keys_are_one_line_errors(bad, msg):
-    d = copy.deepcopy(BASE)
-    d["adaptive"] = bad
-    with pytest.raises(ScenarioError) as e:
-        parse_scenario(d)
-    text = str(e.value)
-    assert text.startswith("scenario error: ") and "\n" not in text
-    assert msg in text, text
+    assert_scenario_error(lambda: parse_scenario(changed(BASE, adaptive=bad)), msg)
 
 
 def test_cli_bad_key_exits_2_without_files(tmp_path, capsys):

@@ -16,15 +16,14 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
 
-from simtrial.cli import main
-from simtrial.errors import ScenarioError, SimtrialError
+from simtrial.errors import SimtrialError
 from simtrial.model.design import build_design
 from simtrial.oc import bayes as ob
 from simtrial.oc.run import power, simulate
 from simtrial.scenario import load_scenario, parse_scenario
 from simtrial.stats import bayes as B
 
-from .helpers import BASE, binom_tol, run_refused, scenario
+from .helpers import BASE, assert_scenario_error, binom_tol, run_refused, scenario
 
 SHIPPED = "scenarios/t1d_hba1c_12m_phase2_map.toml"
 
@@ -374,11 +373,7 @@ def test_results_table_and_json_carry_the_bayes_rows():
 def test_bad_keys_are_one_line_errors(bad, msg):
     """Keys at parse time; a studies file or an evidence row when the design is built (before
     anything is simulated or written: the CLI builds the design first)."""
-    with pytest.raises(ScenarioError) as e:
-        build_design(_sc(bad))
-    text = str(e.value)
-    assert text.startswith("scenario error: ") and "\n" not in text
-    assert msg in text, text
+    assert_scenario_error(lambda: build_design(_sc(bad)), msg)
 
 
 def test_cli_bad_bayes_key_exits_2_without_files(tmp_path, capsys):

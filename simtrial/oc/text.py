@@ -165,24 +165,29 @@ def _safety_lines(p) -> list[str]:
     return out
 
 
+def _by_condition(p, hypothesis: str) -> dict[str, dict[str, dict]]:
+    """Rows of ``hypothesis`` grouped by condition (the part of ``design_point`` after the
+    size), in order: ``{condition: {metric: row}}``."""
+    by: dict[str, dict[str, dict]] = {}
+    for r in p.rows():
+        if r["hypothesis"] == hypothesis:
+            by.setdefault(r["design_point"].split(" ", 1)[1], {})[r["metric"]] = r
+    return by
+
+
 def _bayes_lines(p) -> list[str]:
     """P(Go) (MC SE) of the [bayes] rule under each condition, and the prior's ESS."""
-    rows = [r for r in p.rows() if r["hypothesis"] == "bayes"]
-    if not rows:
+    by = _by_condition(p, "bayes")
+    if not by:
         return []
     cfg = p.design.scenario.bayes
-    prior = {r["metric"]: r["estimate"] for r in rows if r["design_point"].endswith(" prior")}
+    prior = {k: r["estimate"] for k, r in by.pop("prior", {}).items()}
     ess = (f", ESS {prior['prior_ess_elir']:.1f} (ELIR) / {prior['prior_ess_moment']:.1f} "
            "(moment)" if "prior_ess_elir" in prior else "")
     out = [f"bayes     {cfg.prior} prior on the {cfg.target}{ess}; P(Go) / P(No-Go) (MC SE), "
            "flat-prior P(Go):"]
-    by: dict[str, dict[str, tuple[float, float]]] = {}
-    for r in rows:
-        cond = r["design_point"].split(" ", 1)[1]
-        if cond != "prior":
-            by.setdefault(cond, {})[r["metric"]] = (r["estimate"], r["mc_se"])
     for cond, m in by.items():
-        g, n, f = m["p_go"], m["p_nogo"], m["p_go_flat"]
+        g, n, f = ((m[k]["estimate"], m[k]["mc_se"]) for k in ("p_go", "p_nogo", "p_go_flat"))
         out.append(f"          {cond:<34} {g[0]:.4f} ({g[1]:.4f}) / {n[0]:.4f} ({n[1]:.4f}), "
                    f"flat {f[0]:.4f}")
     return out
@@ -190,13 +195,10 @@ def _bayes_lines(p) -> list[str]:
 
 def _adaptive_lines(p) -> list[str]:
     """The [adaptive] design under the scenario effect and the null (MC SE in brackets)."""
-    rows = [r for r in p.rows() if r["hypothesis"] == "adaptive"]
-    if not rows:
+    by = _by_condition(p, "adaptive")
+    if not by:
         return []
     cfg = p.design.scenario.adaptive
-    by: dict[str, dict[str, dict]] = {}
-    for r in rows:
-        by.setdefault(r["design_point"].split(" ", 1)[1], {})[r["metric"]] = r
     e = by["effect"]
     out = [f"adaptive  {cfg.rule}, interim at n1 = {e['n1']['estimate']:.0f} per arm, "
            f"{cfg.test} test (critical value {e['critical_value']['estimate']:.3f}), futility "
