@@ -36,21 +36,28 @@ from ..stats.mc import mean_se, rate_se
 __all__ = ["check", "simulate", "rows", "AdaptiveSim"]
 
 
-def check(dm: DesignModel, n: int | None = None) -> None:
+def path_for(dm: DesignModel, kernel: str | None = None) -> str:
+    """The simulation path of :mod:`simtrial.sim.adaptive`: ``"prefix"`` for a linear-normal
+    two-arm design (unless the run's kernel is ``"full"``), else ``"patients"``."""
+    if kernel != "full" and suffstat.supports(dm) and dm.scenario.adaptive.selection is None:
+        return "prefix"
+    return "patients"
+
+
+def check(dm: DesignModel, n: int | None = None, kernel: str | None = None) -> None:
     """One-line SimtrialError if ``[adaptive]`` cannot be simulated for this design (or at
     planned size ``n``)."""
     sc = dm.scenario
     if sc.adaptive is None:
         return
-    if not suffstat.supports(dm):
-        raise SimtrialError(
-            "scenario error: [adaptive] is simulated on the prefix-sum kernel's patients and needs "
-            "a linear-normal design (one stratum, one MSC arm, a continuous additive endpoint by "
-            "ancova or ttest_change, no floor, heterogeneity, dropout losses, MMRM, strata, looks "
-            "or conduct); these designs are not supported by [adaptive] yet")
+    path = path_for(dm, kernel)
+    if path == "patients":
+        why = SA.patients_reason(dm)
+        if why is not None:
+            raise SimtrialError(f"scenario error: [adaptive] is not simulated with {why}")
     if n is not None:
         try:
-            SA.plan_for(dm, n)
+            SA.plan_for(dm, n, path)
         except ValueError as exc:
             raise SimtrialError(f"error: {exc}") from None
 
@@ -69,12 +76,14 @@ class AdaptiveSim:
 
 
 def simulate(dm: DesignModel, n: int, *, n_trials: int, seed: int, workers: int = 1,
-             chunks=None) -> AdaptiveSim:
-    """Simulate the adaptive design at planned control-arm size ``n``."""
-    check(dm, n)
-    p = SA.plan_for(dm, n)
+             chunks=None, kernel: str | None = None) -> AdaptiveSim:
+    """Simulate the adaptive design at planned control-arm size ``n`` (``kernel``: the run's
+    kernel, :func:`path_for`)."""
+    check(dm, n, kernel)
+    path = path_for(dm, kernel)
+    p = SA.plan_for(dm, n, path)
     n_max = p.n1 + p.max_stage2
-    budget.check(dm, [n_max], n_trials, "prefix", workers)
+    budget.check(dm, [n_max], n_trials, "prefix" if path == "prefix" else "full", workers)
     t0 = time.perf_counter()
     outs = run_chunks(SA.run_chunk, dm, n_trials, lambda c: (seed, c, n_trials, p),
                       workers=workers, chunks=chunks, label=f"adaptive N <= {n_max}")
@@ -94,15 +103,15 @@ def rows(dm: DesignModel, sim: AdaptiveSim) -> list[dict]:
         ids = {"design_point": f"n_per_arm={p.n} {cond}", "hypothesis": "adaptive",
                "endpoint": e.name, "arm": "", "visit": e.visit_months}
 
-        def add(metric, est, se=math.nan, q10=math.nan, q90=math.nan):
-            out.append({**ids, "metric": metric, "estimate": float(est), "mc_se": float(se),
-                        "q10": float(q10), "q90": float(q90)})
+        def add(metric, est, se=math.nan, q10=math.nan, q90=math.nan, arm=""):
+            out.append({**ids, "arm": arm, "metric": metric, "estimate": float(est),
+                        "mc_se": float(se), "q10": float(q10), "q90": float(q90)})
 
-        def rate(metric, x):
+        def rate(metric, x, arm=""):
             v = float(np.mean(x))
-            add(metric, v, rate_se(v, r))
+            add(metric, v, rate_se(v, r), arm=arm)
         rate("power" if cond == "effect" else "type_i_error", a["reject"])
-        for t in ("inverse_normal", "chw", "unweighted"):
+        for t in ("inverse_normal", "chw") + (() if p.selection else ("unweighted",)):
             rate(f"p_reject_{t}", a[f"reject_{t}"])
         nf = a["n_final"].astype(float)
         m, se = mean_se(nf)
@@ -111,21 +120,47 @@ def rows(dm: DesignModel, sim: AdaptiveSim) -> list[dict]:
         add("median_n_per_arm", float(np.median(nf)))
         add("max_n_per_arm", p.n1 + p.max_stage2)
         add("max_n_observed", float(nf.max()))
-        tot = nf + np.asarray(p.msc)[a["n_final"]]
-        add("expected_n_total", *mean_se(tot))
-        rate("p_increase", a["increase"])
-        if p.rule == "target_cp":
-            rate("p_decrease", a["decrease"])
+        add("expected_n_total", *mean_se(a["n_total"].astype(float)))
+        if p.selection is None:
+            rate("p_increase", a["increase"])
+            if p.rule == "target_cp":
+                rate("p_decrease", a["decrease"])
         rate("p_futility", a["futility"])
         if p.blinded:
             add("mean_sd_interim", *mean_se(a["sd_interim"]))
         if p.efficacy != "none":
             rate("p_efficacy", a["efficacy"])
-        truth = p.truth if cond == "effect" else 0.0
-        m, se = mean_se(a["estimate"])
-        add("mean_estimate", m, se)
-        add("true_effect", truth)
-        add("bias_naive", m - truth, se)
+        if p.selection is None:
+            truth = p.truth if cond == "effect" else 0.0
+            m, se = mean_se(a["estimate"])
+            add("mean_estimate", m, se)
+            add("true_effect", truth)
+            add("bias_naive", m - truth, se)
+        else:
+            _arm_rows(dm, sim, cond, add, rate)
         add("critical_value", sim.crit)
         add("n1", p.n1)
     return out
+
+
+def _arm_rows(dm: DesignModel, sim: AdaptiveSim, cond: str, add, rate) -> None:
+    """Per MSC arm (metric suffix and ``arm`` = the arm's name): P(selected), P(H_k rejected),
+    the naive final estimate's mean and bias over all trials and over the trials that selected
+    the arm (the winner's curse), MC SEs from the trials."""
+    p = sim.plan
+    sel = sim.arrays[f"{cond}_selected"]
+    rej = sim.arrays[f"{cond}_reject_arm"]
+    est = sim.arrays[f"{cond}_estimate_arm"]
+    n_sel = sel.sum(axis=1)
+    rate("p_select_one", n_sel == 1)
+    for k, arm in enumerate(dm.arms):
+        name = arm.name
+        truth = p.truths[k] if cond == "effect" else 0.0
+        rate(f"p_selected_{name}", sel[:, k], arm=name)
+        rate(f"p_reject_{name}", rej[:, k], arm=name)
+        add(f"true_effect_{name}", truth, arm=name)
+        m, se = mean_se(est[:, k])
+        add(f"bias_naive_{name}", m - truth, se, arm=name)
+        if sel[:, k].any():
+            m, se = mean_se(est[sel[:, k], k])
+            add(f"bias_selected_{name}", m - truth, se, arm=name)

@@ -58,10 +58,10 @@ def simulate(scenario, ns: Iterable[int], *, n_trials: int | None = None,
     n_trials, seed = _with(dm, n_trials, seed)
     kernel = choose_kernel(dm, kernel)
     bayes.check(dm, kernel)
-    adaptive.check(dm)
+    adaptive.check(dm, kernel=kernel)
     keep = tuple(keep)
     for n in keep:
-        adaptive.check(dm, int(n))
+        adaptive.check(dm, int(n), kernel)
     sim = driver.simulate(dm, list(ns), n_trials=n_trials, seed=seed, workers=workers,
                           progress=progress, keep=keep, kernel=kernel, chunks=chunks)
     out = points(dm, sim)
@@ -69,7 +69,7 @@ def simulate(scenario, ns: Iterable[int], *, n_trials: int | None = None,
         for n in keep:
             if n in out:
                 ad = adaptive.simulate(dm, int(n), n_trials=n_trials, seed=seed,
-                                       workers=workers, chunks=chunks)
+                                       workers=workers, chunks=chunks, kernel=kernel)
                 out[n] = dataclasses.replace(out[n], extra=out[n].extra
                                              + tuple(adaptive.rows(dm, ad)))
     return out

@@ -200,6 +200,8 @@ def _adaptive_lines(p) -> list[str]:
         return []
     cfg = p.design.scenario.adaptive
     e = by["effect"]
+    if cfg.selection is not None:
+        return _selection_lines(p, by)
     out = [f"adaptive  {cfg.rule}, interim at n1 = {e['n1']['estimate']:.0f} per arm, "
            f"{cfg.test} test (critical value {e['critical_value']['estimate']:.3f}), futility "
            f"{cfg.futility}; cap {e['max_n_per_arm']['estimate']:.0f} per arm"]
@@ -213,6 +215,35 @@ def _adaptive_lines(p) -> list[str]:
             f"({en['mc_se']:.2f}) per arm, 10-90% {en['q10']:.0f}-{en['q90']:.0f}; P(increase) "
             f"{m['p_increase']['estimate']:.3f}, P(futility) {m['p_futility']['estimate']:.3f}; "
             f"bias {m['bias_naive']['estimate']:+.4f} ({m['bias_naive']['mc_se']:.4f})")
+    return out
+
+
+def _selection_lines(p, by) -> list[str]:
+    """[adaptive] treatment selection: P(any dose succeeds) or the family-wise error, each
+    arm's selection and rejection probabilities and the naive estimate's bias in the trials
+    that selected it."""
+    cfg = p.design.scenario.adaptive
+    e = by["effect"]
+    when = (f" on the {cfg.select_visit_months}-month analysis" if cfg.select_visit_months
+            else "")
+    out = [f"adaptive  selection {cfg.selection}{when} at n1 = {e['n1']['estimate']:.0f} per "
+           f"arm; closed {cfg.intersection} {cfg.test} test (critical value "
+           f"{e['critical_value']['estimate']:.3f})"]
+    arms = [a.name for a in p.design.arms]
+    for cond, m in by.items():
+        head = "power" if cond == "effect" else "type_i_error"
+        label = "P(any arm succeeds)" if cond == "effect" else "family-wise error"
+        en = m["expected_n_total"]
+        out.append(f"          {cond:<6} {label} {m[head]['estimate']:.4f} "
+                   f"({m[head]['mc_se']:.4f}); E[N total] {en['estimate']:.1f} "
+                   f"({en['mc_se']:.2f}); P(no arm kept) {m['p_futility']['estimate']:.3f}")
+        for a in arms:
+            s_, r_ = m[f"p_selected_{a}"], m[f"p_reject_{a}"]
+            b = m.get(f"bias_selected_{a}")
+            bias = (f", bias when selected {b['estimate']:+.4f} ({b['mc_se']:.4f})" if b
+                    else "")
+            out.append(f"            {a:<14} selected {s_['estimate']:.4f} ({s_['mc_se']:.4f}), "
+                       f"rejected {r_['estimate']:.4f} ({r_['mc_se']:.4f}){bias}")
     return out
 
 

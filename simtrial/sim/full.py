@@ -67,7 +67,8 @@ from .conduct import link_chunk
 from .patients import residual_correlation
 from .prefix import draw_baselines, outcome_columns
 
-__all__ = ["run_chunk", "one_trial", "draw_patients", "PatientData", "control_responder_rate"]
+__all__ = ["run_chunk", "one_trial", "draw_patients", "draw_conditions", "analyse_primary",
+           "PatientData", "control_responder_rate"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +291,23 @@ class PatientData:
     def sizes(self) -> np.ndarray:
         return np.diff(self.group_start)
 
+    def of_trials(self, rows: np.ndarray) -> "PatientData":
+        """The same patients in trials ``rows`` only (trial-major arrays indexed by ``rows``)."""
+        return PatientData(self.arm, self.stratum, self.group_start,
+                           {o: v[rows] for o, v in self.vals.items()},
+                           {o: v[rows] for o, v in self.base.items()}, self.obs[rows],
+                           self.mult[rows],
+                           None if self.insulin_free is None else self.insulin_free[rows])
+
+    def up_to(self, visit: int) -> "PatientData":
+        """The same patients with visits ``0..visit`` only (what an interim at that visit has
+        seen)."""
+        v = slice(0, int(visit) + 1)
+        return PatientData(self.arm, self.stratum, self.group_start,
+                           {o: x[:, :, v] for o, x in self.vals.items()}, self.base,
+                           self.obs[:, :, v], self.mult,
+                           None if self.insulin_free is None else self.insulin_free[:, :, v])
+
     def first(self, sizes: np.ndarray) -> "PatientData":
         """The first ``sizes[g]`` patients of each group g (patient i of a group is the same
         whatever the group size, so this *is* the smaller trial)."""
@@ -355,9 +373,13 @@ def _trial_means(x: np.ndarray, sequential: bool) -> np.ndarray:
 
 
 def _continuous(dm: DesignModel, e, k: int, data: PatientData, idx: np.ndarray, ts: slice,
-                due: np.ndarray | None, seeds: np.ndarray | None, sequential: bool):
-    """est, se, df, status (trials of ``ts``, K) of continuous endpoint ``e`` at visit ``k``."""
-    K = len(dm.arms)
+                due: np.ndarray | None, seeds: np.ndarray | None, sequential: bool,
+                arms: tuple[int, ...] | None = None):
+    """est, se, df, status (trials of ``ts``, arms) of continuous endpoint ``e`` at visit
+    ``k``; ``arms`` (default every MSC arm) are the arms in the model, patients of the others
+    are left out."""
+    arms = tuple(range(1, len(dm.arms) + 1)) if arms is None else tuple(arms)
+    K = len(arms)
     arm = data.arm[idx]
     strat = data.stratum[idx]
     everyone = idx.size == data.arm.size            # then views, not copies (same values)
@@ -367,8 +389,10 @@ def _continuous(dm: DesignModel, e, k: int, data: PatientData, idx: np.ndarray, 
     obs = pick(data.obs)
     if due is not None:
         obs = obs & pick(due)
+    if K < len(dm.arms):
+        obs = obs & np.isin(arm, (0,) + arms)[None, :, None]
     tn, P = obs.shape[:2]
-    dummies = [np.broadcast_to((arm == a).astype(float), (tn, P)) for a in range(1, K + 1)]
+    dummies = [np.broadcast_to((arm == a).astype(float), (tn, P)) for a in arms]
     sdum = [np.broadcast_to((strat == s).astype(float), (tn, P)) for s in range(1, len(dm.strata))]
     ones = np.ones((tn, P))
     y_all = pick(data.vals[e.outcome])
@@ -407,13 +431,17 @@ def _continuous(dm: DesignModel, e, k: int, data: PatientData, idx: np.ndarray, 
 
 
 def _analyse_endpoint(dm: DesignModel, ei: int, data: PatientData, idx: np.ndarray, trials: int,
-                      rng_code: tuple[int, int, int], due: np.ndarray | None = None
+                      rng_code: tuple[int, int, int], due: np.ndarray | None = None,
+                      arms: tuple[int, ...] | None = None, visit: int | None = None
                       ) -> dict[str, np.ndarray]:
     """est, se, df, status for each MSC arm (trials, K) on patients ``idx``; ``due`` (trials,
-    P, V) masks the visits whose day has come (conduct interim looks)."""
+    P, V) masks the visits whose day has come (conduct interim looks) or the patients a stage
+    analyses (adaptive designs); ``arms`` (continuous endpoints) restricts the model to those
+    MSC arms and control (columns in that order); ``visit`` (an index into the design's
+    visits) analyses an earlier visit instead of the endpoint's."""
     sc = dm.scenario
     e = sc.all_endpoints[ei]
-    k = dm.visit_index(e)
+    k = dm.visit_index(e) if visit is None else int(visit)
     K = len(dm.arms)
     S = len(dm.strata)
     arm = data.arm[idx]
@@ -422,11 +450,13 @@ def _analyse_endpoint(dm: DesignModel, ei: int, data: PatientData, idx: np.ndarr
     if e.type == "continuous":
         seeds = (mmrm.mi_seeds(chunk_generator(*rng_code), trials) if e.analysis == "mi"
                  else None)
+        K = K if arms is None else len(arms)
         est, se = np.empty((trials, K)), np.empty((trials, K))
         df, status = np.empty((trials, K)), np.empty((trials, K), dtype=np.int64)
         for ts in _analysis_slices(trials, P, len(dm.visits)):
             est[ts], se[ts], df[ts], status[ts] = _continuous(
-                dm, e, k, data, idx, ts, due, None if seeds is None else seeds[ts], trials > 1)
+                dm, e, k, data, idx, ts, due, None if seeds is None else seeds[ts], trials > 1,
+                arms)
         bad = ~np.isfinite(est) | ~np.isfinite(se)
         status[bad & (status == 0)] = 2
         return {"est": est, "se": se, "df": df, "status": status}
@@ -717,12 +747,35 @@ def draw_patients(dm: DesignModel, seed: int, n: int, chunk: int = 0) -> Patient
     run at control-arm size ``n``, with the point effect, exactly as :func:`run_chunk` analyses
     them (same streams; dropout applied, conduct withdrawal not). Arrays are (CHUNK_TRIALS, P,
     ...); patients are group-major (stratum, then arm 0 = control, 1..K)."""
+    return draw_conditions(dm, seed, n, chunk, (False,))[0][0]
+
+
+def draw_conditions(dm: DesignModel, seed: int, n: int, chunk: int, nulls: tuple[bool, ...]
+                    ) -> tuple[list[PatientData], int, int]:
+    """The patients of :func:`draw_patients` under each condition of ``nulls``: the point
+    effect (False) or no effect in any arm (True: the same patients with every outcome's effect
+    scaled by 0 and dropout re-evaluated on their values; insulin-independence events, drawn per
+    arm, are kept). Also the candidates screened and accepted over all groups."""
     sizes = group_sizes(dm, n)
     groups = [_draw_group(dm, seed, chunk, s, a, int(sizes[s, a]))
               for s in range(len(dm.strata)) for a in range(len(dm.arms) + 1)]
-    pv = [_values(dm, g, None) for g in groups]
-    po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
-    return _concat(dm, groups, pv, po)
+    out = []
+    for null in nulls:
+        pv = [_values(dm, g, np.zeros(CHUNK_TRIALS) if null else None) for g in groups]
+        po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
+        out.append(_concat(dm, groups, pv, po))
+    return out, sum(g.screened for g in groups), sum(g.accepted for g in groups)
+
+
+def analyse_primary(dm: DesignModel, data: PatientData, trials: int, due: np.ndarray,
+                    arms: tuple[int, ...] | None, code: tuple[int, int, int],
+                    visit: int | None = None) -> dict[str, np.ndarray]:
+    """``est``, ``se``, ``df``, ``status`` (trials, arms) of the primary continuous endpoint on
+    the patients and visits ``due`` (trials, P, V) marks, in a model with ``arms`` (default
+    every MSC arm) and control, at the endpoint visit or visit index ``visit``: one analysis of
+    :func:`run_chunk`'s on a subset of patients."""
+    return _analyse_endpoint(dm, 0, data, np.arange(data.arm.size), trials, code, due, arms,
+                             visit)
 
 
 def one_trial(dm: DesignModel, seed: int, n: int, trial: int = 0

@@ -20,13 +20,17 @@ from ._fields import (Bool, Choice, Float, FloatList, Int, check_keys, err, key,
                       toml_keys, validate)
 
 __all__ = ["AdaptiveConfig", "RULES", "TESTS", "FUTILITY", "AT", "parse_adaptive",
-           "ADAPTIVE_KEYS", "stage_sizes", "EFFICACY"]
+           "ADAPTIVE_KEYS", "stage_sizes", "EFFICACY", "SELECTIONS", "INTERSECTIONS",
+           "SELECT_BY"]
 
 RULES = ("promising_zone", "target_cp", "none")
 TESTS = ("inverse_normal", "chw", "unweighted")
 FUTILITY = ("none", "cp", "pp")
 EFFICACY = ("none", "obf", "pocock")
 AT = ("observed", "planned")
+SELECTIONS = ("best", "r_best", "epsilon", "all")
+INTERSECTIONS = ("dunnett", "bonferroni", "simes")
+SELECT_BY = ("estimate", "statistic")
 
 
 @section
@@ -38,8 +42,8 @@ class AdaptiveConfig:
                                          "of the interim: n1 = round(interim x n_per_arm) "
                                          "patients per arm with the endpoint", dump="always")
     rule: Choice(*RULES) = key("promising_zone", doc="stage-2 size rule: promising_zone "
-                               "(Mehta-Pocock) | target_cp (min_stage2..max_stage2) | none",
-                               dump="always")
+                               "(Mehta-Pocock) | target_cp (min_stage2..max_stage2) | none "
+                               "(the default with selection)", dump="always")
     cp_zone: FloatList("must be two numbers [lo, hi]", length=2, ge=0.0, le=1.0) = key(
         (0.36, 0.8), "cp_zone = [0.36, 0.8]", "promising zone: increase when lo <= CP < hi "
         "(CP at the planned stage-2 size)")
@@ -88,12 +92,43 @@ class AdaptiveConfig:
                                       "design's")
     binding: Bool = key(False, "binding = true", "binding futility: the final critical value "
                         "is lowered to keep alpha (non-binding leaves it)")
+    selection: Choice(*SELECTIONS) | None = key(None, 'selection = "best"', "treatment "
+                                                "selection at the interim in a design with "
+                                                "several MSC [[arms]]: best | r_best (the "
+                                                "select_r best) | epsilon (within epsilon of "
+                                                "the best) | all; only the selected arms and "
+                                                "control get stage-2 patients, and each arm is "
+                                                "tested by closed testing over the combination "
+                                                "test", shown_default="none (one MSC arm)")
+    select_by: Choice(*SELECT_BY) = key("estimate", doc="what selection ranks: the stage-1 "
+                                        "effect estimate (benefit direction, natural units) "
+                                        "or the stage-1 test statistic (z)")
+    select_r: Int(ge=1, le=100) | None = key(None, "select_r = 2", 'selection = "r_best": '
+                                             "arms kept")
+    epsilon: Float(ge=0.0, le=1e6) | None = key(None, "epsilon = 0.2", 'selection = '
+                                                '"epsilon": arms whose effect measure is within '
+                                                "epsilon of the best are kept")
+    select_threshold: Float(ge=-1e6, le=1e6) | None = key(None, "select_threshold = 0.0",
+                                                          "arms whose effect measure (benefit "
+                                                          "direction) is at or below it are "
+                                                          "dropped whatever the rule; no arm "
+                                                          "left stops the trial for futility",
+                                                          shown_default="none")
+    intersection: Choice(*INTERSECTIONS) = key("dunnett", doc="intersection test of the closed "
+                                               "test (selection): dunnett | bonferroni | simes")
+    select_visit_months: Int(ge=1, le=1200) | None = key(
+        None, "select_visit_months = 6", "selection on an earlier visit: the interim comes when "
+        "the stage-1 patients reach this visit, and the arms are ranked by their analysis at it "
+        "(visits up to it only); the final test uses every stage's endpoint visit",
+        shown_default="the endpoint visit")
 
     @model_validator(mode="before")
     @classmethod
     def _keys(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, dict) and info.context is not None:
             check_keys(data, "adaptive", toml_keys(cls))
+            if "selection" in data and "rule" not in data:
+                data = {**data, "rule": "none"}     # selection: the planned stage-2 size
         return data
 
     @model_validator(mode="after")
@@ -162,7 +197,44 @@ class AdaptiveConfig:
         if self.binding and self.test == "unweighted":
             raise rule("adaptive.binding", True, 'is not used with test = "unweighted" (its '
                        "critical value is the conventional one)", 'test = "inverse_normal"')
+        self._selection_rules(raw)
         return self
+
+    def _selection_rules(self, raw: dict) -> None:
+        """Keys of treatment selection (one-line errors)."""
+        for k in ("select_by", "select_r", "epsilon", "select_threshold", "intersection",
+                  "select_visit_months"):
+            if k in raw and self.selection is None:
+                raise rule(f"adaptive.{k}", getattr(self, k), "is only used with "
+                           "adaptive.selection (a design with several MSC arms)",
+                           'selection = "best"')
+        if self.selection is None:
+            return
+        if self.selection == "r_best" and self.select_r is None:
+            raise rule("", None, 'adaptive.selection = "r_best" needs select_r (e.g. select_r '
+                       "= 2)", bare=True)
+        if self.select_r is not None and self.selection != "r_best":
+            raise rule("adaptive.select_r", self.select_r, 'is only used with selection = '
+                       '"r_best"', 'selection = "r_best"')
+        if self.selection == "epsilon" and self.epsilon is None:
+            raise rule("", None, 'adaptive.selection = "epsilon" needs epsilon (e.g. epsilon '
+                       "= 0.2)", bare=True)
+        if self.epsilon is not None and self.selection != "epsilon":
+            raise rule("adaptive.epsilon", self.epsilon, 'is only used with selection = '
+                       '"epsilon"', 'selection = "epsilon"')
+        for k, ok, want in (("rule", self.rule == "none", '"none"'),
+                            ("futility", self.futility == "none", '"none"'),
+                            ("efficacy", self.efficacy == "none", '"none"'),
+                            ("test", self.test != "unweighted", '"inverse_normal"'),
+                            ("blinded_sd", not self.blinded_sd, "false")):
+            if not ok:
+                v = getattr(self, k)
+                raise rule(f"adaptive.{k}", v, "is not combined with adaptive.selection yet "
+                           "(selection continues the selected arms at the planned stage-2 "
+                           "size; futility is select_threshold)", f"{k} = {want}")
+        if "at" in raw:
+            raise rule("adaptive.at", self.at, "is not used with adaptive.selection (no "
+                       "conditional power is computed)", 'remove "at"')
 
     def target(self) -> float:
         """The conditional power the stage-2 size aims at (its default by rule)."""

@@ -1173,7 +1173,8 @@ def parse_scenario(data: dict, origin: str | None = None) -> Scenario:
     bayes = parse_bayes(data)
     adaptive = parse_adaptive(data, design.n_per_arm)
     _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout, mult, seq)
-    _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, safety)
+    _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, safety, visits,
+                     endpoint)
     return Scenario(population=population, endpoint=endpoint, effect=effect, design=design,
                     outcome_model=om, source_path=origin, arms=arms, endpoints=endpoints,
                     dropout=dropout, multiplicity=mult, sequential=seq, conduct=conduct,
@@ -1280,14 +1281,28 @@ def _cross_checks(population, endpoint, effect, design, arms, endpoints, dropout
                       "set its effect with effect.md")
 
 
-def _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, safety) -> None:
-    """[adaptive] with the other sections (one-line errors): two arms, one endpoint, no other
-    interim machinery (treatment selection in multi-arm designs is not built yet)."""
+def _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, safety, visits,
+                     endpoint) -> None:
+    """[adaptive] with the other sections (one-line errors): one MSC arm (sample-size
+    re-estimation) or several with adaptive.selection, one endpoint, no other interim
+    machinery."""
     if adaptive is None:
         return
-    if len(arms) > 1:
-        raise err("adaptive", "[adaptive]", "needs a two-arm design (one MSC arm against "
-                  "control; remove [[arms]] or [adaptive])")
+    if len(arms) > 1 and adaptive.selection is None:
+        raise err("adaptive", "[adaptive]", f"with {len(arms)} MSC [[arms]] needs "
+                  "adaptive.selection (which arms continue after the interim)",
+                  'selection = "best"')
+    if len(arms) < 2 and adaptive.selection is not None:
+        raise err("adaptive.selection", adaptive.selection, "needs two or more MSC [[arms]] "
+                  "(treatment selection; one arm: remove selection)")
+    if adaptive.select_r is not None and adaptive.select_r >= len(arms):
+        raise err("adaptive.select_r", adaptive.select_r, f"must be < the {len(arms)} MSC arms",
+                  "select_r = 1")
+    v = adaptive.select_visit_months
+    if v is not None and (v not in visits or v > endpoint.visit_months):
+        raise err("adaptive.select_visit_months", v, "must be one of the visits "
+                  f"{', '.join(str(x) for x in visits if x <= endpoint.visit_months)} (design."
+                  "visits) up to the endpoint visit", f"select_visit_months = {visits[0]}")
     for name, present in (("sequential", seq is not None), ("conduct", conduct is not None),
                           ("bayes", bayes is not None), ("safety", bool(safety)),
                           ("endpoints", bool(endpoints))):

@@ -37,18 +37,45 @@ level alpha exactly. The Cui-Hung-Wang (1999) statistic is the weighted z statis
 The unweighted test pools all patients with the conventional statistic; with a data-dependent
 stage-2 size it does not keep its level in general (Cui, Hung & Wang 1999; Proschan &
 Hunsberger 1995).
+
+Treatment selection (Bauer & Kieser 1999; Posch et al. 2005; rpact's
+``getSimulationMultiArmMeans``): K MSC arms against one control; at the interim the arms are
+selected by a rule (:func:`select_arms`), only the selected arms and control get stage-2
+patients, and each elementary hypothesis ``H_k`` is tested by closed testing over the
+intersection hypotheses ``H_J``, ``J`` a non-empty subset of the arms (:func:`closed_test`).
+``H_J`` is rejected when the inverse-normal combination of its stage-1 p-value (an intersection
+test over ``J``: Dunnett, Bonferroni or Simes) and its stage-2 p-value (the same test over ``J``
+intersected with the selected arms, on stage-2 patients only) reaches the critical value; an
+``H_J`` none of whose arms is selected cannot be rejected. ``H_k`` is rejected when every
+``H_J`` with ``k`` in ``J`` is. Each stage's p-values are independent of the other stage's
+patients, so the family-wise error is at most alpha whatever the selection rule (strong control).
+The Dunnett intersection p-value of ``J`` with stage t statistics ``t_k`` on ``df`` degrees of
+freedom is ``1 - P(max_{k in J} T_k < max_{k in J} t_k)`` for ``T`` multivariate t (one pooled
+variance estimate shared by the arms) with the many-to-one correlation ``lam_i lam_j``,
+``lam_k = sqrt(n_k / (n_k + n_0))`` of the stage's analysed sizes (Dunnett 1955: the one-factor
+integral over the shared control and the chi-square, by quadrature); exact for a stage's
+t tests, where rpact uses z tests with a known SD. Bonferroni and Simes use the stage-wise
+p-values ``P(T_df >= t_k)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+import itertools
+import math
+
+from scipy import special
+
 from . import distributions as dist
+from . import multiplicity
 from .roots import brentq
 
 __all__ = ["stage_z", "conditional_power", "observed_theta", "predictive_power",
            "stage2_for_cp", "promising_zone_n2", "target_cp_n2", "combine_inverse_normal",
-           "weights", "futility_z_bound", "binding_critical", "blinded_sd", "blinded_n2"]
+           "weights", "futility_z_bound", "binding_critical", "blinded_sd", "blinded_n2",
+           "select_arms", "SELECTIONS", "INTERSECTIONS", "intersections", "intersection_p",
+           "dunnett_p", "closed_test"]
 
 
 def stage_z(t: np.ndarray, df) -> np.ndarray:
@@ -217,3 +244,146 @@ def blinded_n2(sd, effect: float, power: float, alpha: float, n1: int, min_stage
     z = float(dist.norm.isf(alpha) + dist.norm.ppf(power))
     need = (1.0 + ratio) / ratio * z * z * np.asarray(sd) ** 2 / (effect * effect)
     return np.clip(_ceil(need, n1 + max_stage2) - n1, min_stage2, max_stage2)
+
+
+SELECTIONS = ("best", "r_best", "epsilon", "all")
+INTERSECTIONS = ("dunnett", "bonferroni", "simes")
+
+
+def select_arms(effect: np.ndarray, how: str, r: int = 1, epsilon: float = 0.0,
+                threshold: float = -math.inf) -> np.ndarray:
+    """Arms kept at the interim, (trials, K) bool, from each arm's benefit-scale effect measure
+    (the stage-1 estimate or statistic; larger is better), as rpact's ``.selectTreatmentArms``:
+    ``best`` the largest, ``r_best`` the ``r`` largest, ``epsilon`` every arm within ``epsilon``
+    of the largest, ``all`` every arm; then every arm at or below ``threshold`` is dropped (no arm
+    left: the trial stops for futility). Ties go to the lower arm index (``best``, ``r_best``)."""
+    e = np.asarray(effect, dtype=float)
+    trials, k = e.shape
+    if how == "all":
+        keep = np.ones(e.shape, dtype=bool)
+    elif how == "epsilon":
+        keep = e.max(axis=1, keepdims=True) - e <= epsilon
+    elif how in ("best", "r_best"):
+        rr = 1 if how == "best" else int(r)
+        order = np.argsort(-e, axis=1, kind="stable")[:, :rr]
+        keep = np.zeros(e.shape, dtype=bool)
+        np.put_along_axis(keep, order, True, axis=1)
+    else:
+        raise ValueError(f"selection = {how!r} must be one of {SELECTIONS}")
+    return keep & (e > threshold)
+
+
+def intersections(k: int) -> np.ndarray:
+    """Every non-empty subset of ``k`` arms as rows of a (2^k - 1, k) bool matrix, the global
+    intersection first (rpact's order of ``indices``)."""
+    rows = [c for c in itertools.product((True, False), repeat=k) if any(c)]
+    return np.array(rows, dtype=bool)
+
+
+def dunnett_p(t: np.ndarray, lam: np.ndarray, active: np.ndarray, df=None) -> np.ndarray:
+    """One-sided Dunnett p-value of the intersection of the ``active`` arms, per trial:
+    ``1 - P(max_{active} T_k < m)``, ``m`` the largest active statistic, for ``T_k = Z_k / S``
+    with ``Z_k = lam_k U + sqrt(1 - lam_k^2) E_k`` (the many-to-one correlation
+    ``lam_i lam_j``) and ``S = sqrt(chi2_df / df)`` shared by the arms (one pooled variance
+    estimate; ``df`` None or inf: z statistics), by the one-factor quadrature of
+    :func:`simtrial.stats.multiplicity.factor_nodes` (Dunnett 1955). ``t``, ``lam``,
+    ``active``: (trials, K), ``df``: (trials,); a trial with no active arm gets NaN."""
+    t = np.asarray(t, dtype=float)
+    act = np.asarray(active, dtype=bool)
+    trials = t.shape[0]
+    m = np.where(act, t, -np.inf).max(axis=1)
+    lam = np.clip(np.broadcast_to(np.asarray(lam, dtype=float), t.shape), 0.0, 1.0 - 1e-12)
+    rt = np.sqrt(1.0 - lam * lam)
+    dfs = (np.full(trials, np.inf) if df is None
+           else np.broadcast_to(np.asarray(df, dtype=float), (trials,)))
+    key = np.where(np.isfinite(dfs) & (dfs > 0), np.round(dfs, 6), np.inf)
+    p = np.full(trials, np.nan)
+    ok = act.any(axis=1) & np.isfinite(m)
+    for d in np.unique(key[ok]):
+        rows = np.flatnonzero(ok & (key == d))
+        z, wz, s, ws = multiplicity.factor_nodes(d)
+        for blk in np.array_split(rows, max(1, rows.size // 256)):
+            # (trials, S nodes, Z nodes): prod over active arms of Phi((m S - lam u) / r)
+            ms = m[blk, None, None] * s[None, :, None]
+            f = np.ones((blk.size, s.size, z.size))
+            for k in range(t.shape[1]):
+                a = act[blk, k]
+                arg = (ms - lam[blk, k, None, None] * z[None, None, :]) / rt[blk, k, None, None]
+                f *= np.where(a[:, None, None], special.ndtr(arg), 1.0)
+            p[blk] = 1.0 - np.einsum("tsz,s,z->t", f, ws, wz)
+    return np.clip(p, 0.0, 1.0)
+
+
+def intersection_p(t: np.ndarray, active: np.ndarray, method: str,
+                   lam: np.ndarray | None = None, df=None) -> np.ndarray:
+    """Stage-wise p-value of the intersection hypothesis of the ``active`` arms, (trials,):
+    Dunnett (:func:`dunnett_p`, needs ``lam``), Bonferroni ``min(1, |J| min p_k)`` or Simes
+    ``min_i |J| p_(i) / i`` over the one-sided p-values ``p_k = P(T_df >= t_k)`` (normal for
+    ``df`` None or inf); NaN where no arm is active."""
+    act = np.asarray(active, dtype=bool)
+    if method == "dunnett":
+        return dunnett_p(t, lam, act, df)
+    t = np.asarray(t, dtype=float)
+    if df is None:
+        pk = special.ndtr(-t)
+    else:
+        d = np.asarray(df, dtype=float)[:, None]
+        pk = np.where(np.isfinite(d), dist.t.sf(t, np.where(np.isfinite(d), d, 1.0)),
+                      special.ndtr(-t))
+    p = np.where(act, pk, np.inf)
+    j = act.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        if method == "bonferroni":
+            out = np.minimum(1.0, j * p.min(axis=1))
+        elif method == "simes":
+            ps = np.sort(p, axis=1)
+            i = np.arange(1, p.shape[1] + 1)
+            out = np.minimum(1.0, np.min(j[:, None] * ps / i, axis=1))
+        else:
+            raise ValueError(f"intersection = {method!r} must be one of {INTERSECTIONS}")
+    return np.where(j > 0, out, np.nan)
+
+
+def _score(p: np.ndarray) -> np.ndarray:
+    """``Phi^-1(1 - p)`` with p kept inside (0, 1) (an extreme p gives a large finite score)."""
+    return dist.norm.isf(np.clip(p, 1e-300, 1.0 - 1e-16))
+
+
+def closed_test(t1: np.ndarray, t2: np.ndarray, selected: np.ndarray, method: str,
+                w1: float, w2: float, crit: float, lam1: np.ndarray | None = None,
+                lam2: np.ndarray | None = None, df1=None, df2=None) -> np.ndarray:
+    """Closed combination test of every elementary hypothesis (see the module Notes).
+
+    Parameters
+    ----------
+    t1, t2 : (trials, K)
+        Stage-wise t statistics (benefit scale; ``t2`` is ignored where an arm is not selected).
+    selected : (trials, K) bool
+        Arms continued into stage 2 (no arm: the trial stopped; nothing is rejected).
+    method : str
+        Intersection test (:data:`INTERSECTIONS`).
+    w1, w2, crit : float
+        Inverse-normal weights and the critical value of the combined statistic.
+    lam1, lam2 : (trials, K)
+        Dunnett correlation factors of each stage.
+    df1, df2 : (trials,) or None
+        Degrees of freedom of each stage's pooled variance (None: z statistics).
+
+    Returns
+    -------
+    (trials, K) bool
+        ``H_k`` rejected.
+    """
+    sel = np.asarray(selected, dtype=bool)
+    trials, k = sel.shape
+    reject = np.ones((trials, k), dtype=bool)
+    for row in intersections(k):
+        j = np.broadcast_to(row, (trials, k))
+        p1 = intersection_p(t1, j, method, lam1, df1)
+        j2 = j & sel
+        p2 = intersection_p(t2, j2, method, lam2, df2)
+        ok = j2.any(axis=1)
+        comb = w1 * _score(p1) + w2 * _score(np.where(ok, p2, 0.5))
+        rej = ok & (comb >= crit)
+        reject &= np.where(row[None, :], rej[:, None], True)
+    return reject & sel
