@@ -1,5 +1,5 @@
-"""Command line: ``simtrial run | batch | report | power | sample-size | validate | evidence | meta
-| lesson | simulate | safety``.
+"""Command line: ``simtrial run | batch | compare | report | power | sample-size | mde | validate
+| evidence | meta | lesson | simulate | safety``.
 
 Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
 argument error) is printed as one line on stderr with exit code 2, before any output file is
@@ -47,6 +47,18 @@ def _probability(text: str) -> float:
     if not 0.0 < v < 1.0:
         raise argparse.ArgumentTypeError(f"--target-power = {v:g} must be in (0, 1) (e.g. 0.8)")
     return v
+
+
+def _probabilities(text: str) -> list[float]:
+    """``--target-power P[,P2,...]``: one or more probabilities (each checked as one)."""
+    items = text.split(",")
+    if len(items) > 1 and any(not x.strip() for x in items):
+        raise argparse.ArgumentTypeError(f"--target-power = {text!r} must be comma-separated "
+                                         "numbers in (0, 1) (e.g. 0.8,0.9)")
+    values = [_probability(x.strip()) for x in items]
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"--target-power = {text!r} repeats a value")
+    return values
 
 
 def _seed(text: str) -> int:
@@ -122,10 +134,26 @@ def _build_parser() -> argparse.ArgumentParser:
 
     ss = sub.add_parser("sample-size", help="smallest N per arm reaching a target power")
     common(ss)
-    ss.add_argument("--target-power", type=_probability, dest="target_power", required=True,
-                    help="the power (or assurance, with --target assurance) to reach")
+    ss.add_argument("--target-power", type=_probabilities, dest="target_power", required=True,
+                    metavar="P[,P2,...]",
+                    help="the power (or assurance, with --target assurance) to reach; several "
+                         "comma-separated targets give one answer each (--json: a list)")
     ss.add_argument("--target", choices=("power", "assurance"), default=None,
                     help="reach power at the point estimate or assurance (default design.target)")
+
+    md = sub.add_parser("mde", help="minimum detectable effect at one N per arm and power",
+                        description="The smallest true effect (natural units of the primary "
+                                    "endpoint, direction of benefit) whose simulated power at "
+                                    "--n-per-arm reaches each --target-power: a root search over "
+                                    "a fixed effect with the same seed (common random numbers), "
+                                    "with its delta-method MC SE and the closed form beside it.")
+    common(md)
+    md.add_argument("--n-per-arm", type=_positive_int("--n-per-arm", 2), dest="n_per_arm",
+                    help="control-arm size (default: design.n_per_arm)")
+    md.add_argument("--target-power", type=_probabilities, dest="target_power", required=True,
+                    metavar="P[,P2,...]",
+                    help="the power to reach; several comma-separated targets give one answer "
+                         "each (--json: a list)")
 
     v = sub.add_parser("validate", help="check a scenario and print its resolved model")
     v.add_argument("scenario", metavar="SCENARIO.toml")
@@ -341,12 +369,25 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_power(args) -> int:
-    from .model.design import build_design, group_sizes
     from .oc.run import power
-    from .sim.driver import valid_n
     sc = _load(args)
     dm = _design(sc)
     n = args.n_per_arm if args.n_per_arm is not None else sc.design.n_per_arm
+    _check_n_option(dm, n)
+    res = power(dm, n, workers=args.workers, progress=not args.json and sys.stderr.isatty(),
+                kernel=args.kernel)
+    if args.json:
+        _print_json(res.to_dict())
+    else:
+        print(res.summary())
+    return 0
+
+
+def _check_n_option(dm, n: int) -> None:
+    """Refuse (one line) a --n-per-arm that is too large or gives an arm or stratum too small."""
+    from .model.design import group_sizes
+    from .sim.driver import valid_n
+    sc = dm.scenario
     if n > 100_000:
         raise SimtrialError(f"usage error: --n-per-arm = {n} must be <= 100000")
     if not valid_n(dm, n):
@@ -359,27 +400,43 @@ def _cmd_power(args) -> int:
         raise SimtrialError(f"usage error: --n-per-arm = {n} gives arms of "
                             + ", ".join(str(int(x)) for x in sizes)
                             + " patients; every arm needs >= 2 and every stratum >= 1")
-    res = power(dm, n, workers=args.workers, progress=not args.json and sys.stderr.isatty(),
-                kernel=args.kernel)
-    if args.json:
-        _print_json(res.to_dict())
+
+
+def _targets_arg(targets: list[float]):
+    """One target as a number (the single-answer API and JSON), several as a list."""
+    return targets[0] if len(targets) == 1 else list(targets)
+
+
+def _print_answers(name: str, res, as_json: bool) -> None:
+    """One answer (JSON object, one line) or several (JSON list, one line each)."""
+    many = isinstance(res, tuple)
+    if as_json:
+        _print_json([r.to_dict() for r in res] if many else res.to_dict())
     else:
-        print(res.summary())
-    return 0
+        for r in (res if many else (res,)):
+            print(f"{name}: {r.summary()}")
 
 
 def _cmd_sample_size(args) -> int:
     from .oc.run import sample_size
     sc = _load(args)
-    if not 0.0 < args.target_power < 1.0:
-        raise SimtrialError(f"usage error: --target-power = {args.target_power} must be in "
-                            "(0, 1) (e.g. 0.8)")
-    res = sample_size(_design(sc), args.target_power, target=args.target, workers=args.workers,
-                      progress=not args.json and sys.stderr.isatty(), kernel=args.kernel)
-    if args.json:
-        _print_json(res.to_dict())
-    else:
-        print(f"{sc.name}: {res.summary()}")
+    res = sample_size(_design(sc), _targets_arg(args.target_power), target=args.target,
+                      workers=args.workers, progress=not args.json and sys.stderr.isatty(),
+                      kernel=args.kernel)
+    _print_answers(sc.name, res, args.json)
+    return 0
+
+
+def _cmd_mde(args) -> int:
+    from .oc.mde import check_mde
+    from .oc.run import mde
+    sc = _load(args)
+    check_mde(sc)
+    dm = _design(sc)
+    n = args.n_per_arm if args.n_per_arm is not None else sc.design.n_per_arm
+    _check_n_option(dm, n)
+    res = mde(dm, n, _targets_arg(args.target_power), workers=args.workers, kernel=args.kernel)
+    _print_answers(sc.name, res, args.json)
     return 0
 
 
@@ -751,6 +808,7 @@ def _cmd_lesson(args) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_size,
+             "mde": _cmd_mde,
              "validate": _cmd_validate, "evidence": _cmd_evidence, "meta": _cmd_meta,
              "boundaries": _cmd_boundaries, "batch": _cmd_batch, "report": _cmd_report}
 
