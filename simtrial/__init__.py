@@ -27,20 +27,22 @@ _API = {"SimtrialError": "errors", "ScenarioError": "errors", "EvidenceError": "
         "DesignModel": "model.design", "build_design": "model.design",
         "PointResult": "oc.results", "RunResult": "oc.results", "SampleSize": "oc.results",
         "power": "oc.run", "run": "oc.run", "sample_size": "oc.run", "simulate": "oc.run",
-        "mde": "oc.run", "MinimumEffect": "oc.mde"}
+        "mde": "oc.run", "MinimumEffect": "oc.mde", "compare": "oc.run",
+        "Comparison": "oc.compare"}
 
 __all__ = ["__version__", "SimtrialError", "ScenarioError", "EvidenceError", "Scenario",
            "load_scenario", "parse_scenario", "DesignModel", "build_design", "simulate", "power",
            "sample_size", "mde", "run", "PointResult", "RunResult", "SampleSize",
-           "MinimumEffect"]
+           "MinimumEffect", "compare", "Comparison"]
 
 if TYPE_CHECKING:
     from .errors import EvidenceError, ScenarioError, SimtrialError
     from .scenario import Scenario, load_scenario, parse_scenario
     from .model.design import DesignModel, build_design
+    from .oc.compare import Comparison
     from .oc.mde import MinimumEffect
     from .oc.results import PointResult, RunResult, SampleSize
-    from .oc.run import mde, power, run, sample_size, simulate
+    from .oc.run import compare, mde, power, run, sample_size, simulate
 
 
 def __getattr__(name: str):

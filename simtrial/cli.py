@@ -100,6 +100,24 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--report", action="store_true",
                    help="also write a self-contained report.html (and figures/) into the run folder")
 
+    cp = sub.add_parser("compare", help="two or more designs side by side: one table, one "
+                                         "overlay plot",
+                        description="Run each scenario as `simtrial run` does (same seed, same "
+                                    "numbers) and write DIR/compare.csv (one row per scenario x "
+                                    "N x quantity), DIR/compare.png and .svg (power / assurance "
+                                    "against N per arm, and against total duration when a "
+                                    "scenario has [conduct]) and DIR/manifest.json.")
+    cp.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml",
+                    help="two or more scenario files (each with its own name)")
+    cp.add_argument("--out", metavar="DIR", default=None,
+                    help="compare folder (default: outputs/compare)")
+    cp.add_argument("--seed", type=_seed, help="override every scenario's seed")
+    cp.add_argument("--n-trials", type=_positive_int("--n-trials"), dest="n_trials",
+                    help="override every scenario's number of replicate trials")
+    cp.add_argument("--workers", type=_positive_int("--workers"), default=1,
+                    help="processes (results do not depend on it)")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+
     rp = sub.add_parser("report", help="self-contained HTML report of a run folder",
                         description="Write OUTPUT_DIR/report.html (figures embedded, opens offline) "
                                     "and OUTPUT_DIR/figures/*.png|svg from the results.csv and "
@@ -356,6 +374,35 @@ def _cmd_run(args) -> int:
             if args.report:
                 from .present.report import write_report
                 print(f"report    {write_report(root / sc.name, prebuilt=dm)}")
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from ._procs import EXIT_TERMINATED, Terminated, sigterm_raises
+    from .oc.compare import check_scenarios
+    try:
+        with sigterm_raises():      # unwinds like Ctrl-C: workers stopped, staging removed
+            from .oc.run import compare
+            from .present.compare import check_compare_folder, write_compare
+            if len(args.scenarios) < 2:
+                check_scenarios(args.scenarios)
+            scs = []
+            for path in args.scenarios:
+                args.scenario = path
+                scs.append(_load(args))
+            check_scenarios(scs)
+            out = Path(args.out) if args.out else Path("outputs") / "compare"
+            _check_out_dir(out, out)
+            check_compare_folder(out)
+            dms = [_design(sc) for sc in scs]
+            show = not args.quiet and sys.stderr.isatty()
+            res = compare(dms, workers=args.workers, progress=show)
+            paths = write_compare(res, out, command=["simtrial"] + args.argv)
+            print(res.summary())
+            print("wrote     " + ", ".join(str(p) for p in paths.values()))
     except Terminated:
         print("terminated", file=sys.stderr)
         return EXIT_TERMINATED
@@ -808,7 +855,7 @@ def _cmd_lesson(args) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_size,
-             "mde": _cmd_mde,
+             "mde": _cmd_mde, "compare": _cmd_compare,
              "validate": _cmd_validate, "evidence": _cmd_evidence, "meta": _cmd_meta,
              "boundaries": _cmd_boundaries, "batch": _cmd_batch, "report": _cmd_report}
 

@@ -22,12 +22,13 @@ from ..scenario import Scenario
 from ..sim import driver
 from . import adaptive, bayes
 from .build import points
+from .compare import Comparison, check_scenarios, comparison
 from .mde import MinimumEffect, check_mde, solve_mde
 from .results import PointResult, RunResult, SampleSize
 from .search import analytic_n, initial_bound, search, smallest_valid_n
 
 __all__ = ["design_of", "choose_kernel", "simulate", "power", "sample_size", "mde", "run",
-           "auto_grid"]
+           "compare", "auto_grid"]
 
 
 def design_of(obj) -> DesignModel:
@@ -284,6 +285,27 @@ def run(scenario, *, n_trials: int | None = None, seed: int | None = None, worke
                      {"build_model": t1 - t0, "simulate": t2 - t1, "summarise": t3 - t2,
                       "total": t3 - t0, "design_points_simulated": float(len(pts)),
                       "max_n_per_arm_simulated": float(hi)})
+
+
+def compare(scenarios: Iterable, *, n_trials: int | None = None, seed: int | None = None,
+            workers: int = 1, progress: bool = False, kernel: str | None = None) -> Comparison:
+    """Two or more designs side by side: :func:`run` on each (so each one's numbers are its
+    ``simtrial run`` numbers at the same seed and trials), every design checked before any is
+    simulated.
+
+    Returns
+    -------
+    Comparison
+        ``.runs`` (one :class:`RunResult` each), ``.to_frame()`` (one row per scenario x N x
+        quantity, :data:`simtrial.oc.compare.COLUMNS`), ``.summary()``.
+    """
+    t0 = time.perf_counter()
+    dms = [design_of(s) for s in scenarios]
+    check_scenarios([dm.scenario for dm in dms])
+    for dm in dms:          # refuse a kernel that does not serve some design before simulating
+        choose_kernel(dm, kernel)
+    return comparison((run(dm, n_trials=n_trials, seed=seed, workers=workers, progress=progress,
+                           kernel=kernel) for dm in dms), t0)
 
 
 def grid_search(scenario, targets, kinds: tuple[str, ...] = ("power",), *,
