@@ -12,8 +12,9 @@ its crossing of P is well defined.
 
 Search. A first guess (the closed-form MDE, else the scenario's own effect rescaled on the
 probit scale), a bracket grown or shrunk by factors of 1.25 around it, then Brent's method
-(:func:`simtrial.stats.roots.brentq`) on the sign of ``power(m) - P`` (a bisection of the step
-function's crossing) down to a bracket of ``XTOL_REL x`` the guess. As for the sample size (:mod:`simtrial.oc.search`), the answer is the
+(:func:`simtrial.stats.roots.brentq`) on the count of rejecting trials minus the smallest count
+reaching P, offset by half a trial so that no evaluation is an exact root, down to a bracket of
+``XTOL_REL x`` the guess. As for the sample size (:mod:`simtrial.oc.search`), the answer is the
 smallest evaluated magnitude from which every evaluated larger one reaches P (robust to a Monte
 Carlo dip).
 
@@ -203,6 +204,16 @@ class MinimumEffect:
                 f"mde_mc_se={self.mde_mc_se:.3g}, analytic_mde={self.analytic_mde!r})")
 
 
+def _count_needed(target: float, r: int) -> int:
+    """Smallest count k of rejecting trials among ``r`` with ``k / r >= target``."""
+    k = max(0, min(r, math.ceil(target * r)))
+    while k > 0 and (k - 1) / r >= target:
+        k -= 1
+    while k < r and k / r < target:
+        k += 1
+    return k
+
+
 def _probit(p: float) -> float:
     return float(special.ndtri(min(max(p, 1e-4), 1.0 - 1e-4)))
 
@@ -244,6 +255,13 @@ def _first_guess(dm: DesignModel, n: int, target: float, at) -> float:
     return m0 * (_probit(target) + z) / q0
 
 
+def _check_null(target: float, at) -> None:
+    if at(0.0) >= target:
+        raise SimtrialError(f"error: target power {target:g} is reached with no effect at all "
+                            f"(simulated power {at(0.0):.4f} at effect 0); choose a larger "
+                            "target power")
+
+
 def _solve_one(dm: DesignModel, n: int, target: float, at, cache) -> MinimumEffect:
     sc = dm.scenario
     od = OUTCOMES[sc.endpoint.outcome]
@@ -252,25 +270,29 @@ def _solve_one(dm: DesignModel, n: int, target: float, at, cache) -> MinimumEffe
     guess = closed_form_mde(dm, n0, n1, target) or _first_guess(dm, n, target, at)
     lo = hi = guess
     if at(guess) >= target:
+        # the power at no effect is the size of the test (alpha < 0.5): only a low target can
+        # be reached there, so only then is it evaluated first
+        if target < 0.5:
+            _check_null(target, at)
         for _ in range(MAX_GROW):
             lo = lo / GROW
             if at(lo) < target:
                 break
         else:
-            if at(0.0) >= target:
-                raise SimtrialError(f"error: target power {target:g} is reached with no effect "
-                                    f"at all (simulated power {at(0.0):.4f} at effect 0); "
-                                    "choose a larger --target-power")
             lo = 0.0
+            _check_null(target, at)
     else:
         for _ in range(MAX_GROW):
             hi = hi * GROW
             if at(hi) >= target:
                 break
     if at(hi) >= target and at(lo) < target:
-        # on the sign of power - target: the simulated power is a step function of m, so this
-        # is bisection of its crossing (an exact hit would stop inside a flat step)
-        brentq(lambda m: 0.5 if at(m) >= target else -0.5, lo, hi, xtol=XTOL_REL * guess)
+        r = cache[hi][1].n_trials
+        c = _count_needed(target, r)
+        # the simulated power is a step function of m (counts of trials): half a count off
+        # the smallest count reaching the target, so that no evaluation is an exact root and
+        # Brent narrows the bracket around the crossing down to xtol
+        brentq(lambda m: at(m) * r - c + 0.5, lo, hi, xtol=XTOL_REL * guess)
     values = {m: v for m, (v, _, _) in cache.items()}
     short = [m for m, v in values.items() if v < target]
     last_short = max(short) if short else -1.0
