@@ -194,7 +194,8 @@ class MinimumEffect:
             return (f"{what}: not reached by an effect of {self.searched_max:.4g} {self.unit} "
                     f"(simulated){cf}")
         return (f"{what}: minimum detectable effect {self.mde:.4g} {self.unit} (MC SE "
-                f"{self.mde_mc_se:.2g}; MD {self.md:+.4g} {self.unit} in {self.outcome} at "
+                f"{self.mde_mc_se:.2g}; MD {self.md:+.4g} {self.unit} in "
+                f"{OUTCOMES[self.outcome].label} at "
                 f"{self.visit_months} months): simulated power {self.power:.4f} (MC SE "
                 f"{self.mc_se:.4f}, {self.n_trials:,} trials){cf}")
 
