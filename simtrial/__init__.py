@@ -13,6 +13,7 @@ Quick use::
     res = simtrial.power(sc, n_per_arm=40)
     res.to_frame()
     simtrial.sample_size(sc, 0.8).n_per_arm
+    simtrial.mde(sc, n_per_arm=20, target_power=0.8).mde
     simtrial.run(sc).summary()
 """
 
@@ -25,18 +26,23 @@ _API = {"SimtrialError": "errors", "ScenarioError": "errors", "EvidenceError": "
         "Scenario": "scenario", "load_scenario": "scenario", "parse_scenario": "scenario",
         "DesignModel": "model.design", "build_design": "model.design",
         "PointResult": "oc.results", "RunResult": "oc.results", "SampleSize": "oc.results",
-        "power": "oc.run", "run": "oc.run", "sample_size": "oc.run", "simulate": "oc.run"}
+        "power": "oc.run", "run": "oc.run", "sample_size": "oc.run", "simulate": "oc.run",
+        "mde": "oc.run", "MinimumEffect": "oc.mde", "compare": "oc.run",
+        "Comparison": "oc.compare"}
 
 __all__ = ["__version__", "SimtrialError", "ScenarioError", "EvidenceError", "Scenario",
            "load_scenario", "parse_scenario", "DesignModel", "build_design", "simulate", "power",
-           "sample_size", "run", "PointResult", "RunResult", "SampleSize"]
+           "sample_size", "mde", "run", "PointResult", "RunResult", "SampleSize",
+           "MinimumEffect", "compare", "Comparison"]
 
 if TYPE_CHECKING:
     from .errors import EvidenceError, ScenarioError, SimtrialError
     from .scenario import Scenario, load_scenario, parse_scenario
     from .model.design import DesignModel, build_design
+    from .oc.compare import Comparison
+    from .oc.mde import MinimumEffect
     from .oc.results import PointResult, RunResult, SampleSize
-    from .oc.run import power, run, sample_size, simulate
+    from .oc.run import compare, mde, power, run, sample_size, simulate
 
 
 def __getattr__(name: str):

@@ -1,5 +1,5 @@
-"""Command line: ``simtrial run | batch | report | power | sample-size | validate | evidence | meta
-| lesson | simulate | safety``.
+"""Command line: ``simtrial run | batch | compare | report | power | sample-size | mde | validate
+| evidence | meta | lesson | simulate | safety``.
 
 Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
 argument error) is printed as one line on stderr with exit code 2, before any output file is
@@ -49,6 +49,18 @@ def _probability(text: str) -> float:
     return v
 
 
+def _probabilities(text: str) -> list[float]:
+    """``--target-power P[,P2,...]``: one or more probabilities (each checked as one)."""
+    items = text.split(",")
+    if len(items) > 1 and any(not x.strip() for x in items):
+        raise argparse.ArgumentTypeError(f"--target-power = {text!r} must be comma-separated "
+                                         "numbers in (0, 1) (e.g. 0.8,0.9)")
+    values = [_probability(x.strip()) for x in items]
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"--target-power = {text!r} repeats a value")
+    return values
+
+
 def _seed(text: str) -> int:
     try:
         v = int(text)
@@ -88,6 +100,24 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--report", action="store_true",
                    help="also write a self-contained report.html (and figures/) into the run folder")
 
+    cp = sub.add_parser("compare", help="two or more designs side by side: one table, one "
+                                         "overlay plot",
+                        description="Run each scenario as `simtrial run` does (same seed, same "
+                                    "numbers) and write DIR/compare.csv (one row per scenario x "
+                                    "N x quantity), DIR/compare.png and .svg (power / assurance "
+                                    "against N per arm, and against total duration when a "
+                                    "scenario has [conduct]) and DIR/manifest.json.")
+    cp.add_argument("scenarios", nargs="+", metavar="SCENARIO.toml",
+                    help="two or more scenario files (each with its own name)")
+    cp.add_argument("--out", metavar="DIR", default=None,
+                    help="compare folder (default: outputs/compare)")
+    cp.add_argument("--seed", type=_seed, help="override every scenario's seed")
+    cp.add_argument("--n-trials", type=_positive_int("--n-trials"), dest="n_trials",
+                    help="override every scenario's number of replicate trials")
+    cp.add_argument("--workers", type=_positive_int("--workers"), default=1,
+                    help="processes (results do not depend on it)")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+
     rp = sub.add_parser("report", help="self-contained HTML report of a run folder",
                         description="Write OUTPUT_DIR/report.html (figures embedded, opens offline) "
                                     "and OUTPUT_DIR/figures/*.png|svg from the results.csv and "
@@ -122,10 +152,26 @@ def _build_parser() -> argparse.ArgumentParser:
 
     ss = sub.add_parser("sample-size", help="smallest N per arm reaching a target power")
     common(ss)
-    ss.add_argument("--target-power", type=_probability, dest="target_power", required=True,
-                    help="the power (or assurance, with --target assurance) to reach")
+    ss.add_argument("--target-power", type=_probabilities, dest="target_power", required=True,
+                    metavar="P[,P2,...]",
+                    help="the power (or assurance, with --target assurance) to reach; several "
+                         "comma-separated targets give one answer each (--json: a list)")
     ss.add_argument("--target", choices=("power", "assurance"), default=None,
                     help="reach power at the point estimate or assurance (default design.target)")
+
+    md = sub.add_parser("mde", help="minimum detectable effect at one N per arm and power",
+                        description="The smallest true effect (natural units of the primary "
+                                    "endpoint, direction of benefit) whose simulated power at "
+                                    "--n-per-arm reaches each --target-power: a root search over "
+                                    "a fixed effect with the same seed (common random numbers), "
+                                    "with its delta-method MC SE and the closed form beside it.")
+    common(md)
+    md.add_argument("--n-per-arm", type=_positive_int("--n-per-arm", 2), dest="n_per_arm",
+                    help="control-arm size (default: design.n_per_arm)")
+    md.add_argument("--target-power", type=_probabilities, dest="target_power", required=True,
+                    metavar="P[,P2,...]",
+                    help="the power to reach; several comma-separated targets give one answer "
+                         "each (--json: a list)")
 
     v = sub.add_parser("validate", help="check a scenario and print its resolved model")
     v.add_argument("scenario", metavar="SCENARIO.toml")
@@ -334,6 +380,35 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from ._procs import EXIT_TERMINATED, Terminated, sigterm_raises
+    from .oc.compare import check_scenarios
+    try:
+        with sigterm_raises():      # unwinds like Ctrl-C: workers stopped, staging removed
+            from .oc.run import compare
+            from .present.compare import check_compare_folder, write_compare
+            if len(args.scenarios) < 2:
+                check_scenarios(args.scenarios)
+            scs = []
+            for path in args.scenarios:
+                args.scenario = path
+                scs.append(_load(args))
+            check_scenarios(scs)
+            out = Path(args.out) if args.out else Path("outputs") / "compare"
+            _check_out_dir(out, out)
+            check_compare_folder(out)
+            dms = [_design(sc) for sc in scs]
+            show = not args.quiet and sys.stderr.isatty()
+            res = compare(dms, workers=args.workers, progress=show)
+            paths = write_compare(res, out, command=["simtrial"] + args.argv)
+            print(res.summary())
+            print("wrote     " + ", ".join(str(p) for p in paths.values()))
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    return 0
+
+
 def _cmd_report(args) -> int:
     from .present.report import write_report
     print(f"wrote     {write_report(args.output_dir)}")
@@ -341,12 +416,25 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_power(args) -> int:
-    from .model.design import build_design, group_sizes
     from .oc.run import power
-    from .sim.driver import valid_n
     sc = _load(args)
     dm = _design(sc)
     n = args.n_per_arm if args.n_per_arm is not None else sc.design.n_per_arm
+    _check_n_option(dm, n)
+    res = power(dm, n, workers=args.workers, progress=not args.json and sys.stderr.isatty(),
+                kernel=args.kernel)
+    if args.json:
+        _print_json(res.to_dict())
+    else:
+        print(res.summary())
+    return 0
+
+
+def _check_n_option(dm, n: int) -> None:
+    """Refuse (one line) a --n-per-arm that is too large or gives an arm or stratum too small."""
+    from .model.design import group_sizes
+    from .sim.driver import valid_n
+    sc = dm.scenario
     if n > 100_000:
         raise SimtrialError(f"usage error: --n-per-arm = {n} must be <= 100000")
     if not valid_n(dm, n):
@@ -359,27 +447,43 @@ def _cmd_power(args) -> int:
         raise SimtrialError(f"usage error: --n-per-arm = {n} gives arms of "
                             + ", ".join(str(int(x)) for x in sizes)
                             + " patients; every arm needs >= 2 and every stratum >= 1")
-    res = power(dm, n, workers=args.workers, progress=not args.json and sys.stderr.isatty(),
-                kernel=args.kernel)
-    if args.json:
-        _print_json(res.to_dict())
+
+
+def _targets_arg(targets: list[float]):
+    """One target as a number (the single-answer API and JSON), several as a list."""
+    return targets[0] if len(targets) == 1 else list(targets)
+
+
+def _print_answers(name: str, res, as_json: bool) -> None:
+    """One answer (JSON object, one line) or several (JSON list, one line each)."""
+    many = isinstance(res, tuple)
+    if as_json:
+        _print_json([r.to_dict() for r in res] if many else res.to_dict())
     else:
-        print(res.summary())
-    return 0
+        for r in (res if many else (res,)):
+            print(f"{name}: {r.summary()}")
 
 
 def _cmd_sample_size(args) -> int:
     from .oc.run import sample_size
     sc = _load(args)
-    if not 0.0 < args.target_power < 1.0:
-        raise SimtrialError(f"usage error: --target-power = {args.target_power} must be in "
-                            "(0, 1) (e.g. 0.8)")
-    res = sample_size(_design(sc), args.target_power, target=args.target, workers=args.workers,
-                      progress=not args.json and sys.stderr.isatty(), kernel=args.kernel)
-    if args.json:
-        _print_json(res.to_dict())
-    else:
-        print(f"{sc.name}: {res.summary()}")
+    res = sample_size(_design(sc), _targets_arg(args.target_power), target=args.target,
+                      workers=args.workers, progress=not args.json and sys.stderr.isatty(),
+                      kernel=args.kernel)
+    _print_answers(sc.name, res, args.json)
+    return 0
+
+
+def _cmd_mde(args) -> int:
+    from .oc.mde import check_mde
+    from .oc.run import mde
+    sc = _load(args)
+    check_mde(sc)
+    dm = _design(sc)
+    n = args.n_per_arm if args.n_per_arm is not None else sc.design.n_per_arm
+    _check_n_option(dm, n)
+    res = mde(dm, n, _targets_arg(args.target_power), workers=args.workers, kernel=args.kernel)
+    _print_answers(sc.name, res, args.json)
     return 0
 
 
@@ -751,6 +855,7 @@ def _cmd_lesson(args) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "power": _cmd_power, "sample-size": _cmd_sample_size,
+             "mde": _cmd_mde, "compare": _cmd_compare,
              "validate": _cmd_validate, "evidence": _cmd_evidence, "meta": _cmd_meta,
              "boundaries": _cmd_boundaries, "batch": _cmd_batch, "report": _cmd_report}
 

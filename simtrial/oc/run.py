@@ -22,10 +22,13 @@ from ..scenario import Scenario
 from ..sim import driver
 from . import adaptive, bayes
 from .build import points
+from .compare import Comparison, check_scenarios, comparison
+from .mde import MinimumEffect, check_mde, solve_mde
 from .results import PointResult, RunResult, SampleSize
 from .search import analytic_n, initial_bound, search, smallest_valid_n
 
-__all__ = ["design_of", "choose_kernel", "simulate", "power", "sample_size", "run", "auto_grid"]
+__all__ = ["design_of", "choose_kernel", "simulate", "power", "sample_size", "mde", "run",
+           "compare", "auto_grid"]
 
 
 def design_of(obj) -> DesignModel:
@@ -169,15 +172,22 @@ def _start(dm: DesignModel, kernel: str, targets, kinds, extra: tuple[int, ...])
     return list(extra) + _guesses(dm, targets, kinds)
 
 
-def sample_size(scenario, target_power: float = 0.8, *, target: str | None = None,
-                n_trials: int | None = None, seed: int | None = None, workers: int = 1,
-                progress: bool = False, kernel: str | None = None) -> SampleSize:
+def sample_size(scenario, target_power: float | Iterable[float] = 0.8, *,
+                target: str | None = None, n_trials: int | None = None, seed: int | None = None,
+                workers: int = 1, progress: bool = False, kernel: str | None = None
+                ) -> SampleSize | tuple[SampleSize, ...]:
     """Smallest control-arm size from which the simulated power (``target = "power"``) or
     assurance of the primary hypothesis stays at or above ``target_power``.
 
+    Parameters
+    ----------
+    target_power : float or sequence of float
+        One target, or several (one search, one draw: the answers share the simulated
+        patients).
+
     Returns
     -------
-    SampleSize
+    SampleSize, or a tuple of SampleSize (one per target, in order) for a sequence
     """
     dm = design_of(scenario)
     targets = _targets(target_power)
@@ -192,7 +202,40 @@ def sample_size(scenario, target_power: float = 0.8, *, target: str | None = Non
     with driver.pool_session():         # one worker pool for the whole search
         _, sizes = search(dm, _simulate_at(dm, n_trials, seed, workers, progress, (), kernel),
                           kernel, targets, kinds, start)
-    return sizes[0]
+    return sizes[0] if isinstance(target_power, (int, float)) else tuple(sizes)
+
+
+def mde(scenario, n_per_arm: int | None = None, target_power: float | Iterable[float] = 0.8, *,
+        n_trials: int | None = None, seed: int | None = None, workers: int = 1,
+        kernel: str | None = None) -> MinimumEffect | tuple[MinimumEffect, ...]:
+    """Minimum detectable effect: the smallest true effect (natural units of the primary
+    endpoint, direction of benefit) whose simulated power at control-arm size ``n_per_arm``
+    (default the design N) reaches ``target_power``; see :mod:`simtrial.oc.mde`.
+
+    Each evaluation replaces the scenario's effect by a fixed point effect and simulates it with
+    the same seed and trials (common random numbers), through :func:`power`'s code; so
+    ``simtrial power`` on the scenario with ``[effect] source = "fixed", md = result.md`` gives
+    ``result.power``.
+
+    Returns
+    -------
+    MinimumEffect, or a tuple of MinimumEffect (one per target) for a sequence
+    """
+    dm = design_of(scenario)
+    check_mde(dm.scenario)
+    n = dm.scenario.design.n_per_arm if n_per_arm is None else int(n_per_arm)
+    _check_n(dm, n)
+    targets = _targets(target_power)
+    n_trials, seed = _with(dm, n_trials, seed)
+    kernel = None if kernel in (None, "auto") else choose_kernel(dm, kernel)
+
+    def power_at(d: DesignModel, size: int) -> PointResult:
+        return simulate(d, [size], n_trials=n_trials, seed=seed, workers=workers,
+                        kernel=kernel)[size]
+
+    with driver.pool_session():         # one worker pool for every effect evaluated
+        res = solve_mde(dm, n, targets, power_at)
+    return res[0] if isinstance(target_power, (int, float)) else tuple(res)
 
 
 def auto_grid(hi: int, design_n: int, k: int = 16) -> list[int]:
@@ -242,6 +285,27 @@ def run(scenario, *, n_trials: int | None = None, seed: int | None = None, worke
                      {"build_model": t1 - t0, "simulate": t2 - t1, "summarise": t3 - t2,
                       "total": t3 - t0, "design_points_simulated": float(len(pts)),
                       "max_n_per_arm_simulated": float(hi)})
+
+
+def compare(scenarios: Iterable, *, n_trials: int | None = None, seed: int | None = None,
+            workers: int = 1, progress: bool = False, kernel: str | None = None) -> Comparison:
+    """Two or more designs side by side: :func:`run` on each (so each one's numbers are its
+    ``simtrial run`` numbers at the same seed and trials), every design checked before any is
+    simulated.
+
+    Returns
+    -------
+    Comparison
+        ``.runs`` (one :class:`RunResult` each), ``.to_frame()`` (one row per scenario x N x
+        quantity, :data:`simtrial.oc.compare.COLUMNS`), ``.summary()``.
+    """
+    t0 = time.perf_counter()
+    dms = [design_of(s) for s in scenarios]
+    check_scenarios([dm.scenario for dm in dms])
+    for dm in dms:          # refuse a kernel that does not serve some design before simulating
+        choose_kernel(dm, kernel)
+    return comparison((run(dm, n_trials=n_trials, seed=seed, workers=workers, progress=progress,
+                           kernel=kernel) for dm in dms), t0)
 
 
 def grid_search(scenario, targets, kinds: tuple[str, ...] = ("power",), *,
