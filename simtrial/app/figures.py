@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..stats.mc import Z975
 
@@ -45,6 +46,8 @@ def plot_compare(designs, ax=None):
             ax.plot(*zip(*cf), color=c, lw=1.0, ls="--")
         ax.plot([d["n"]], [d["power"]], marker="D", color=c, ms=7, mec="k")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())     # 3, 10, 30: not 3 x 10^0
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("N per arm (control)")
     ax.set_ylabel("power (primary hypothesis)")
