@@ -1,5 +1,5 @@
 """Command line: ``simtrial run | batch | compare | report | power | sample-size | mde | validate
-| evidence | meta | lesson | simulate | safety``.
+| evidence | meta | lesson | simulate | safety | schema | app``.
 
 Bad input never produces a traceback: any :class:`~simtrial.errors.SimtrialError` (and any
 argument error) is printed as one line on stderr with exit code 2, before any output file is
@@ -280,6 +280,21 @@ def _build_parser() -> argparse.ArgumentParser:
     sf.add_argument("--events", default="0", metavar="K",
                     help="events observed / allowed (default 0)")
     sf.add_argument("--json", action="store_true", help="print JSON")
+    ap = sub.add_parser("app", help="local web workbench: design form, live power, compare, "
+                        "lessons, downloads (Shiny)",
+                        description="Serve the simtrial workbench on http://HOST:PORT/ until "
+                                    "Ctrl-C. Reads no file outside the current folder; "
+                                    "reports go to OUT/<name>/.")
+    ap.add_argument("scenario", nargs="?", metavar="SCENARIO.toml",
+                    help="scenario to open on (default scenarios/t1d_hba1c_12m.toml, else the "
+                         "package's copy)")
+    ap.add_argument("--port", type=_positive_int("--port", 1), default=8765,
+                    help="port (default 8765)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: this machine only)")
+    ap.add_argument("--out", metavar="DIR", default="outputs/app",
+                    help="folder for downloaded reports (default outputs/app)")
+
     sc_ = sub.add_parser("schema", help="JSON Schema of a scenario file (completion in TOML "
                                         "editors: Taplo, Even Better TOML)")
     sc_.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
@@ -1007,6 +1022,18 @@ def _cmd_schema(args) -> int:
 
 
 _COMMANDS["schema"] = _cmd_schema
+
+
+def _cmd_app(args) -> int:
+    try:
+        from .app import serve
+    except ImportError as exc:
+        raise SimtrialError(f"usage error: simtrial app needs {exc.name or 'shiny'} "
+                            "(pip install 'simtrial[app]')") from None
+    return serve(args.scenario, host=args.host, port=args.port, out=args.out)
+
+
+_COMMANDS["app"] = _cmd_app
 
 
 def _quietly(command, args) -> int:

@@ -22,7 +22,7 @@ LAYERS = [
     (6, ("oc",)),
     (7, ("io",)),
     (8, ("present",)),
-    (9, ("cli", "batch", "__main__", "")),
+    (9, ("cli", "batch", "__main__", "", "app")),
 ]
 HEAVY_OPTIONAL = {"matplotlib", "tqdm", "dask", "distributed", "pyarrow", "playwright",
                   "simpy"}
