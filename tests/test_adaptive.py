@@ -397,10 +397,11 @@ def test_cli_bad_key_exits_2_without_files(tmp_path, capsys):
 
 
 def test_unsupported_designs_are_one_line_errors():
-    with pytest.raises(SimtrialError, match=r"^scenario error: \[adaptive\] is simulated on the "
-                                            r"prefix-sum kernel's patients"):
+    with pytest.raises(SimtrialError, match=r'^scenario error: \[adaptive\] is not simulated '
+                                            r'with a margin or non-inferiority hypothesis'):
         power(_dm({"interim": 0.5, "max_n_per_arm": 90},
-                  **{"dropout.rate": 0.2}).scenario, n_trials=100)
+                  **{"endpoint.hypothesis": "noninferiority", "endpoint.margin": 0.3}).scenario,
+              n_trials=100)
     d = copy.deepcopy(BASE)
     d["adaptive"] = {"interim": 0.5, "max_n_per_arm": 90}
     d["sequential"] = {"looks": 2}

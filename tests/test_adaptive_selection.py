@@ -300,11 +300,11 @@ def test_ssr_inverse_normal_keeps_alpha_with_dropout_mmrm_strata(case):
 RPACT = {
     "D1": ({"interim": 0.5, "selection": "best"},
            {"effect": (0.540125, (0.059915, 0.48021), (0.20725, 0.79275), 200.0, 0.0),
-            "null": None}),
+            "null": (0.02515, (0.012645, 0.012505), (0.498545, 0.501455), 200.0, 0.0)}),
     "D2": ({"interim": 0.5, "selection": "epsilon", "epsilon": 0.15, "select_threshold": 0.0,
             "intersection": "bonferroni"},
            {"effect": (0.516145, (0.10387, 0.486485), (0.38674, 0.887305), 209.7318, 0.03075),
-            "null": None}),
+            "null": (0.020825, (0.011, 0.01142), (0.43073, 0.4333), 181.2064, 0.33387)}),
 }
 RPACT_ITER = 200_000
 

@@ -266,6 +266,27 @@ def _adaptive_section(run: RunFolder, sc) -> Section | None:
     if a.empty:
         return None
     cfg = sc.adaptive
+    crit = a[a["metric"] == "critical_value"]["estimate"]
+    n1 = a[a["metric"] == "n1"]["estimate"]
+    if cfg.selection is not None:
+        arms = [x.name for x in sc.arms]
+        metrics = ("power", "type_i_error", "expected_n_total", "p_futility") + tuple(
+            f"{m}_{x}" for x in arms for m in ("p_selected", "p_reject", "bias_selected"))
+        t = round_frame(pd.DataFrame(_by_condition(a, metrics)))
+        t.attrs["caption"] = (
+            "Operating characteristics of the treatment-selection design at the planned size, "
+            "under the scenario effect and the global null (family-wise error), from the same "
+            "simulated patients: power = P(at least one arm's hypothesis rejected); per arm "
+            "P(selected at the interim), P(its hypothesis rejected by the closed test) and the "
+            "bias of its naive final estimate in the trials that selected it (the winner's "
+            "curse); expected_n_total over all arms.")
+        when = (f" on the {cfg.select_visit_months}-month analysis"
+                if cfg.select_visit_months else "")
+        return Section("Adaptive design", paragraphs=[
+            f"One interim at n1 = {int(n1.iloc[0])} per arm; selection {cfg.selection}{when}; "
+            f"only the selected arms and control continue; closed testing over "
+            f"{cfg.intersection} intersection tests, combined by the {cfg.test} test, critical "
+            f"value {float(crit.iloc[0]):.4f} (simtrial.oc.adaptive)."], tables=[t])
     t = round_frame(pd.DataFrame(_by_condition(a, _ADAPTIVE, quantiles_of="expected_n_per_arm",
                                                quantile_label="final N")))
     t.attrs["caption"] = ("Operating characteristics of the adaptive design at the planned "
@@ -273,8 +294,6 @@ def _adaptive_section(run: RunFolder, sc) -> Section | None:
                           "the same simulated patients. p_reject_unweighted: the naive pooled "
                           "test on the same trials (not level alpha); bias_naive: mean naive "
                           "final estimate minus the truth; final N per control arm.")
-    crit = a[a["metric"] == "critical_value"]["estimate"]
-    n1 = a[a["metric"] == "n1"]["estimate"]
     return Section("Adaptive design", paragraphs=[
         f"One interim at n1 = {int(n1.iloc[0])} per arm; rule {cfg.rule}"
         + (f" (CP zone {list(cfg.cp_zone)})" if cfg.rule == "promising_zone" else "")
