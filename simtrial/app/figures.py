@@ -5,24 +5,24 @@ from __future__ import annotations
 import base64
 import io
 
-import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ..stats.mc import Z975
+from ..present.compare import plot_power_table
 
 __all__ = ["plot_compare", "png_data_uri"]
 
 
 def plot_compare(designs, ax=None):
-    """Simulated power against N per arm of each pinned design, with 95% Monte Carlo bands and
-    the closed form (dashed) where one exists; each design's own N marked.
+    """Simulated power against N per arm of each pinned design with 95% Monte Carlo bands and
+    each design's own N marked: the plot of ``simtrial compare``
+    (:func:`simtrial.present.compare.plot_power_table`) on the pinned designs' curves.
 
     Parameters
     ----------
     designs : list of dict
-        Pinned designs (``label``, ``n``, ``curve``: dicts with ``n``, ``power``, ``mc_se``,
-        ``analytic``), as :mod:`simtrial.app.server` keeps them.
+        Pinned designs (``label``, ``n``, ``curve``: dicts with ``n``, ``power``, ``mc_se``),
+        as :mod:`simtrial.app.server` keeps them.
     ax : matplotlib Axes, optional
 
     Returns
@@ -30,39 +30,21 @@ def plot_compare(designs, ax=None):
     matplotlib Axes
     """
     if ax is None:
-        ax = Figure(figsize=(7.5, 4.6), dpi=100).add_subplot()
-    for i, d in enumerate(designs):
-        c = f"C{i}"
-        pts = sorted(d["curve"], key=lambda r: r["n"])
-        n = np.array([r["n"] for r in pts], dtype=float)
-        p = np.array([r["power"] for r in pts], dtype=float)
-        se = np.array([r["mc_se"] for r in pts], dtype=float)
-        ax.fill_between(n, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1),
-                        color=c, alpha=0.2, lw=0)
-        ax.plot(n, p, "o-" if len(n) <= 30 else "-", color=c, ms=3, lw=1.5,
-                label=f"{d['label']} ({d['n_trials']:,} trials per N)")
-        cf = [(r["n"], r["analytic"]) for r in pts if r["analytic"] is not None]
-        if cf:
-            ax.plot(*zip(*cf), color=c, lw=1.0, ls="--")
-        ax.plot([d["n"]], [d["power"]], marker="D", color=c, ms=7, mec="k")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())     # 3, 10, 30: not 3 x 10^0
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("N per arm (control)")
-    ax.set_ylabel("power (primary hypothesis)")
-    ax.grid(alpha=0.3)
-    ax.set_title("Pinned designs: simulated power, 95% MC bands; closed form dashed; "
-                 "diamond = design N", fontsize=9)
+        ax = Figure(figsize=(7.5, 5.2), dpi=100, layout="constrained").add_subplot()
+    labels = [f"#{i + 1} {d['label']}" for i, d in enumerate(designs)]
+    rows = [{"scenario": lab, "quantity": "power", "n_per_arm": r["n"],
+             "estimate": r["power"], "mc_se": r["mc_se"], "design_n": r["n"] == d["n"]}
+            for lab, d in zip(labels, designs) for r in d["curve"]]
+    plot_power_table(pd.DataFrame(rows), labels, (), ax)
     if designs:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                         fontsize=8)
     return ax
 
 
 def png_data_uri(ax) -> str:
     """The figure of ``ax`` as a PNG ``data:`` URI."""
     fig = ax.figure
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

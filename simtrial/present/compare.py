@@ -24,7 +24,7 @@ from ..io.outputs import check_target, commit_folder, manifest, to_jsonable
 from ..oc.compare import endpoint_words
 from ..stats.mc import Z975
 
-__all__ = ["FILES", "plot_compare_n", "plot_compare_duration", "compare_figure",
+__all__ = ["FILES", "plot_compare_n", "plot_power_table", "plot_compare_duration", "compare_figure",
            "render_compare", "write_compare", "check_compare_folder"]
 
 FILES = {"table": "compare.csv", "png": "compare.png", "svg": "compare.svg",
@@ -52,11 +52,12 @@ def _curves(table, x: str):
     return out
 
 
-def _draw(ax, cmp, table, x: str) -> None:
+def _draw(ax, names, targets, table, x: str) -> None:
     """Each scenario's power (solid) and assurance (dashed) with 95% MC bands, the design N as
-    a dot; one colour per scenario (the order of ``cmp.names``)."""
+    a dot; one colour per scenario (the order of ``names``); ``targets``: (quantity, value)
+    pairs drawn as dotted lines."""
     curves = _curves(table, x)
-    for i, name in enumerate(cmp.names):
+    for i, name in enumerate(names):
         for q, ls in (("power", "-"), ("assurance", "--")):
             if (name, q) not in curves:
                 continue
@@ -69,7 +70,7 @@ def _draw(ax, cmp, table, x: str) -> None:
             if design.any():
                 ax.plot(xs[design], est[design], "o", color=c, ms=6, mec="k", mew=0.6,
                         zorder=5)
-    for t in sorted({t for kind, t in cmp.targets() if kind == "power"}):
+    for t in sorted({t for kind, t in targets if kind == "power"}):
         ax.axhline(t, color="0.45", lw=0.8, ls=":", label="target power")
     ax.set_ylim(0, 1.0)
     ax.grid(alpha=0.3)
@@ -108,9 +109,15 @@ def plot_compare_n(cmp, ax=None):
     -------
     matplotlib Axes
     """
+    return plot_power_table(cmp.to_frame(), cmp.names, cmp.targets(), ax)
+
+
+def plot_power_table(table, names, targets=(), ax=None):
+    """:func:`plot_compare_n` from the table alone (columns ``scenario``, ``quantity``,
+    ``n_per_arm``, ``estimate``, ``mc_se``, ``design_n`` of :data:`simtrial.oc.compare.COLUMNS`):
+    what ``simtrial compare`` and the app's Compare tab draw."""
     ax = _axes(ax)
-    table = cmp.to_frame()
-    _draw(ax, cmp, table, "n_per_arm")
+    _draw(ax, names, targets, table, "n_per_arm")
     ns = table["n_per_arm"].to_numpy(dtype=float)
     _integer_ticks(ax, ns.min(), ns.max())
     ax.set_xlabel("patients per arm (control arm; MSC arms = allocation ratio x control)")
@@ -129,7 +136,7 @@ def plot_compare_duration(cmp, ax=None):
     """
     ax = _axes(ax)
     table = cmp.to_frame()
-    _draw(ax, cmp, table, "duration_months")
+    _draw(ax, cmp.names, cmp.targets(), table, "duration_months")
     d = table["duration_months"].to_numpy(dtype=float)
     d = d[np.isfinite(d)]
     if d.size:
