@@ -218,6 +218,19 @@ def test_the_guide_shows_commands_for_every_user():
     assert "my_design.toml" in by_page["designer.md"].files
 
 
+def test_shipped_scenarios_quoted_whole_are_the_shipped_files():
+    quoted = 0
+    for page in PAGES:
+        for info, lines, _ in _blocks((DOCS / page).read_text()):
+            m = re.search(r'^name = "([^"]+)"$', "\n".join(lines), re.M) if info == "toml" else None
+            shipped = ROOT / "scenarios" / f"{m.group(1)}.toml" if m else None
+            if shipped is not None and shipped.is_file():
+                assert "\n".join(lines) + "\n" == shipped.read_text(), \
+                    f"{page}: the copy of {shipped.name} differs from the shipped file"
+                quoted += 1
+    assert quoted >= 1
+
+
 # -- the commands ------------------------------------------------------------------------------
 
 QUICK_PAGES = [p for p in GUIDE if any(not c.slow for c in p.commands)]
