@@ -17,6 +17,11 @@ What is proved here:
   under it in the guide is a line the command prints (whitespace collapsed, durations such as
   ``2.1 s`` masked, ``...`` lines skipped): the numbers quoted are those of a real run;
 - every subcommand of the CLI is named on the Commands page.
+
+``python -m tests.test_guide [PAGE.md ...]`` (from the repository root) re-runs the commands of
+the guide's console blocks as written and pastes their output under them again (a block whose
+output was cut with ``...`` keeps as many lines): run it when a command's output changes, and
+read the diff before committing.
 """
 
 from __future__ import annotations
@@ -264,3 +269,52 @@ def test_guide_commands_print_what_the_guide_shows(page, tmp_path):
         assert not stale, (f"{page.name}: `{cmd}` no longer prints these lines; paste its "
                            "output again:\n" + "\n".join(stale) + "\n--- it prints:\n"
                            + proc.stdout[-3000:])
+
+
+# -- re-pasting the outputs (python -m tests.test_guide) --------------------------------------
+
+def repaste(name: str, work: Path) -> bool:
+    """Run the console commands of one page in ``work`` and paste their stdout under them."""
+    lines = (DOCS / name).read_text().splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        out.append(lines[i])
+        if lines[i].rstrip() != "```console":
+            i += 1
+            continue
+        j = i + 1
+        while lines[j].rstrip() != "```":
+            j += 1
+        block, k = lines[i + 1:j], 0
+        while k < len(block):
+            cmd, k = block[k], k + 1
+            old = []
+            while k < len(block) and not block[k].startswith("$ "):
+                old.append(block[k])
+                k += 1
+            proc = _run(shlex.split(cmd[2:])[1:], work)
+            assert proc.returncode == 0, f"{cmd}: exit {proc.returncode}\n{proc.stderr}"
+            new = proc.stdout.rstrip("\n").splitlines() if old else []
+            if old and old[-1].strip() == "...":
+                new = new[:len(old) - 1] + [old[-1]]
+            out += [cmd] + new
+        out.append(lines[j])
+        i = j + 1
+    text = "\n".join(out) + "\n"
+    changed = text != (DOCS / name).read_text()
+    (DOCS / name).write_text(text)
+    return changed
+
+
+def main(argv: list[str]) -> int:
+    import tempfile
+    for name in argv or [p.name for p in GUIDE if p.commands]:
+        with tempfile.TemporaryDirectory(prefix="simtrial-guide-") as tmp:
+            changed = repaste(name, _workdir(Path(tmp)))
+        print(f"{name}: {'outputs pasted again' if changed else 'unchanged'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
