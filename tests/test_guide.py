@@ -214,6 +214,13 @@ def test_commands_page_names_every_subcommand():
     assert not missing, f"docs/commands.md does not mention: {missing}"
 
 
+def test_commands_table_is_the_readme_table():
+    def rows(text: str) -> list[str]:     # a code span's pipe needs no backslash in mkdocs
+        return [x.replace("\\|", "|") for x in text.splitlines() if x.startswith("| `simtrial ")]
+    readme, guide = rows((ROOT / "README.md").read_text()), rows((DOCS / "commands.md").read_text())
+    assert readme and guide == readme, "docs/commands.md: copy the README's command table again"
+
+
 def test_the_guide_shows_commands_for_every_user():
     by_page = {p.name: p for p in GUIDE}
     assert {c.argv[0] for c in by_page["designer.md"].commands} >= {"validate", "power",
