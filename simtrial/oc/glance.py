@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from ..model.outcomes import OUTCOMES
 
 __all__ = ["headline", "key_results", "KeyResult", "percent", "endpoint_words", "effect_unit",
-           "outcome_label", "arm_words", "analysis_words"]
+           "outcome_label", "arm_words", "analysis_words", "hypothesis_words",
+           "hypothesis_short", "design_title"]
 
 _ANALYSIS = {"ancova": "ANCOVA", "ttest_change": "t-test on the change", "mmrm": "MMRM",
              "mi": "multiple imputation", "chisq": "chi-square test",
@@ -129,11 +130,26 @@ def endpoint_words(e) -> str:
     return f"{e.visit_months}-month {outcome_label(e.outcome)} change{scale}"
 
 
-def _hyp_words(dm, h) -> str:
+def hypothesis_words(dm, h) -> str:
     """A hypothesis in words, for tables with more than one."""
     e = h.endpoint
     arm = f"{arm_words(h.arm_name)} vs control, " if len(dm.arms) > 1 else ""
     return f"{arm}{endpoint_words(e)} ({analysis_words(e.analysis)})"
+
+
+def hypothesis_short(dm, h) -> str:
+    """A hypothesis in a few words, for legends: "low dose vs control", "HbA1c at 12 months
+    (MMRM)", "HbA1c <= 7 % and daily insulin dose change <= -50 % at 12 months"."""
+    e = h.endpoint
+    if len(dm.arms) > 1 and len({x.endpoint_index for x in dm.hypotheses}) == 1:
+        return f"{arm_words(h.arm_name)} vs control"
+    if e.type == "responder":
+        join = " and " if e.combine == "all" else " or "
+        what = join.join(_criterion(c) for c in e.responder)
+    else:
+        what = outcome_label(e.outcome, start=True)
+    arm = f", {arm_words(h.arm_name)}" if len(dm.arms) > 1 else ""
+    return f"{what} at {e.visit_months} months ({analysis_words(e.analysis)}){arm}"
 
 
 def _effect(h) -> str:
@@ -326,7 +342,7 @@ def key_results(p) -> list[KeyResult]:
     several = len(dm.hypotheses) > 1
     names = ["control"] + [a.name for a in dm.arms]
     for h, st in zip(dm.hypotheses, p.stats):
-        group = _hyp_words(dm, h) if several else ""
+        group = hypothesis_words(dm, h) if several else ""
         unit = effect_unit(h.endpoint)
 
         def add(label, v, se=math.nan, u="probability", note=""):
@@ -476,3 +492,38 @@ def _safety_rows(p) -> list[KeyResult]:
             out.append(KeyResult(f"safety monitoring of {ev}: {what}", float(r["estimate"]),
                                  float(r["mc_se"]), "probability"))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# figure titles
+# ---------------------------------------------------------------------------------------------
+
+_MULTIPLICITY = {"bonferroni": "Bonferroni", "holm": "Holm", "hochberg": "Hochberg",
+                 "dunnett": "Dunnett", "hierarchical": "hierarchical testing"}
+
+
+def design_title(dm, what: str = "Power") -> str:
+    """Title of a design's power figures in words, with the effect's unit: "Power for the
+    12-month HbA1c change (ANCOVA), true effect -0.98 %"; several hypotheses, dropout,
+    interim looks and multiplicity are named in words (no identifier)."""
+    sc = dm.scenario
+    h0 = dm.hypotheses[0]
+    e0 = h0.endpoint
+    if len(dm.arms) > 1 and len({h.endpoint_index for h in dm.hypotheses}) == 1:
+        eff = ", ".join(f"{arm_words(h.arm_name)} {h.truth:+.3g}" for h in dm.hypotheses
+                        if not math.isnan(h.truth))
+        out = (f"{what} vs control on the {endpoint_words(e0)} ({analysis_words(e0.analysis)})"
+               + (f", true effects {eff} {effect_unit(e0)}" if eff else ""))
+    elif len(dm.hypotheses) > 1:
+        out = f"{what} of {len(dm.hypotheses)} hypotheses, primary: {endpoint_words(e0)}"
+    else:
+        out = (f"{what} for the {endpoint_words(e0)} ({analysis_words(e0.analysis)})"
+               + _effect(h0).replace(" of ", ", true effect ", 1))
+    extra = []
+    if sc.dropout is not None:
+        extra.append(f"{sc.dropout.mechanism.upper()} dropout")
+    if sc.sequential is not None:
+        extra.append(f"{len(sc.sequential.fractions)} looks")
+    if sc.multiplicity.method != "none":
+        extra.append(_MULTIPLICITY.get(sc.multiplicity.method, sc.multiplicity.method))
+    return out + ("; " + ", ".join(extra) if extra else "")
