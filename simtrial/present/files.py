@@ -66,7 +66,7 @@ def render_run(res, command: list[str] | None = None) -> dict[str, bytes]:
     for key, plot in (("power_curve", plot_power_curve), ("conduct", plot_conduct)):
         if key not in names:
             continue
-        fig = Figure(figsize=(7.5, 4.8), dpi=120)
+        fig = Figure(figsize=(7.5, 5.6), dpi=120)      # room for the legend below the axes
         plot(res, ax=fig.add_subplot())
         fig.tight_layout()
         buf = io.BytesIO()

@@ -13,7 +13,7 @@ __all__ = ["plot_power_curve", "plot_evidence_forest",
 
 from matplotlib.ticker import MaxNLocator
 
-from ..oc.glance import design_title, hypothesis_short
+from ..oc.glance import design_title, hypothesis_short, outcome_label
 from ..stats.mc import Z975
 
 
@@ -195,7 +195,7 @@ def plot_power_assurance(curves, ax=None):
     matplotlib Axes
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(8.0, 5.0), dpi=120)
+        _, ax = plt.subplots(figsize=(8.0, 6.0), dpi=120)     # legend below the axes
     palette = ("C0", "C4", "C5", "C6", "C8", "C9")   # C1-C3 mark design N, assurance, N found
     n_pow = n_fam = n_band = 0
     xmax = curves.design_n
@@ -377,7 +377,7 @@ def plot_winners_curse_estimates(res, ax=None):
                label=f"mean of significant {res.mean_significant[i]:+.2f}")
     ax.axvline(res.mean_all[i], color="0.35", lw=1.0, ls=":",
                label=f"mean of all {res.mean_all[i]:+.2f}")
-    ax.set_xlabel(f"estimated MD ({res.outcome}, {res.unit}; end bins hold the tails)")
+    ax.set_xlabel(f"estimated MD ({outcome_label(res.outcome, start=True)}, {res.unit}; end bins hold the tails)")
     ax.set_ylabel("simulated trials")
     ax.set_title(f"{res.small_n} patients per arm, {res.n_trials:,} trials: power "
                  f"{res.power[i]:.2f}", fontsize=10)
@@ -452,6 +452,7 @@ def plot_fading_power(res, ax=None, *, outcome=None):
     ax.set_ylim(0, 1)
     ax.set_xlim(0, o.ns.max())
     ax.set_xlabel("patients per arm")
+    _integer_n(ax)
     ax.set_ylabel("power (significant benefit)")
     ax.set_title(f"{o.label} ({o.unit}): power by visit, {res.n_trials:,} trials per N",
                  fontsize=10)
@@ -525,8 +526,9 @@ def plot_assurance_curves(res, ax=None):
     ax.set_ylim(0, 1)
     ax.set_xlim(0, res.ns.max())
     ax.set_xlabel("patients per arm")
+    _integer_n(ax)
     ax.set_ylabel("probability of a significant benefit")
-    ax.set_title(f"{res.outcome} at {res.visit_months} months: power vs assurance "
+    ax.set_title(f"{outcome_label(res.outcome, start=True)} at {res.visit_months} months: power vs assurance "
                  f"({res.n_trials:,} trials per N)", fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.grid(alpha=0.25)
@@ -664,7 +666,7 @@ def plot_heterogeneity_intervals(res, ax=None):
                 label=f"95% prediction interval {res.pi[0]:+.2f} to {res.pi[1]:+.2f}")
     ax.axvline(0, color="0.4", lw=0.8)
     ax.set_ylim(0, 1.45 * top)
-    ax.set_xlabel(f"true MD, {res.outcome} at {res.visit_months} months ({res.unit})")
+    ax.set_xlabel(f"true MD, {outcome_label(res.outcome, start=True)} at {res.visit_months} months ({res.unit})")
     ax.set_ylabel("density")
     ax.set_title(f"I² = {res.i2:g}%, k = {res.k}: tau = {res.tau:.3f} {res.unit}", fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
@@ -698,8 +700,9 @@ def plot_heterogeneity_assurance(res, ax=None):
     ax.set_ylim(0, 1)
     ax.set_xlim(0, res.ns.max())
     ax.set_xlabel("patients per arm")
+    _integer_n(ax)
     ax.set_ylabel("probability of a significant benefit")
-    ax.set_title(f"{res.outcome} at {res.visit_months} months, {res.n_trials:,} trials per N",
+    ax.set_title(f"{outcome_label(res.outcome, start=True)} at {res.visit_months} months, {res.n_trials:,} trials per N",
                  fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.grid(alpha=0.25)
@@ -733,27 +736,28 @@ def plot_conduct(result, ax=None):
     cur = c.enrolment_curve()
     m = cur["month"]
     for name, color, label in (("randomised", "C0", "randomised"),
-                               ("endpoint", "C2", "endpoint visit done (before [dropout])")):
+                               ("endpoint", "C2", "endpoint visit done (before dropout)")):
         ax.fill_between(m, cur[f"{name}_q10"], cur[f"{name}_q90"], color=color, alpha=0.25, lw=0)
         ax.plot(m, cur[f"{name}_median"], color=color, lw=1.6,
                 label=f"{label} (median, 10-90% band)")
     final = len(c.fractions) == 1
+    for j, r in enumerate(r for r in c.rows() if r["metric"] == "look_day"):
+        # named in the legend: a text at the top would sit on the enrolment curve
+        at = r["estimate"] / (365.25 / 12)
+        ax.axvline(at, color="C3", lw=0.9, ls=(0, (1, 1 + j)),
+                   label=(f"last patient's last visit = final analysis ({at:.1f} months, median)"
+                          if final else f"{r['visit']} ({at:.1f} months, median)"))
     for r in c.rows():
-        if r["metric"] == "look_day":
-            ax.axvline(r["estimate"] / (365.25 / 12), color="C3", lw=0.9, ls=":")
-            ax.annotate("LPLV (final analysis)" if final else r["visit"],
-                        (r["estimate"] / (365.25 / 12), c.n_patients), xytext=(3, -10),
-                        textcoords="offset points", fontsize=8, color="C3")
         if r["metric"] == "last_randomisation_day":
             ax.axvline(r["estimate"] / (365.25 / 12), color="0.5", lw=0.8, ls="--",
                        label="last randomisation (median)")
-    ax.axhline(c.n_patients, color="0.6", lw=0.8, ls=":")
+    ax.axhline(c.n_patients, color="0.6", lw=0.8, ls=":", label=f"{c.n_patients} patients planned")
     ax.set_xlim(0, float(m.max()))
     ax.set_ylim(0, c.n_patients * 1.05)
     ax.set_xlabel("calendar month from day 0 (first site may open)")
     ax.set_ylabel("patients")
-    ax.set_title(f"{c.scenario}: {c.config.sites} sites, N = {c.n_patients}, "
-                 f"{c.replicates} conduct replicates", fontsize=10)
+    _title(ax, f"Recruitment and follow-up: {c.config.sites} sites, {c.n_patients} patients, "
+           f"{c.replicates} simulated conducts", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    _legend_below(ax, len(ax.get_legend_handles_labels()[0]))
     return ax
