@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import _progress
+from ._progress import enable as enable_progress
 from ._procs import sigint_handled, sigint_pending, sigint_redelivered
 from .errors import SimtrialError, one_line
 
@@ -943,9 +943,9 @@ def main(argv: list[str] | None = None) -> int:
         budget.start()
         # progress on stderr for a person at a terminal only (never in --json or --quiet;
         # batch has its own bar and its workers must not inherit this one)
-        _progress.enable(sys.stderr.isatty() and args.command != "batch"
-                         and not getattr(args, "quiet", False)
-                         and not getattr(args, "json", False))
+        enable_progress(sys.stderr.isatty() and args.command != "batch"
+                        and not getattr(args, "quiet", False)
+                        and not getattr(args, "json", False))
         rc = _quietly(_COMMANDS[args.command], args)
         if sigint_pending():       # a Ctrl-C was swallowed on the way: still an interruption
             raise KeyboardInterrupt

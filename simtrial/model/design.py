@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _progress
+from .._progress import steps as progress_steps
 from ..scenario import ArmConfig, EndpointConfig, Scenario, arm_size
 from ..stats import gsd
 from . import priors
@@ -190,7 +190,7 @@ def build_design(sc: Scenario) -> DesignModel:
     strata = tuple(sc.population.strata) if sc.population.strata else (sc.population.preset,)
     fractions = tuple(sc.population.strata.values()) if sc.population.strata else (1.0,)
     models = []
-    with _progress.steps(len(strata), "model calibration") as bar:
+    with progress_steps(len(strata), "model calibration") as bar:
         for s in strata:
             sub = sc if s == sc.population.preset and len(strata) == 1 else sc.replace(**{
                 "population.preset": s, "effect.population": PRESET_POPULATION[s]})

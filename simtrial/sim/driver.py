@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .. import _progress
+from .._progress import enabled as progress_enabled
 from .._procs import init_worker, sigterm_deferred, stop_pool
 from .._rng import chunk_count, CHUNK_TRIALS
 from . import budget
@@ -168,7 +168,7 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
     if sorted(order) != list(range(n_chunks)):
         raise ValueError("chunks must be a permutation of range(n_chunks)")
     bar = None
-    progress = progress or _progress.enabled()
+    progress = progress or progress_enabled()
     shared_bar = progress and _SESSION["depth"] > 0
     if shared_bar and _SESSION.get("bar") is not None:
         bar = _SESSION["bar"]           # one bar for the whole command: extend its total
