@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from ._progress import enable as enable_progress
 from ._procs import sigint_handled, sigint_pending, sigint_redelivered
 from .errors import SimtrialError, one_line
 
@@ -388,7 +389,10 @@ def _cmd_run(args) -> int:
             print("wrote     " + ", ".join(str(p) for p in paths.values()))
             if args.report:
                 from .present.report import write_report
-                print(f"report    {write_report(root / sc.name, prebuilt=dm)}")
+                from .sim.driver import pool_session
+                with pool_session():        # one progress bar for the report's simulations
+                    path = write_report(root / sc.name, prebuilt=dm)
+                print(f"report    {path}")
     except Terminated:
         print("terminated", file=sys.stderr)
         return EXIT_TERMINATED
@@ -426,7 +430,10 @@ def _cmd_compare(args) -> int:
 
 def _cmd_report(args) -> int:
     from .present.report import write_report
-    print(f"wrote     {write_report(args.output_dir)}")
+    from .sim.driver import pool_session
+    with pool_session():                    # one progress bar for the report's simulations
+        path = write_report(args.output_dir)
+    print(f"wrote     {path}")
     return 0
 
 
@@ -859,7 +866,9 @@ def _cmd_lesson(args) -> int:
     for n in names:
         _check_out_dir(root, root / n)
     for n in names:
-        run = run_lesson(n, root, seed=args.seed, n_trials=args.n_trials)
+        from .sim.driver import pool_session
+        with pool_session():                # one progress bar per lesson
+            run = run_lesson(n, root, seed=args.seed, n_trials=args.n_trials)
         res = run.result
         print(f"lesson    {n}: {run.lesson.title} (seed {res.seed}, {res.n_trials:,} trials per "
               f"design point, {run.timings['compute_s']:.1f} s)")
@@ -1064,6 +1073,11 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         from .sim import budget
         budget.start()
+        # progress on stderr for a person at a terminal only (never in --json or --quiet;
+        # batch has its own bar and its workers must not inherit this one)
+        enable_progress(sys.stderr.isatty() and args.command != "batch"
+                        and not getattr(args, "quiet", False)
+                        and not getattr(args, "json", False))
         rc = _quietly(_COMMANDS[args.command], args)
         if sigint_pending():       # a Ctrl-C was swallowed on the way: still an interruption
             raise KeyboardInterrupt

@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parents[1] / "simtrial"
 
 # rank of each layer (a module may import modules of its own rank or lower)
 LAYERS = [
-    (0, ("errors", "_rng", "_procs", "_memo")),
+    (0, ("errors", "_rng", "_procs", "_memo", "_progress")),
     (1, ("stats",)),
     (2, ("model.presets", "model.outcomes", "model.effects", "model.population",
          "model.evidence", "model.evidence_rows")),

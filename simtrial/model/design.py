@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import steps as progress_steps
 from ..scenario import ArmConfig, EndpointConfig, Scenario, arm_size
 from ..stats import gsd
 from . import priors
@@ -189,10 +190,12 @@ def build_design(sc: Scenario) -> DesignModel:
     strata = tuple(sc.population.strata) if sc.population.strata else (sc.population.preset,)
     fractions = tuple(sc.population.strata.values()) if sc.population.strata else (1.0,)
     models = []
-    for s in strata:
-        sub = sc if s == sc.population.preset and len(strata) == 1 else sc.replace(**{
-            "population.preset": s, "effect.population": PRESET_POPULATION[s]})
-        models.append(build_model(sub))
+    with progress_steps(len(strata), "model calibration") as bar:
+        for s in strata:
+            sub = sc if s == sc.population.preset and len(strata) == 1 else sc.replace(**{
+                "population.preset": s, "effect.population": PRESET_POPULATION[s]})
+            models.append(build_model(sub))
+            bar.step()
     safety_evidence(sc)          # [[safety]] evidence rows: one-line errors before simulating
     arms = sc.msc_arms
     if len(arms) > MAX_ARMS:

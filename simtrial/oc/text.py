@@ -1,4 +1,7 @@
-"""Plain-text summaries of results (what the CLI prints and ``summary()`` returns)."""
+"""Plain-text summaries of results (what the CLI prints and ``summary()`` returns).
+
+The headline sentence is :func:`simtrial.oc.glance.headline` (re-exported here under its old
+name), shared with the HTML report and the app."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import math
 import numpy as np
 
 from ..model.outcomes import OUTCOMES
+from .glance import headline
 from ..model.presets import ALIASES
 from ..stats.mc import MONTH_DAYS, quantiles
 
@@ -19,22 +23,6 @@ def _get(p, metric: str, hypothesis: str | None = None, arm: str | None = None):
                 and (arm is None or r["arm"] == arm):
             return r["estimate"], r["mc_se"]
     return math.nan, math.nan
-
-
-def headline(p) -> str:
-    """One sentence: N per arm, power with its MC SE, for the primary endpoint."""
-    dm = p.design
-    h = dm.hypotheses[0]
-    e = h.endpoint
-    od = OUTCOMES.get(e.outcome) if e.type == "continuous" else None
-    what = (f"the {e.visit_months}-month {od.label} change" if od is not None
-            else f"the {e.visit_months}-month responder endpoint {e.name!r}")
-    eff = ""
-    if od is not None and not math.isnan(h.truth):
-        unit = "" if e.scale == "log" else f" {od.unit}"
-        eff = f" of {h.truth:+.3g}{unit}" + (" (log ratio)" if e.scale == "log" else "")
-    return (f"N = {p.n_per_arm} per arm gives {p.power:.1%} power (MC SE {p.mc_se:.3f}) for "
-            f"{what}{eff}")
 
 
 def point_summary(p) -> str:
@@ -67,6 +55,8 @@ def point_summary(p) -> str:
         lines.append(f"dropout   {sc.dropout.mechanism.upper()}: observed at month "
                      f"{dm.visits[-1]}: " + ", ".join(f"{nm} {o:.1%}" for nm, o in zip(names, obs)))
     has_a = p.stats[0].assurance is not None
+    # the answer first (one sentence, simtrial.oc.glance.headline), then the detail
+    lines.append(f"headline  {headline(p)}")
     lines.append(f"{'hypothesis':<28}{'truth':>9}{'mean est':>10}{'power':>8}{'MC SE':>8}"
                  f"{'closed form':>12}" + ("  assurance* (MC SE)" if has_a else ""))
     for h, st in zip(dm.hypotheses, p.stats):
@@ -131,7 +121,6 @@ def point_summary(p) -> str:
         lines.extend(_bayes_lines(p))
     if getattr(sc, "adaptive", None) is not None:
         lines.extend(_adaptive_lines(p))
-    lines.append(f"headline  {headline(p)}")
     return "\n".join(lines)
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from ..io.outputs import check_target, commit_folder, manifest, to_jsonable
 from .plots import plot_conduct, plot_power_curve
 
-__all__ = ["write_run", "render_run", "commit_run", "check_run_folder", "FILES"]
+__all__ = ["write_run", "render_run", "commit_run", "check_run_folder", "previous_files",
+           "FILES"]
 
 FILES = {"results": "results.csv", "power_curve": "power_curve.png",
          "manifest": "manifest.json"}
@@ -21,6 +22,28 @@ FILES = {"results": "results.csv", "power_curve": "power_curve.png",
 STALE = ("report.html", "conduct.png")
 """Files an earlier run (or report) may have left that no longer describe new results."""
 STALE_DIRS = ("figures",)
+
+
+def previous_files(out_dir: str | Path) -> list[str]:
+    """The files the manifest of an earlier run in ``out_dir`` lists as simtrial's own (plain
+    names in the folder itself; nothing when there is no readable manifest). A re-run removes
+    those it does not write again, and never touches a file no manifest names."""
+    m = Path(out_dir) / FILES["manifest"]
+    try:
+        if m.is_symlink() or not m.is_file() or m.stat().st_size > 50_000_000:
+            return []
+        names = json.loads(m.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str) and n and n not in (".", "..")
+            and "/" not in n and "\\" not in n and "\0" not in n and not n.startswith(".")
+            and n != FILES["manifest"]]
+
+
+def _stale(out_dir) -> list[str]:
+    return list(dict.fromkeys([*STALE, *previous_files(out_dir)]))
 
 
 def _names(res) -> dict[str, str]:
@@ -43,7 +66,7 @@ def render_run(res, command: list[str] | None = None) -> dict[str, bytes]:
     for key, plot in (("power_curve", plot_power_curve), ("conduct", plot_conduct)):
         if key not in names:
             continue
-        fig = Figure(figsize=(7.5, 4.8), dpi=120)
+        fig = Figure(figsize=(7.5, 5.6), dpi=120)      # room for the legend below the axes
         plot(res, ax=fig.add_subplot())
         fig.tight_layout()
         buf = io.BytesIO()
@@ -65,7 +88,7 @@ def check_run_folder(out_dir: str | Path, *, below: str | Path | None = None,
     """Refuse (one-line SimtrialError) a run folder that is, or holds where a run writes or
     deletes, a symbolic link, or a folder where a run writes a file; before any simulation.
     ``below``: the folder the user chose (default ``out_dir``'s parent), which may be a link."""
-    check_target(out_dir, list(FILES.values()) + list(STALE), STALE_DIRS, below=below,
+    check_target(out_dir, list(FILES.values()) + _stale(out_dir), STALE_DIRS, below=below,
                  prefix=prefix)
 
 
@@ -73,9 +96,10 @@ def commit_run(out_dir: str | Path, files: dict[str, bytes], *, stage_dir: str |
                prefix: str = "usage error") -> Path:
     """Write rendered run files into ``out_dir`` (:func:`~simtrial.io.outputs.commit_folder`):
     a new folder appears complete or not at all, an existing one gets its manifest last, and a
-    ``report.html``, ``figures/`` or ``conduct.png`` of an earlier run is removed, since it no
-    longer describes these results."""
-    return commit_folder(out_dir, files, stale=STALE, stale_dirs=STALE_DIRS,
+    ``report.html``, ``figures/`` or ``conduct.png`` of an earlier run, and every file the
+    earlier run's manifest lists that this run does not write (:func:`previous_files`), is
+    removed, since it no longer describes these results. Other files are left alone."""
+    return commit_folder(out_dir, files, stale=_stale(out_dir), stale_dirs=STALE_DIRS,
                          stage_dir=stage_dir, prefix=prefix)
 
 

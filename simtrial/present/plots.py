@@ -3,14 +3,34 @@ never calls ``show()``."""
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["plot_power_curve", "plot_evidence_forest",
            "plot_power_assurance", "plot_trajectories", "plot_sampling_distribution"]
 
-from ..oc.results import curve_title
+from matplotlib.ticker import MaxNLocator
+
+from ..oc.glance import design_title, hypothesis_short, outcome_label
 from ..stats.mc import Z975
+
+
+def _title(ax, text: str, fontsize: float = 9):
+    """A title in words, wrapped so that it never runs off the figure."""
+    ax.set_title(textwrap.fill(text, 95), fontsize=fontsize)
+
+
+def _integer_n(ax):
+    """Whole-patient ticks on the N axis (never 12.5 patients)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend_below(ax, n_entries: int, fontsize: float = 7.5):
+    """The legend under the axes, where it covers no curve, in one or two columns."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1 if n_entries <= 3 else 2,
+              fontsize=fontsize, frameon=False)
 
 
 def _series(points, metric: str, label: str):
@@ -63,11 +83,8 @@ def plot_power_curve(run, ax=None):
         ax.fill_between(n, np.clip(p - Z975 * se, 0, 1), np.clip(p + Z975 * se, 0, 1),
                         color=f"C{i}", alpha=0.22, lw=0,
                         label="95% Monte Carlo band" if i == 0 else None)
-        e = h.endpoint
-        what = e.outcome if e.type == "continuous" else "responder"
         lab = (f"simulated power ({run.n_trials:,} trials per N)" if len(hyps) == 1 else
-               f"{h.label}: {what} {e.visit_months}m ({e.analysis})"
-               + (" [true null]" if h.true_null else ""))
+               hypothesis_short(dm, h) + (" [true null]" if h.true_null else ""))
         ax.plot(n, p, mk, color=f"C{i}", ms=3, lw=1.5, label=lab)
         n, cf, _ = _series(pts, "analytic_power", h.label)
         if n.size:
@@ -91,17 +108,17 @@ def plot_power_curve(run, ax=None):
         ax.plot(n, p, "k--", lw=1.2, label="all false nulls rejected (conjunctive)")
         n, p, _ = _series(pts, "disjunctive_power", "family")
         ax.plot(n, p, "k:", lw=1.2, label="any false null rejected (disjunctive)")
-    for ss in run.sample_sizes:
-        ax.axhline(ss.target_power, color="0.6", lw=0.8, ls=":")
+    for j, ss in enumerate(run.sample_sizes):
+        ax.axhline(ss.target_power, color="0.6", lw=0.8, ls=":",
+                   label="target" if j == 0 else None)
         if ss.n_per_arm is not None:
-            ax.axvline(ss.n_per_arm, color="C3", lw=0.8, ls=":")
-            tag = "" if ss.target == "power" else " (assurance)"
-            ax.annotate(f"{ss.target_power:.0%}{tag}: N={ss.n_per_arm}",
-                        (ss.n_per_arm, ss.target_power), xytext=(4, -12),
-                        textcoords="offset points", fontsize=8, color="C3")
+            tag = "power" if ss.target == "power" else "assurance"
+            ax.axvline(ss.n_per_arm, color="C3", lw=0.8, ls=(0, (1, 1 + j)),
+                       label=f"N for {ss.target_power:.0%} {tag}: {ss.n_per_arm} per arm")
     d = run.point
     ax.errorbar([d.n_per_arm], [d.power], yerr=[[Z975 * d.mc_se]], fmt="o", color="C1", ms=5,
-                capsize=3, label=f"design N={d.n_per_arm}: {d.power:.3f}")
+                capsize=3, label=f"design N = {d.n_per_arm}: power {d.power:.3f} (95% MC "
+                "interval)")
     top = max(p.n_per_arm for p in pts)
     ax.set_xlim(0, top * (1.0 if dense else 1.05))
     ax.set_ylim(0, 1.0)
@@ -109,17 +126,10 @@ def plot_power_curve(run, ax=None):
     ax.set_ylabel("power / assurance" if has_a else
                   "power" + (" (after multiplicity / interim looks)" if len(hyps) > 1
                              or dm.boundaries is not None else ""))
-    sc = dm.scenario
-    h0 = hyps[0]
-    sub = ""
-    if len(hyps) == 1 and h0.endpoint.type == "continuous":
-        sub = (f": {h0.endpoint.outcome} at {h0.endpoint.visit_months} months, "
-               f"{h0.endpoint.analysis}, true effect {h0.truth:+.3g}")
-    title = curve_title(dm) if (len(hyps) > 1 or dm.boundaries is not None
-                                or sc.dropout is not None) else sc.name + sub
-    ax.set_title(title, fontsize=10)
+    _title(ax, design_title(dm, "Power / assurance" if has_a else "Power"))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7 if len(hyps) > 1 else 8, frameon=False)
+    _integer_n(ax)
+    _legend_below(ax, len(ax.get_legend_handles_labels()[0]))
     return ax
 
 
@@ -185,9 +195,9 @@ def plot_power_assurance(curves, ax=None):
     matplotlib Axes
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(8.0, 5.0), dpi=120)
+        _, ax = plt.subplots(figsize=(8.0, 6.0), dpi=120)     # legend below the axes
     palette = ("C0", "C4", "C5", "C6", "C8", "C9")   # C1-C3 mark design N, assurance, N found
-    n_pow = n_fam = 0
+    n_pow = n_fam = n_band = 0
     xmax = curves.design_n
     for s in curves.series:
         ls = "-"
@@ -203,31 +213,38 @@ def plot_power_assurance(curves, ax=None):
         lo = np.clip(s.estimate - Z975 * s.mc_se, 0, 1)
         hi = np.clip(s.estimate + Z975 * s.mc_se, 0, 1)
         if s.kind != "family":
-            ax.fill_between(s.n, lo, hi, color=c, alpha=0.18, lw=0)
+            ax.fill_between(s.n, lo, hi, color=c, alpha=0.18, lw=0,
+                            label=None if n_band else "95% Monte Carlo band")
+            n_band += 1
             ax.errorbar(s.n, s.estimate, yerr=[s.estimate - lo, hi - s.estimate], fmt="o", ms=3,
                         color=c, capsize=2, lw=0.8)
         ax.plot(s.n, s.estimate, linestyle=ls, color=c, lw=1.4, label=s.label)
         if s.n.size:
             xmax = max(xmax, int(s.n.max()))
+    n_cf = sum(kind == "power" for _, kind, _, _ in curves.analytic)
+    k = 0
     for lab, kind, n, v in curves.analytic:
-        ax.plot(n, v, "--", color="k" if kind == "power" else "C2", lw=1.1, label=lab)
-    for t in curves.targets:
-        ax.axhline(t, color="0.6", lw=0.8, ls=":")
+        # one closed form: black; several: each in its hypothesis's colour
+        c = "C2" if kind != "power" else ("k" if n_cf == 1 else palette[k % len(palette)])
+        k += kind == "power"
+        ax.plot(n, v, "--", color=c, lw=1.1, label=lab)
+    for j, t in enumerate(curves.targets):
+        ax.axhline(t, color="0.6", lw=0.8, ls=":", label="target" if j == 0 else None)
     for j, (lab, t, n) in enumerate(curves.sample_sizes):
-        ax.axvline(n, color="C3", lw=0.8, ls=":")
-        ax.plot([n], [t], "o", ms=5, mfc="none", color="C3")
-        # labels run up the vertical line (left/right alternating), so nearby N do not collide
-        ax.text(n, 0.03, f" {t:.0%} {lab}: N={n} ", rotation=90, va="bottom",
-                ha="right" if j % 2 == 0 else "left", fontsize=7.5, color="C3")
+        # named in the legend (a text on the plot would cross the curves)
+        ax.axvline(n, color="C3", lw=0.8, ls=(0, (1, 1 + j)))
+        ax.plot([n], [t], "o", ms=5, mfc="none", color="C3",
+                label=f"N for {t:.0%} {lab}: {n} per arm")
         xmax = max(xmax, n)
     ax.axvline(curves.design_n, color="C1", lw=1.0, ls="-.", label=f"design N = {curves.design_n}")
     ax.set_xlim(0, xmax * 1.05)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("patients in the control arm (MSC arms = ratio x control)")
     ax.set_ylabel(curves.ylabel)
-    ax.set_title(f"{curves.title}; {curves.n_trials:,} trials per N", fontsize=9)
+    _title(ax, f"{curves.title}; {curves.n_trials:,} trials per N")
     ax.grid(alpha=0.3)
-    ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.42), fontsize=7, framealpha=0.85)
+    _integer_n(ax)
+    _legend_below(ax, len(ax.get_legend_handles_labels()[0]), fontsize=7)
     return ax
 
 
@@ -360,7 +377,7 @@ def plot_winners_curse_estimates(res, ax=None):
                label=f"mean of significant {res.mean_significant[i]:+.2f}")
     ax.axvline(res.mean_all[i], color="0.35", lw=1.0, ls=":",
                label=f"mean of all {res.mean_all[i]:+.2f}")
-    ax.set_xlabel(f"estimated MD ({res.outcome}, {res.unit}; end bins hold the tails)")
+    ax.set_xlabel(f"estimated MD ({outcome_label(res.outcome, start=True)}, {res.unit}; end bins hold the tails)")
     ax.set_ylabel("simulated trials")
     ax.set_title(f"{res.small_n} patients per arm, {res.n_trials:,} trials: power "
                  f"{res.power[i]:.2f}", fontsize=10)
@@ -435,6 +452,7 @@ def plot_fading_power(res, ax=None, *, outcome=None):
     ax.set_ylim(0, 1)
     ax.set_xlim(0, o.ns.max())
     ax.set_xlabel("patients per arm")
+    _integer_n(ax)
     ax.set_ylabel("power (significant benefit)")
     ax.set_title(f"{o.label} ({o.unit}): power by visit, {res.n_trials:,} trials per N",
                  fontsize=10)
@@ -508,8 +526,9 @@ def plot_assurance_curves(res, ax=None):
     ax.set_ylim(0, 1)
     ax.set_xlim(0, res.ns.max())
     ax.set_xlabel("patients per arm")
+    _integer_n(ax)
     ax.set_ylabel("probability of a significant benefit")
-    ax.set_title(f"{res.outcome} at {res.visit_months} months: power vs assurance "
+    ax.set_title(f"{outcome_label(res.outcome, start=True)} at {res.visit_months} months: power vs assurance "
                  f"({res.n_trials:,} trials per N)", fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.grid(alpha=0.25)
@@ -647,7 +666,7 @@ def plot_heterogeneity_intervals(res, ax=None):
                 label=f"95% prediction interval {res.pi[0]:+.2f} to {res.pi[1]:+.2f}")
     ax.axvline(0, color="0.4", lw=0.8)
     ax.set_ylim(0, 1.45 * top)
-    ax.set_xlabel(f"true MD, {res.outcome} at {res.visit_months} months ({res.unit})")
+    ax.set_xlabel(f"true MD, {outcome_label(res.outcome, start=True)} at {res.visit_months} months ({res.unit})")
     ax.set_ylabel("density")
     ax.set_title(f"I² = {res.i2:g}%, k = {res.k}: tau = {res.tau:.3f} {res.unit}", fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
@@ -681,8 +700,9 @@ def plot_heterogeneity_assurance(res, ax=None):
     ax.set_ylim(0, 1)
     ax.set_xlim(0, res.ns.max())
     ax.set_xlabel("patients per arm")
+    _integer_n(ax)
     ax.set_ylabel("probability of a significant benefit")
-    ax.set_title(f"{res.outcome} at {res.visit_months} months, {res.n_trials:,} trials per N",
+    ax.set_title(f"{outcome_label(res.outcome, start=True)} at {res.visit_months} months, {res.n_trials:,} trials per N",
                  fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.grid(alpha=0.25)
@@ -716,27 +736,28 @@ def plot_conduct(result, ax=None):
     cur = c.enrolment_curve()
     m = cur["month"]
     for name, color, label in (("randomised", "C0", "randomised"),
-                               ("endpoint", "C2", "endpoint visit done (before [dropout])")):
+                               ("endpoint", "C2", "endpoint visit done (before dropout)")):
         ax.fill_between(m, cur[f"{name}_q10"], cur[f"{name}_q90"], color=color, alpha=0.25, lw=0)
         ax.plot(m, cur[f"{name}_median"], color=color, lw=1.6,
                 label=f"{label} (median, 10-90% band)")
     final = len(c.fractions) == 1
+    for j, r in enumerate(r for r in c.rows() if r["metric"] == "look_day"):
+        # named in the legend: a text at the top would sit on the enrolment curve
+        at = r["estimate"] / (365.25 / 12)
+        ax.axvline(at, color="C3", lw=0.9, ls=(0, (1, 1 + j)),
+                   label=(f"last patient's last visit = final analysis ({at:.1f} months, median)"
+                          if final else f"{r['visit']} ({at:.1f} months, median)"))
     for r in c.rows():
-        if r["metric"] == "look_day":
-            ax.axvline(r["estimate"] / (365.25 / 12), color="C3", lw=0.9, ls=":")
-            ax.annotate("LPLV (final analysis)" if final else r["visit"],
-                        (r["estimate"] / (365.25 / 12), c.n_patients), xytext=(3, -10),
-                        textcoords="offset points", fontsize=8, color="C3")
         if r["metric"] == "last_randomisation_day":
             ax.axvline(r["estimate"] / (365.25 / 12), color="0.5", lw=0.8, ls="--",
                        label="last randomisation (median)")
-    ax.axhline(c.n_patients, color="0.6", lw=0.8, ls=":")
+    ax.axhline(c.n_patients, color="0.6", lw=0.8, ls=":", label=f"{c.n_patients} patients planned")
     ax.set_xlim(0, float(m.max()))
     ax.set_ylim(0, c.n_patients * 1.05)
     ax.set_xlabel("calendar month from day 0 (first site may open)")
     ax.set_ylabel("patients")
-    ax.set_title(f"{c.scenario}: {c.config.sites} sites, N = {c.n_patients}, "
-                 f"{c.replicates} conduct replicates", fontsize=10)
+    _title(ax, f"Recruitment and follow-up: {c.config.sites} sites, {c.n_patients} patients, "
+           f"{c.replicates} simulated conducts", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    _legend_below(ax, len(ax.get_legend_handles_labels()[0]))
     return ax

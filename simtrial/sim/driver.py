@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .._progress import enabled as progress_enabled
 from .._procs import init_worker, sigterm_deferred, stop_pool
 from .._rng import chunk_count, CHUNK_TRIALS
 from . import budget
@@ -111,6 +112,10 @@ def pool_session() -> Iterator[None]:
     importing simtrial, receiving the model) costs about as much as a small simulation. Inside a
     session a pool is kept per (payload, workers) and shut down when the outermost session ends;
     an interrupted or failing call still kills its pool at once. Numbers do not depend on it.
+
+    The session also keeps one progress bar: every :func:`run_chunks` call with ``progress``
+    inside it adds its trials to the same bar (total and ETA over the whole command), instead
+    of a new bar starting at 0% for each N.
     """
     _SESSION["depth"] += 1
     failed = True
@@ -120,6 +125,9 @@ def pool_session() -> Iterator[None]:
     finally:
         _SESSION["depth"] -= 1
         if _SESSION["depth"] == 0:
+            bar = _SESSION.pop("bar", None)
+            if bar is not None:
+                bar.close()
             pools, _SESSION["pools"] = _SESSION["pools"], {}
             for _, ex in pools.values():
                 if failed:              # interrupted: kill the workers rather than wait
@@ -160,10 +168,19 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
     if sorted(order) != list(range(n_chunks)):
         raise ValueError("chunks must be a permutation of range(n_chunks)")
     bar = None
-    if progress:
+    progress = progress or progress_enabled()
+    shared_bar = progress and _SESSION["depth"] > 0
+    if shared_bar and _SESSION.get("bar") is not None:
+        bar = _SESSION["bar"]           # one bar for the whole command: extend its total
+        bar.total += n_trials
+        bar.set_description_str(label, refresh=False)
+        bar.refresh()
+    elif progress:
         from tqdm import tqdm
         bar = tqdm(total=n_trials, unit=" trials", desc=label, leave=False, mininterval=0.5,
                    dynamic_ncols=True)
+        if shared_bar:
+            _SESSION["bar"] = bar
     outs: dict[int, Any] = {}
     try:
         if workers <= 1:
@@ -187,7 +204,7 @@ def run_chunks(fn: Callable, payload: Any, n_trials: int, args: Callable[[int], 
             if not shared:
                 ex.shutdown(wait=True)
     finally:
-        if bar is not None:
+        if bar is not None and not shared_bar:
             bar.close()
     return outs
 

@@ -14,6 +14,7 @@ from ...errors import SimtrialError
 from ..html import Figure, Section, check_targets, write_document
 from ...model.design import DesignModel, build_design, group_sizes
 from ...model.outcomes import OUTCOMES
+from ...oc.glance import headline, key_results, percent
 from ...scenario import load_scenario
 from ...stats.mc import Z975
 from .load import (MAX_PATIENTS_SHOWN, REPORT_FILE, RunFolder, fmt, known_tables, load_run,
@@ -334,58 +335,57 @@ def _manifest_section(run: RunFolder) -> Section:
         + "</pre></details>"))
 
 
-_KEY_LABELS = {"power": "power", "analytic_power": "closed-form power",
-               "assurance": "assurance", "analytic_assurance": "closed-form assurance",
-               "success": "success (significant in the direction of benefit)",
-               "mean_estimate": "mean estimated effect", "sd_estimate": "SD of estimated effect",
-               "true_effect": "true effect", "bias": "bias of the estimate",
-               "screen_fail": "screen-failure probability (simulated)",
-               "insulin_independence": "insulin-free at the endpoint",
-               "responder_fraction": "MSC responders", "responder_rate": "responder rate",
-               "trial_effect_mean": "mean trial effect drawn",
-               "trial_effect_sd": "SD of trial effects drawn", "fwer": "family-wise error rate",
-               "disjunctive_power": "any false null rejected",
-               "conjunctive_power": "all false nulls rejected",
-               "expected_patients": "expected patients (interim looks)",
-               "stop_efficacy": "stop for efficacy", "stop_futility": "stop for futility",
-               "not_fitted": "fits that failed (share of trials)",
-               "exact_size": "exact size of the responder test (type I error at this N)"}
-
-
-def _key_results(run: RunFolder, dm) -> pd.DataFrame:
-    """Labelled key numbers at the design size: every simulated probability with its MC SE
-    and 95% MC interval, closed forms beside them."""
-    res = run.results
-    d = res[(res["table"] == "design") & ~conduct_rows(res)]
-    one = len(dm.hypotheses) == 1
-    rows = []
-    for r in d.itertuples(index=False):
-        metric = str(r.metric)
-        base = metric if metric in _KEY_LABELS else metric.split("_")[0]
-        if metric not in _KEY_LABELS or (metric == "not_fitted" and not r.estimate):
-            continue
-        q = _KEY_LABELS[base if base in _KEY_LABELS else metric]
-        hyp = str(r.hypothesis) if pd.notna(r.hypothesis) else ""
-        arm = str(r.arm) if pd.notna(r.arm) else ""
-        visit = str(r.visit) if pd.notna(r.visit) else ""
-        if hyp not in ("", "family") and not one:
-            q = f"{hyp}: {q}"
-        if metric in ("insulin_independence", "responder_rate") or (
-                metric in ("stop_efficacy", "stop_futility")):
-            q += f" ({arm if metric != 'stop_efficacy' and metric != 'stop_futility' else visit})"
-        se = float(r.mc_se) if pd.notna(r.mc_se) else math.nan
-        lo = hi = math.nan
+def _key_results(dm, design_result) -> pd.DataFrame:
+    """The key-results table (:func:`simtrial.oc.glance.key_results`): every number in words
+    with its unit, simulated ones with their MC SE and 95% MC interval."""
+    rows = key_results(design_result)
+    grouped = any(k.group for k in rows)
+    out = []
+    for k in rows:
+        se = k.mc_se
+        iv = ""
         if math.isfinite(se) and se > 0:
-            lo, hi = r.estimate - Z975 * se, r.estimate + Z975 * se
-        rows.append({"quantity": q, "estimate": r.estimate, "MC SE": se if math.isfinite(se)
-                     else None, "95% MC interval": "" if math.isnan(lo) else
-                     f"{lo:.4g} to {hi:.4g}"})
-    t = round_frame(pd.DataFrame(rows))
+            lo, hi = k.value - Z975 * se, k.value + Z975 * se
+            if k.unit == "probability":
+                lo, hi = max(lo, 0.0), min(hi, 1.0)
+                iv = f"{percent(lo)} to {percent(hi)}"
+            else:
+                iv = f"{lo:.4g} to {hi:.4g}"
+        r = {"hypothesis": k.group} if grouped else {}
+        r.update({"result": k.label,
+                  "estimate": percent(k.value) if k.unit == "probability" else f"{k.value:.4g}",
+                  "MC SE": "" if not math.isfinite(se) else (
+                      f"{se * 100:.2g} points" if k.unit == "probability" else f"{se:.2g}"),
+                  "95% MC interval": iv,
+                  "unit": k.unit, "note": k.note})
+        out.append(r)
+    t = pd.DataFrame(out)
     t.attrs["caption"] = (f"At the design size N = {dm.scenario.design.n_per_arm} per arm "
-                          f"({run.n_trials:,} trials); simulated numbers carry their Monte Carlo "
-                          "SE, closed-form numbers have none. Every row is in results.csv "
-                          "(table 'design').")
+                          f"({design_result.n_trials:,} trials). Probabilities in %, their MC SE "
+                          "in percentage points; closed-form numbers and inputs have no MC SE. "
+                          "Every number is a row of results.csv.")
     return t
+
+
+def _changed_numbers(run: RunFolder, design_result) -> list[str]:
+    """Every assumption or limit that changed a number: the model's warnings, drawn effects
+    clipped at a physical limit, failed fits, patients at a physical limit."""
+    out = [f"Model warning: {w}" for w in run.manifest.get("warnings") or []]
+    p = design_result
+    cl = p.theta_clipped
+    if not math.isnan(p.theta_mean):
+        out.append(f"{percent(cl / p.n_trials)} of drawn effects clipped at the physical limit "
+                   f"({cl:,} of {p.n_trials:,} trial effects lay beyond the largest attainable "
+                   "effect and were set to it; assurance is computed with the clipped effects)."
+                   if cl else "No drawn effect lay beyond the physical limit (none clipped).")
+    for k in key_results(p):
+        if k.label == "trials whose model fit failed":
+            out.append(f"{k.group + ': ' if k.group else ''}{percent(k.value)} of trials had a "
+                       "model fit that failed; they count as not significant.")
+        elif k.label.startswith("insulin-free") and k.value > 0:
+            out.append(f"{k.label}: {percent(k.value)} of patients reached the physical limit "
+                       "of 0 IU/day (insulin independence), which caps their change.")
+    return out
 
 
 def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
@@ -402,7 +402,8 @@ def build_report(output_dir: str | Path, *, prebuilt=None) -> list[Section]:
     Returns
     -------
     list of Section
-        Question and scenario; key results; assumptions; evidence; power and sample size;
+        Answer (the headline and what changed a number); question and scenario; key
+        results; assumptions; evidence; power and sample size;
         trajectories; sampling distribution; conduct (when present); other results; manifest.
 
     Raises
@@ -438,6 +439,9 @@ def _build(run, sc, figs_made, plots, prebuilt) -> list[Section]:
         return _fig(name, ax, caption)
 
     sections: list[Section] = []
+    samp, design_result = sampling_data(run, dm)
+    sections.append(Section("Answer", paragraphs=[headline(design_result) + "."]
+                            + _changed_numbers(run, design_result)))
     q = _header_comment(run)
     paras = []
     if q:
@@ -449,9 +453,8 @@ def _build(run, sc, figs_made, plots, prebuilt) -> list[Section]:
 
     # key numbers, assumptions, evidence
     curves, ss_table = curve_data(run, dm)
-    samp, design_result = sampling_data(run, dm)
     trajs = trajectory_data(run, dm)
-    key = _key_results(run, dm)
+    key = _key_results(dm, design_result)
     sections.append(Section("Key results", tables=[key, ss_table]))
     sections.append(Section("Assumptions", paragraphs=[
         "Where each number of the model comes from. Change any of them in the scenario file "

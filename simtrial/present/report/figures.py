@@ -13,7 +13,8 @@ import pandas as pd
 from ...model.design import group_sizes
 from ...model.evidence import load_evidence
 from ...model.outcomes import OUTCOMES
-from ...oc.results import closed_form_assurance, closed_form_power, curve_title
+from ...oc.glance import analysis_words, design_title, hypothesis_short
+from ...oc.results import closed_form_assurance, closed_form_power
 from ...oc.run import power
 from ...oc.search import analytic_n
 from ...sim.driver import valid_n
@@ -264,8 +265,7 @@ def curve_data(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
                 lab = ("simulated power" if kind == "power"
                        else f"simulated assurance ({dist.kind} effect)")
             else:
-                lab = (f"{h.label}: {e.outcome if e.type == 'continuous' else 'responder'} "
-                       f"{e.visit_months} mo ({e.analysis})"
+                lab = (hypothesis_short(dm, h)
                        + (" [true null]" if h.true_null else "")
                        + (" assurance" if kind == "assurance" else ""))
             curves.append(CurveSeries(lab, kind, d["n"].to_numpy(int),
@@ -297,7 +297,8 @@ def curve_data(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
             ref = ("" if sc.dropout is None and dm.boundaries is None
                    and sc.multiplicity.method == "none" else
                    ": complete data, no multiplicity or interim looks (reference)")
-            analytic.append((f"closed-form power{'' if one else ' ' + h.label}{ref}", "power",
+            analytic.append((f"closed-form power{'' if one else ', ' + hypothesis_short(dm, h)}"
+                             f"{ref}", "power",
                              np.array(dn), np.array(vals)))
         if has_a and h.index == 0:
             av = []
@@ -309,6 +310,7 @@ def curve_data(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
                                  np.array(av)))
     sizes, table = [], []
     h0 = dm.hypotheses[0]
+    short0 = hypothesis_short(dm, h0)
     done = set()
     for dp, g in ss.groupby("design_point", sort=False):
         kind, tgt = str(dp).split("=")
@@ -326,16 +328,17 @@ def curve_data(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
         pse_ = float(at["mc_se"].iloc[0]) if not at.empty else math.nan
         if n is not None:
             sizes.append((kind, tgt, n))
-        table.append({"target": f"{tgt:.0%} {kind}" + ("" if one else f" ({h0.label})"),
-                      "simulated N per arm (control)": n,
+        table.append({"target": f"{tgt:.0%} {kind}" + ("" if one else f" ({short0})"),
+                      "simulated N per arm (control)": "" if n is None else str(n),
                       f"simulated {kind} at N": sig_text(pv, pse_) if n is not None else
-                      f"not reached by N = {mx}", "closed-form N": an})
+                      f"not reached by N = {mx}", "closed-form N": "" if an is None else str(an)})
     for tgt in (0.8, 0.9):
         if ("power", tgt) not in done:
-            table.append({"target": f"{tgt:.0%} power" + ("" if one else f" ({h0.label})"),
-                          "simulated N per arm (control)": None,
+            an = analytic_n(dm, tgt, "power")
+            table.append({"target": f"{tgt:.0%} power" + ("" if one else f" ({short0})"),
+                          "simulated N per arm (control)": "",
                           "simulated power at N": "not in design.target_power of this run",
-                          "closed-form N": analytic_n(dm, tgt, "power")})
+                          "closed-form N": "" if an is None else str(int(an))})
     obj = PowerCurves(
         title=_curve_title(dm), ylabel=("power / assurance" if has_a else "power")
         + ("" if one and dm.boundaries is None else " (after multiplicity / interim looks)"),
@@ -350,15 +353,10 @@ def curve_data(run: RunFolder, dm) -> tuple[PowerCurves, pd.DataFrame]:
 
 
 def _curve_title(dm) -> str:
-    sc = dm.scenario
-    h0 = dm.hypotheses[0]
-    if (len(dm.hypotheses) == 1 and h0.endpoint.type == "continuous" and sc.dropout is None
-            and dm.boundaries is None):
-        od = OUTCOMES[h0.endpoint.outcome]
-        unit = "log ratio" if h0.endpoint.scale == "log" else od.unit
-        return (f"{sc.name}: {od.label} at {h0.endpoint.visit_months} months, "
-                f"{h0.endpoint.analysis}, true effect {h0.truth:+.3g} {unit}")
-    return curve_title(dm)
+    """The power figure's title in words (:func:`simtrial.oc.glance.design_title`)."""
+    dist = dm.models[0].distribution
+    return design_title(dm, "Power / assurance" if dist is not None and not dist.is_point
+                        else "Power")
 
 
 def sampling_data(run: RunFolder, dm) -> tuple[list[SamplingDistribution], Any]:
@@ -384,10 +382,11 @@ def sampling_data(run: RunFolder, dm) -> tuple[list[SamplingDistribution], Any]:
             unit, what = "log ratio", f"{OUTCOMES[e.outcome].label} log ratio"
         else:
             unit, what = OUTCOMES[e.outcome].unit, f"{OUTCOMES[e.outcome].label} MD"
+        who = "" if len(dm.hypotheses) == 1 else hypothesis_short(dm, h) + ": "
         out.append(sampling_distribution(
             tr["point_est"][:, h.index], tr["point_success"][:, h.index].astype(bool),
-            label=f"{'' if len(dm.hypotheses) == 1 else h.label + ': '}{what} at "
-                  f"{e.visit_months} months ({e.analysis})", unit=unit,
+            label=f"{who}{what} at {e.visit_months} months ({analysis_words(e.analysis)})",
+            unit=unit,
             truth=h.truth, n_per_arm=sc.design.n_per_arm))
     return out, r
 
