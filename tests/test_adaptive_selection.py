@@ -216,10 +216,13 @@ def test_selection_bookkeeping():
 @pytest.mark.parametrize("case", ["best_dunnett", "epsilon_bonferroni_threshold",
                                   "r_best_simes_3arms", "best_6m_mmrm"])
 def test_selection_keeps_familywise_error(case):
-    """Global null, MAR dropout 20%: with best / r_best selection and no threshold the closed
-    test's family-wise error is alpha (the global intersection is rejected exactly when its
-    combination test is, and then the selected arm's own test too); a threshold can only lower
-    it."""
+    """Global null, MAR dropout 20%. Selecting the best arm on the endpoint's own stage-1
+    estimate, the closed test's family-wise error is alpha: the selected arm is (nearly always)
+    the one with the largest stage-1 statistic, so its own stage-1 p-value is at most the
+    intersection's and the selected arm is rejected exactly when the global intersection is,
+    whose combination test has level alpha. A threshold, keeping several arms (r_best: the
+    Simes intersection of the two kept), or selecting on another visit (6 months: the selected
+    arm is then not always the stage-1 maximum at 12) can only lower it."""
     arms, r, changes = None, 100_000, {"dropout": MAR}
     if case == "best_dunnett":
         ad = {"interim": 0.5, "selection": "best"}
@@ -235,8 +238,9 @@ def test_selection_keeps_familywise_error(case):
         changes["endpoint.analysis"] = "mmrm"
         changes["design.n_per_arm"] = 40
         r = 20_000
-    dm = _two_dose(ad, **changes)
-    if arms is not None:
+    if arms is None:
+        dm = _two_dose(ad, **changes)
+    else:
         d = changed(BASE, adaptive=ad, dropout=MAR, **{"effect.md": -0.4,
                                                        "design.n_per_arm": 60})
         d["arms"] = arms
@@ -244,7 +248,7 @@ def test_selection_keeps_familywise_error(case):
     _, rows = _rows(dm, r)
     fwer = rows[("null", "type_i_error")]["estimate"]
     tol = 3 * _se(ALPHA, r)
-    if case == "epsilon_bonferroni_threshold" or case == "r_best_simes_3arms":
+    if case != "best_dunnett":
         assert fwer < ALPHA + tol, fwer
     else:
         assert abs(fwer - ALPHA) < tol, fwer
@@ -263,7 +267,7 @@ def test_ssr_inverse_normal_keeps_alpha_with_dropout_mmrm_strata(case):
         ch["endpoint.analysis"] = "mmrm"
         r = 20_000
     if case == "strata":
-        ch = {"population": {"preset": "t1d", "strata": {"T1DM": 0.5, "T2DM": 0.5}},
+        ch = {"population": {"preset": "t1d", "strata": {"t1d": 0.5, "t2d": 0.5}},
               "effect": {"source": "evidence"}}
     dm = _one_arm(dict(DESIGN_A), **ch)
     sim, rows = _rows(dm, r)
@@ -282,27 +286,29 @@ def test_ssr_inverse_normal_keeps_alpha_with_dropout_mmrm_strata(case):
 # rpact 3.3.4 (R 4), computed once, 200,000 iterations each, seed 20261202:
 #   d <- getDesignInverseNormal(kMax = 2, alpha = 0.025, typeOfDesign = "noEarlyEfficacy",
 #                               informationRates = c(0.5, 1))
-#   run <- function(mu, ...) getSimulationMultiArmMeans(design = d, activeArms = 2,
+#   run <- function(mu, n, ...) getSimulationMultiArmMeans(design = d, activeArms = 2,
 #       typeOfShape = "userDefined", effectMatrix = matrix(mu, nrow = 1), stDev = 1.1,
-#       plannedSubjects = c(40, 80), maxNumberOfIterations = 200000, seed = 20261202, ...)
-#   D1: run(c(0.2, 0.4), intersectionTest = "Dunnett", typeOfSelection = "best")
+#       plannedSubjects = n, maxNumberOfIterations = 200000, seed = 20261202, ...)
+#   D1: run(c(0.1, 0.2), c(150, 300), intersectionTest = "Dunnett", typeOfSelection = "best")
 #       and run(c(0, 0), ...) (the global null)
-#   D2: run(c(0.2, 0.4), intersectionTest = "Bonferroni", typeOfSelection = "epsilon",
-#           epsilonValue = 0.15, threshold = 0), and at c(0, 0)
+#   D2: run(c(0.2, 0.4), c(40, 80), intersectionTest = "Bonferroni", typeOfSelection =
+#           "epsilon", epsilonValue = 0.15, threshold = 0), and at c(0, 0)
 # printed: rejectAtLeastOne, rejectedArmsPerStage[, 2] (each arm), selectedArms[, 2] (each
 # arm), expectedNumberOfSubjects (all arms), futilityStop.
 # Why comparable: analysis = "ttest_change" makes simtrial's stage statistics two-sample t tests
 # of real patients' changes (SD of change 1.1 in the t2d preset), rpact's are z tests with the
 # SD known; the selection is on the stage-1 effect estimates (rpact's effectEstimate), the
 # threshold and epsilon on the benefit scale (natural units), the closed test over the same
-# intersection tests with the weights sqrt(0.5). The t tests' exact p-value scores make the
-# two agree within MC error at these sizes (df >= 117 at stage 1).
+# intersection tests with the weights sqrt(0.5). The t tests cost a little power against
+# rpact's known-SD z tests, about 0.007 at D1's size with 40 + 40 per arm (df 117 / 78:
+# simtrial 0.533, rpact 0.540, the z-scored t tests an upper bound 0.544), so D1 is compared at
+# 150 + 150 per arm (df 447 / 298), where the gap is below 0.002; D2's Bonferroni test at
+# 40 + 40 per arm agrees within MC error.
 RPACT = {
-    "D1": ({"interim": 0.5, "selection": "best"},
-           {"effect": (0.540125, (0.059915, 0.48021), (0.20725, 0.79275), 200.0, 0.0),
-            "null": (0.02515, (0.012645, 0.012505), (0.498545, 0.501455), 200.0, 0.0)}),
+    "D1": ({"interim": 0.5, "selection": "best"}, {"effect.md": -0.2, "design.n_per_arm": 300},
+           {"effect": D1_EFFECT, "null": D1_NULL}),
     "D2": ({"interim": 0.5, "selection": "epsilon", "epsilon": 0.15, "select_threshold": 0.0,
-            "intersection": "bonferroni"},
+            "intersection": "bonferroni"}, {},
            {"effect": (0.516145, (0.10387, 0.486485), (0.38674, 0.887305), 209.7318, 0.03075),
             "null": (0.020825, (0.011, 0.01142), (0.43073, 0.4333), 181.2064, 0.33387)}),
 }
@@ -312,9 +318,9 @@ RPACT_ITER = 200_000
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["D1", "D2"])
 def test_selection_agrees_with_rpact(name):
-    adaptive, want = RPACT[name]
-    r = 100_000
-    _, rows = _rows(_two_dose(adaptive), r)
+    adaptive, changes, want = RPACT[name]
+    r = 50_000
+    _, rows = _rows(_two_dose(adaptive, **changes), r)
     for cond, (rej, arm_rej, arm_sel, en, fut) in want.items():
         head = "power" if cond == "effect" else "type_i_error"
         checks = [(rows[(cond, head)]["estimate"], rej)]

@@ -166,7 +166,9 @@ def plan_for(dm, n: int, kernel: str = "prefix") -> Plan:
     msc = tuple(sc.design.n_msc(k) if k else 0 for k in range(n1 + hi + 1))
     sign = -1.0 if m.outcome_def.better == "lower" else 1.0
     thr = cfg.futility_cp if cfg.futility == "cp" else (cfg.futility_pp or 0.0)
-    pe = cfg.planned_effect if cfg.planned_effect is not None else float(m.endpoint_md)
+    # the true MD: the strata's, weighted by their fractions (one stratum: its MD)
+    md = float(sum(f * float(x.endpoint_md) for f, x in zip(dm.fractions, dm.models)))
+    pe = cfg.planned_effect if cfg.planned_effect is not None else md
     if cfg.at == "planned" and (pe == 0.0 or sign * pe < 0):
         raise ValueError(f"adaptive.planned_effect = {pe:g} must be an effect in the direction "
                          f"of benefit ({'< 0' if sign < 0 else '> 0'}: "
@@ -180,12 +182,12 @@ def plan_for(dm, n: int, kernel: str = "prefix") -> Plan:
         if np.any(sizes[n1] < 1) or np.any(sizes[n1].sum(axis=0) < 2):
             raise ValueError(f"stage 1 (n1 = {n1} per control arm) needs >= 2 patients in "
                              "every arm and >= 1 in every stratum (e.g. a larger interim)")
-    truths = tuple(float(a.effect_scale) * float(m.endpoint_md) for a in dm.arms)
+    truths = tuple(float(a.effect_scale) * md for a in dm.arms)
     return Plan(n, n1, n2p, lo, hi, msc, float(sc.design.allocation_ratio), sign,
                 float(sc.design.alpha) / sc.design.sides, cfg.rule, tuple(cfg.cp_zone),
                 cfg.target(), cfg.at, float(pe),
                 float(cfg.planned_sd) if cfg.planned_sd is not None else float("nan"),
-                cfg.test, cfg.futility, float(thr), bool(cfg.binding), float(m.endpoint_md),
+                cfg.test, cfg.futility, float(thr), bool(cfg.binding), md,
                 sc.endpoint.analysis, float(cfg.interim), cfg.efficacy, bool(cfg.blinded_sd),
                 kernel, truths, cfg.selection, cfg.select_by,
                 int(cfg.select_r or 1), float(cfg.epsilon or 0.0),

@@ -52,7 +52,7 @@ from . import distributions as stats
 from .roots import brentq
 
 __all__ = ["METHODS", "adjusted_p", "adjust", "dunnett_corr", "dunnett_critical", "dunnett",
-           "dunnett_stepdown", "hierarchical", "fixed_sequence", "summarise", "factor_nodes"]
+           "dunnett_stepdown", "hierarchical", "fixed_sequence", "summarise"]
 
 METHODS = ("none", "bonferroni", "holm", "hochberg")
 WITHIN = ("none", "bonferroni", "holm", "hochberg", "dunnett")
@@ -252,13 +252,6 @@ def _nodes(df: float) -> tuple[np.ndarray, ...]:
     for a in (z, wz, s, ws):
         a.setflags(write=False)
     return z, wz, s, ws
-
-
-def factor_nodes(df: float) -> tuple[np.ndarray, ...]:
-    """``(z, wz, s, ws)``: the Gauss-Hermite nodes over the common normal factor and the nodes
-    over ``S = sqrt(chi2_df / df)`` (one node ``S = 1`` for ``df = inf``) of the one-factor
-    Dunnett integral (:func:`_box_prob_factor`), read-only and cached."""
-    return _nodes(float(df))
 
 
 def _box_prob(c: float, corr: np.ndarray, df: float, sides: int) -> float:
