@@ -208,6 +208,29 @@ def _est(m: dict, key: str) -> tuple[float, float]:
 # the headline
 # ---------------------------------------------------------------------------------------------
 
+def _selection_headline(p, adaptive: dict) -> str:
+    """The treatment-selection design: P(at least one arm succeeds), the arm most often chosen,
+    the expected patients in all and the family-wise error."""
+    dm = p.design
+    cfg = dm.scenario.adaptive
+    m, nul = adaptive["effect"], adaptive.get("null", {})
+    h0 = dm.hypotheses[0]
+    pw, se = _est(m, "power")
+    n1, _ = _est(m, "n1")
+    en, en_se = _est(m, "expected_n_total")
+    sel = [(_est(m, f"p_selected_{a.name}"), a) for a in dm.arms]
+    (ps, ps_se), best = max(sel, key=lambda x: x[0][0])
+    when = (f"{cfg.select_visit_months}-month " if cfg.select_visit_months else "")
+    out = (f"Choosing among {len(dm.arms)} MSC arms ({cfg.selection}) on the {when}results of "
+           f"the first {n1:.0f} per arm gives {_pct(pw, se, 'power')} that a chosen arm succeeds "
+           f"on the {endpoint_words(h0.endpoint)}, with {en:.1f} patients expected in all (MC "
+           f"SE {en_se:.2f}); {arm_words(best.name)} is chosen in {_pct(ps, ps_se)}")
+    if "type_i_error" in nul:
+        t1, t1_se = _est(nul, "type_i_error")
+        out += f"; family-wise error {t1:.2%} (MC SE {t1_se:.3f})"
+    return out
+
+
 def headline(p) -> str:
     """One sentence answering the scenario's question, with units and MC SE.
 
@@ -233,6 +256,8 @@ def headline(p) -> str:
     h0 = dm.hypotheses[0]
     e0 = h0.endpoint
     adaptive = _conditions(rows, "adaptive") if getattr(sc, "adaptive", None) else {}
+    if "effect" in adaptive and sc.adaptive.selection is not None:
+        return _selection_headline(p, adaptive) + _safety_clause(p)
     if "effect" in adaptive:
         m = adaptive["effect"]
         nul = adaptive.get("null", {})
