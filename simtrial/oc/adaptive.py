@@ -15,7 +15,15 @@ scenario's effect and for the null (``design_point = "n_per_arm=N effect"`` / ``
 * ``mean_estimate`` of the naive final estimate (the ANCOVA / t-test on every patient of the
   trial, stage 1 alone when stopped) and ``bias_naive`` = mean - truth;
 * ``mean_sd_interim`` (``blinded_sd``: the blinded SD's mean);
-* ``critical_value`` and ``n1`` (no MC SE).
+* ``critical_value`` and ``n1`` (no MC SE);
+* with ``[conduct]`` (the trials on the conduct calendar, :mod:`simtrial.sim.adaptive`):
+  ``interim_month`` (median interim day in months, ``q10, q90``), ``duration_months`` (mean
+  months from day 0 to the analysis the trial ends with: the final analysis, or the interim
+  for a trial that stops there; ``q10, q90``), ``median_duration_months`` and
+  ``pipeline_at_interim`` (mean patients randomised by the interim without the endpoint
+  visit: stage-2 patients). Their MC SE counts the distinct conduct replicates
+  (:func:`simtrial.stats.mc.calendar_summary`). ``expected_n_per_arm`` stays the rule's final
+  size; ``expected_n_total`` counts the patients the trial recruited, pipeline included.
 """
 
 from __future__ import annotations
@@ -27,11 +35,12 @@ import numpy as np
 
 from .._rng import chunk_count
 from ..errors import SimtrialError
-from ..model.design import DesignModel
+from ..model.design import DesignModel, group_sizes
 from ..sim import adaptive as SA
 from ..sim import budget, suffstat
+from ..sim.conduct import conduct_design
 from ..sim.driver import run_chunks
-from ..stats.mc import mean_se, rate_se
+from ..stats.mc import MONTH_DAYS, calendar_summary, mean_se, rate_se
 
 __all__ = ["check", "simulate", "rows", "AdaptiveSim"]
 
@@ -64,33 +73,49 @@ def check(dm: DesignModel, n: int | None = None, kernel: str | None = None) -> N
 
 class AdaptiveSim:
     """Per-trial arrays of both conditions (``arrays["effect_n_final"]`` etc.) at one planned
-    size, with the plan and the critical value."""
+    size, with the plan, the critical value and the conduct replicates (``[conduct]``)."""
 
     def __init__(self, plan: SA.Plan, arrays: dict[str, np.ndarray], n_trials: int,
-                 elapsed_s: float):
+                 elapsed_s: float, conduct=None):
         self.plan = plan
         self.arrays = arrays
         self.n_trials = n_trials
         self.elapsed_s = elapsed_s
         self.crit = plan.crit(plan.test)
+        self.conduct = conduct
 
 
 def simulate(dm: DesignModel, n: int, *, n_trials: int, seed: int, workers: int = 1,
-             chunks=None, kernel: str | None = None) -> AdaptiveSim:
+             chunks=None, kernel: str | None = None, conduct=None) -> AdaptiveSim:
     """Simulate the adaptive design at planned control-arm size ``n`` (``kernel``: the run's
-    kernel, :func:`path_for`)."""
+    kernel, :func:`path_for`). With ``[conduct]`` the trials take their calendar from
+    ``min(replicates, n_trials)`` conduct replicates at the largest final size ``n1 +
+    max_stage2`` (``conduct``: those replicates given, a
+    :class:`~simtrial.sim.conduct.ConductResult` with that size's groups)."""
     check(dm, n, kernel)
     path = path_for(dm, kernel)
     p = SA.plan_for(dm, n, path)
     n_max = p.n1 + p.max_stage2
     budget.check(dm, [n_max], n_trials, "prefix" if path == "prefix" else "full", workers)
     t0 = time.perf_counter()
-    outs = run_chunks(SA.run_chunk, dm, n_trials, lambda c: (seed, c, n_trials, p),
+    sc = dm.scenario
+    if sc.conduct is None and conduct is not None:
+        raise SimtrialError("error: conduct replicates were given for a scenario without "
+                            "[conduct] (add a [conduct] section or drop them)")
+    if sc.conduct is not None and conduct is None:
+        conduct = conduct_design(dm, n_max, seed=seed,
+                                 replicates=min(sc.conduct.replicates, n_trials))
+    if conduct is not None and not np.array_equal(conduct.sizes, group_sizes(dm, n_max)):
+        raise SimtrialError(f"error: the conduct replicates have groups "
+                            f"{np.asarray(conduct.sizes).tolist()}; the adaptive design needs "
+                            f"those of n1 + max_stage2 = {n_max} per control arm "
+                            f"({group_sizes(dm, n_max).tolist()})")
+    outs = run_chunks(SA.run_chunk, dm, n_trials, lambda c: (seed, c, n_trials, p, conduct),
                       workers=workers, chunks=chunks, label=f"adaptive N <= {n_max}")
     keys = [k for k in outs[0] if k not in ("screened", "accepted")]
     arrays = {k: np.concatenate([outs[c][k] for c in range(chunk_count(n_trials))])
               for k in keys}
-    return AdaptiveSim(p, arrays, n_trials, time.perf_counter() - t0)
+    return AdaptiveSim(p, arrays, n_trials, time.perf_counter() - t0, conduct)
 
 
 def rows(dm: DesignModel, sim: AdaptiveSim) -> list[dict]:
@@ -138,9 +163,23 @@ def rows(dm: DesignModel, sim: AdaptiveSim) -> list[dict]:
             add("bias_naive", m - truth, se)
         else:
             _arm_rows(dm, sim, cond, add, rate)
+        if sim.conduct is not None:
+            _calendar_rows(sim, cond, add)
         add("critical_value", sim.crit)
         add("n1", p.n1)
     return out
+
+
+def _calendar_rows(sim: AdaptiveSim, cond: str, add) -> None:
+    """[conduct]: the interim's month, the trial's duration in months and the pipeline at the
+    interim, MC SEs over the distinct conduct replicates."""
+    n_eff = min(sim.conduct.replicates, sim.n_trials)
+    a = sim.arrays
+    add("interim_month", *calendar_summary(a[f"{cond}_interim_day"] / MONTH_DAYS, n_eff))
+    dur = a[f"{cond}_duration_day"] / MONTH_DAYS
+    add("duration_months", *calendar_summary(dur, n_eff, mean=True))
+    add("median_duration_months", *calendar_summary(dur, n_eff))
+    add("pipeline_at_interim", *calendar_summary(a[f"{cond}_pipeline"], n_eff, mean=True))
 
 
 def _arm_rows(dm: DesignModel, sim: AdaptiveSim, cond: str, add, rate) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from ..model.design import design_features, DesignModel, Hypothesis
 from ..model.outcomes import OUTCOMES
 from ..stats.closed_form import power_ancova, power_ttest
-from ..stats.mc import mean_se, median_mc_se, MONTH_DAYS, quantiles, rate_se, wilson
+from ..stats.mc import calendar_summary, mean_se, MONTH_DAYS, rate_se, wilson
 from ..stats.exact import EXACT_SIZE_MAX_N, responder_test_size
 from .closed_form import analytic_assurance
 from .safety import safety_rows
@@ -528,17 +528,9 @@ def design_rows(dm: DesignModel, tr: dict[str, np.ndarray], sizes: np.ndarray, n
 
 def _trial_row(metric: str, visit, x: np.ndarray, n_eff: int, mean: bool = False
                ) -> dict[str, Any]:
-    """Summary row of a per-trial calendar metric; MC SE with ``n_eff`` independent conducts."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    m, q10, q90 = quantiles(x)
-    scale = math.sqrt(x.size / n_eff) if n_eff and x.size else float("nan")
-    if mean:
-        est = float(np.mean(x)) if x.size else float("nan")
-        se = float(np.std(x, ddof=1) / math.sqrt(n_eff)) if x.size > 1 and n_eff > 1 else \
-            float("nan")
-    else:
-        est, se = m, median_mc_se(x) * scale
+    """Summary row of a per-trial calendar metric; MC SE with ``n_eff`` independent conducts
+    (:func:`~simtrial.stats.mc.calendar_summary`)."""
+    est, se, q10, q90 = calendar_summary(x, n_eff, mean)
     return {"hypothesis": "conduct", "endpoint": "", "arm": "", "visit": visit,
             "metric": metric, "estimate": est, "mc_se": se, "q10": q10, "q90": q90}
 

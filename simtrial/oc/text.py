@@ -204,7 +204,20 @@ def _adaptive_lines(p) -> list[str]:
             f"({en['mc_se']:.2f}) per arm, 10-90% {en['q10']:.0f}-{en['q90']:.0f}; P(increase) "
             f"{m['p_increase']['estimate']:.3f}, P(futility) {m['p_futility']['estimate']:.3f}; "
             f"bias {m['bias_naive']['estimate']:+.4f} ({m['bias_naive']['mc_se']:.4f})")
+        out.extend(_calendar_line(m))
     return out
+
+
+def _calendar_line(m: dict) -> list[str]:
+    """[adaptive] with [conduct]: the interim's month and the duration (MC SE) of one
+    condition (nothing without a calendar)."""
+    if "interim_month" not in m:
+        return []
+    im, d, pl = m["interim_month"], m["duration_months"], m["pipeline_at_interim"]
+    return [f"                 interim month {im['estimate']:.1f} ({im['mc_se']:.1f}; 10-90% "
+            f"{im['q10']:.1f}-{im['q90']:.1f}) with {pl['estimate']:.1f} patients in the "
+            f"pipeline; duration {d['estimate']:.1f} ({d['mc_se']:.2f}) months (10-90% "
+            f"{d['q10']:.1f}-{d['q90']:.1f})"]
 
 
 def _selection_lines(p, by) -> list[str]:
@@ -226,6 +239,7 @@ def _selection_lines(p, by) -> list[str]:
         out.append(f"          {cond:<6} {label} {m[head]['estimate']:.4f} "
                    f"({m[head]['mc_se']:.4f}); E[N total] {en['estimate']:.1f} "
                    f"({en['mc_se']:.2f}); P(no arm kept) {m['p_futility']['estimate']:.3f}")
+        out.extend(_calendar_line(m))
         for a in arms:
             s_, r_ = m[f"p_selected_{a}"], m[f"p_reject_{a}"]
             b = m.get(f"bias_selected_{a}")

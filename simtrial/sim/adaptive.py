@@ -24,6 +24,38 @@ Two paths give the same numbers wherever both apply (a test compares them):
   with whatever data they have. Several MSC arms: only the selected arms and control get stage-2
   patients (the stage-2 model has those arms only), and the arms are tested by closed testing
   (:func:`simtrial.stats.adaptive.closed_test`).
+* **patients with [conduct]** (the patients path on a calendar; ``conduct`` in
+  :func:`run_chunk_patients`): trial ``i`` takes the calendar of conduct replicate ``i mod R``
+  simulated at the largest final size (:func:`simtrial.sim.conduct.link_chunk`: the engine's
+  patient ``i`` of a group is the group's ``i``-th randomised, with its visit days; conduct
+  withdrawal removes the later visits, as in the fixed design). The **interim day** is the day
+  the ``M``-th patient's endpoint visit (the selection visit with ``select_visit_months``) is
+  done, ``M = sum(group_sizes(n1))`` (the planned stage-1 patients over all arms; a visit lost to
+  conduct withdrawal does not count, one lost to ``[dropout]`` does, as in the patients path:
+  the patient is due, with whatever data). **Stage 1** is every patient whose endpoint
+  (selection) visit is done by that day (its arm mix is the randomisation list's, not exactly
+  ``n1`` per arm), analysed with the visits done by then. Patients randomised by then without
+  that visit (the **pipeline**, overrunning patients) belong to **stage 2**, with every
+  patient recruited after the interim. A trial that continues recruits, in randomisation
+  order, the first ``group_sizes(N_final)`` patients of each group (arms dropped by selection:
+  none after the interim) and keeps everyone randomised before the interim; a trial that stops
+  at the interim has those randomised by then, and its naive estimate is the stage-1
+  statistic's. The final analysis is at the last visit done by a recruited patient; the
+  trial's duration is that day, or the interim day for a trial that stops there.
+
+  *Stage-1 p-value.* The combination test's stage-1 statistic is the interim analysis itself:
+  every stage-1 patient has the endpoint visit done by the interim day, so this is the stage-1
+  patients' data at their endpoint visit (their later visits, if any, are used by no test), and
+  the conditional power is computed for the statistic that is combined. With an earlier
+  selection visit, selection uses the interim's data at that visit and the stage-1 statistic
+  is the stage-1 patients at the endpoint visit, as in the patients path. *Why the level
+  holds:* who is in which stage depends only on the conduct calendar (drawn from its own
+  streams, independent of the outcomes) and on the interim decision; stage 1 and stage 2 are
+  disjoint sets of patients, so under the null the stage-1 p-value is uniform and the stage-2
+  p-value is uniform given everything seen at the interim: the pipeline patients' early visits
+  may be done by then but the interim analyses stage-1 patients only. Approximation: the
+  calendar is the conduct at the largest size, so a trial that ends smaller keeps the calendar
+  its first patients had with every patient competing for cells, chairs and beds.
 
 No Python loop runs per trial (the patients path loops over the at most ``2^K - 1`` selection
 patterns).
@@ -45,9 +77,10 @@ from ..stats.gsd import boundaries
 from ..stats.sums import IDX_X, IDX_XY, IDX_Y, IDX_YY, analyse_sums
 from ..spec.adaptive import stage_sizes
 from . import full, prefix
+from .conduct import ChunkLink, link_chunk
 
 __all__ = ["Plan", "plan_for", "run_chunk", "run_chunk_patients", "shift", "CONDITIONS",
-           "FIELDS", "ARM_FIELDS", "patients_reason"]
+           "FIELDS", "ARM_FIELDS", "CALENDAR_FIELDS", "patients_reason"]
 
 CONDITIONS = ("effect", "null")
 FIELDS = ("n_final", "reject", "reject_inverse_normal", "reject_chw", "reject_unweighted",
@@ -56,6 +89,9 @@ FIELDS = ("n_final", "reject", "reject_inverse_normal", "reject_chw", "reject_un
 """Per-trial arrays of each condition (``<condition>_<field>`` in the chunk's output); with
 treatment selection also :data:`ARM_FIELDS`, shaped (trials, K)."""
 ARM_FIELDS = ("selected", "reject_arm", "estimate_arm")
+CALENDAR_FIELDS = ("interim_day", "duration_day", "pipeline")
+"""With ``[conduct]``, per trial (days from day 0): the interim day, the day of the analysis
+the trial ends with, and the pipeline patients at the interim (randomised, not in stage 1)."""
 
 
 @dataclass(frozen=True)
@@ -219,14 +255,16 @@ def _oriented(p: Plan, est, se, df) -> tuple[np.ndarray, np.ndarray]:
     return t, A.stage_z(t, np.where(np.isfinite(df), df, 1e9))
 
 
-def _interim(p: Plan, est1, se1, df1, c0, c1, blinded_sd=None) -> dict[str, np.ndarray]:
+def _interim(p: Plan, est1, se1, df1, c0, c1, blinded_sd=None, e0=None
+             ) -> dict[str, np.ndarray]:
     """Stage-2 sizes and stops of a one-MSC-arm design from its stage-1 analysis (``est1``,
     ``se1``, ``df1``: (trials,)) on ``c0`` control and ``c1`` MSC patients with the endpoint
     (the stage's enrolled patients without dropout). The conditional power counts stage-2
-    information at the stage-1 completion rate ``c0 / n1`` (1 without dropout)."""
+    information at the stage-1 completion rate ``c0 / e0`` (1 without dropout), ``e0`` the
+    stage-1 control patients (``n1``; with [conduct] those the interim has, (trials,))."""
     trials = est1.shape[0]
     t1, z1 = _oriented(p, est1, se1, df1)
-    keep = c0 / p.n1
+    keep = c0 / (p.n1 if e0 is None else np.maximum(e0, 1.0))   # no control patient: t = 0
     r = c1 / c0
     w1, w2 = p.weights(p.test)
     crit = p.crit(p.test)
@@ -325,11 +363,14 @@ def _condition(p: Plan, s0: np.ndarray, s1: np.ndarray, d: float) -> dict[str, n
     return out
 
 
-def run_chunk(dm, seed: int, chunk: int, n_trials: int, p: Plan) -> dict:
+def run_chunk(dm, seed: int, chunk: int, n_trials: int, p: Plan, conduct=None) -> dict:
     """Per-trial arrays of both :data:`CONDITIONS` for chunk ``chunk``
-    (``<condition>_<field>``, :data:`FIELDS`) and the candidates screened and accepted."""
+    (``<condition>_<field>``, :data:`FIELDS`; with ``conduct`` also :data:`CALENDAR_FIELDS`)
+    and the candidates screened and accepted."""
     if p.kernel == "patients":
-        return run_chunk_patients(dm, seed, chunk, n_trials, p)
+        return run_chunk_patients(dm, seed, chunk, n_trials, p, conduct)
+    if conduct is not None:
+        raise ValueError("[conduct] needs the patients path (the prefix path has no calendar)")
     n_max = p.n1 + p.max_stage2
     s0, s1, scr, acc = prefix.chunk_sums(dm.models[0], seed, chunk, n_trials, n_max,
                                          p.msc[n_max])
@@ -367,6 +408,56 @@ def _layout(dm, data: full.PatientData, n_max: int) -> _Layout:
     return _Layout(g, rank, data.arm, sizes)
 
 
+@dataclass(frozen=True)
+class _Calendar:
+    """A chunk's conduct calendar around the interim (module docstring): per trial the interim
+    day, the stage-1 patients and the patients randomised by then."""
+
+    link: ChunkLink
+    day: np.ndarray          # (trials,) days from day 0
+    stage1: np.ndarray       # (trials, P) endpoint (selection) visit done by the interim day
+    randomised: np.ndarray   # (trials, P) randomised by the interim day
+
+    def done(self, day: np.ndarray | None = None) -> np.ndarray:
+        """Visits whose day has come by ``day`` (trials,) (default the interim), (trials, P,
+        V)."""
+        day = self.day if day is None else day
+        return self.link.visit_day[:day.shape[0]] <= day[:, None, None]
+
+    def final(self, data: full.PatientData, lay: _Layout, stage1: np.ndarray, go: np.ndarray,
+              quota: np.ndarray, early: bool) -> tuple[np.ndarray, ...]:
+        """``(recruited, analysed, done, day)``: the trial's patients (randomised by the
+        interim, or among the first ``quota`` (trials, G) of their group: 0 where recruitment
+        stops at the interim), the patients and visits of the naive final analysis and the
+        day the trial ends (trials,): its final analysis, or for a trial that stops (``~go``)
+        the interim, whose naive estimate is the stage-1 statistic's (``early``: selection
+        before the endpoint visit: the stage-1 patients at the endpoint visit)."""
+        trials = go.shape[0]
+        rec = self.randomised | (lay.rank < quota[:, lay.group])
+        last = self.link.outcomes(data.obs[:trials] & rec[:, :, None], trials)
+        day = np.where(go, last["conduct_duration"], self.day)
+        cut = np.where(go, day, np.inf if early else self.day)
+        return rec, np.where(go[:, None], rec, stage1), self.done(cut), day
+
+    def fields(self, day: np.ndarray) -> dict[str, np.ndarray]:
+        """:data:`CALENDAR_FIELDS` given the day each trial ends."""
+        return {"interim_day": self.day, "duration_day": day,
+                "pipeline": (self.randomised & ~self.stage1).sum(axis=1)}
+
+
+def _calendar(link: ChunkLink, m: int, visit: int, trials: int) -> _Calendar:
+    """The interim of each trial: the day the ``m``-th patient's visit ``visit`` is done
+    (visits lost to conduct withdrawal do not count; if fewer than ``m`` are ever done, the
+    last that is)."""
+    rand = link.rand_day[:trials]
+    ep = np.where(link.observed[:trials, :, visit], link.visit_day[:trials, :, visit], np.inf)
+    srt = np.sort(ep, axis=1)
+    day = srt[:, min(m, ep.shape[1]) - 1]
+    last = np.where(np.isfinite(srt), srt, -np.inf).max(axis=1)
+    day = np.where(np.isfinite(day), day, np.where(np.isfinite(last), last, rand.max(axis=1)))
+    return _Calendar(link, day, ep <= day[:, None], rand <= day[:, None])
+
+
 def _counts(data: full.PatientData, mask: np.ndarray, k_end: int, arms: int, trials: int
             ) -> np.ndarray:
     """Patients with the endpoint observed among ``mask`` per arm, (trials, arms + 1)."""
@@ -380,12 +471,17 @@ def _due(mask: np.ndarray, trials: int, visits: int) -> np.ndarray:
     return np.broadcast_to(m[:, :, None], (trials, m.shape[1], visits))
 
 
-def _analyse(dm, data, trials, mask, arms, code, visit: int = -1) -> tuple[np.ndarray, ...]:
+def _analyse(dm, data, trials, mask, arms, code, visit: int = -1, done=None
+             ) -> tuple[np.ndarray, ...]:
     """est, se, df of the patients ``mask`` marks; at visit index ``visit`` (>= 0) on the
-    visits up to it only (what an interim at that visit has)."""
+    visits up to it only (what an interim at that visit has); ``done`` (trials, P, V): only the
+    visits done by the analysis day ([conduct])."""
     if visit >= 0:
         data = data.up_to(visit)
-    due = _due(mask, trials, data.obs.shape[2])
+    V = data.obs.shape[2]
+    due = _due(mask, trials, V)
+    if done is not None:
+        due = due & done[:trials, :, :V]
     r = full.analyse_primary(dm, data, trials, due, arms, code, None if visit < 0 else visit)
     return r["est"], r["se"], r["df"]
 
@@ -414,27 +510,46 @@ def _lambda(c: np.ndarray) -> np.ndarray:
         return np.sqrt(c[:, 1:] / (c[:, 1:] + c[:, :1]))
 
 
-def _patients_condition(p: Plan, dm, data, lay: _Layout, trials: int, code
-                        ) -> dict[str, np.ndarray]:
-    """Per-trial results of one condition on the full kernel's patients."""
+def _patients_condition(p: Plan, dm, data, lay: _Layout, trials: int, code,
+                        cal: _Calendar | None = None) -> dict[str, np.ndarray]:
+    """Per-trial results of one condition on the full kernel's patients (``cal``: on the
+    conduct calendar)."""
     k_end = dm.visit_index(dm.scenario.endpoint)
     K = p.arms
-    stage1 = lay.first(p.n1)
-    est1, se1, df1 = _analyse(dm, data, trials, stage1, None, code)
+    early = p.select_visit >= 0 and p.select_visit != k_end     # selection before the endpoint
+    if cal is None:
+        stage1, e0, cut = lay.first(p.n1), None, None
+    else:
+        stage1, cut = cal.stage1, cal.done()
+        e0 = stage1[:, lay.arm == 0].sum(axis=1).astype(float)
+    # the stage-1 statistic: the interim's analysis (module docstring), or with an earlier
+    # selection visit the stage-1 patients at the endpoint visit
+    est1, se1, df1 = _analyse(dm, data, trials, stage1, None, code,
+                              done=None if early else cut)
     c1 = _counts(data, stage1, k_end, K, trials)
     if p.selection is None:
-        it = _interim(p, est1[:, 0], se1[:, 0], df1[:, 0], c1[:, 0], c1[:, 1])
+        it = _interim(p, est1[:, 0], se1[:, 0], df1[:, 0], c1[:, 0], c1[:, 1], e0=e0)
         nf = p.n1 + it["n2"]
-        final = lay.first(nf)
-        est, se, df = _analyse(dm, data, trials, final, None, code)
+        if cal is None:
+            final = analysed = lay.first(nf)
+            done = None
+            n_total = lay.sizes[nf].sum(axis=1)
+        else:
+            go = ~(it["futility"] | it["efficacy"])
+            final, analysed, done, day = cal.final(data, lay, stage1, go,
+                                                   lay.sizes[np.where(go, nf, 0)], early)
+            n_total = final.sum(axis=1)
+        est, se, df = _analyse(dm, data, trials, analysed, None, code, done=done)
         est2, se2, df2 = _analyse(dm, data, trials, final & ~stage1, None, code)
         out = _final(p, it, est[:, 0], se[:, 0], df[:, 0], est2[:, 0], se2[:, 0], df2[:, 0])
-        out["n_total"] = lay.sizes[nf].sum(axis=1)
+        out["n_total"] = n_total
+        if cal is not None:
+            out.update(cal.fields(day))
         return out
     # treatment selection (on the selection visit's analysis if it is earlier)
     t1, z1 = _oriented(p, est1, se1, df1)
-    if p.select_visit >= 0 and p.select_visit != k_end:
-        es, ss, ds = _analyse(dm, data, trials, stage1, None, code, p.select_visit)
+    if early:
+        es, ss, ds = _analyse(dm, data, trials, stage1, None, code, p.select_visit, done=cut)
         measure = p.sign * es if p.select_by == "estimate" else _oriented(p, es, ss, ds)[1]
     else:
         measure = p.sign * est1 if p.select_by == "estimate" else z1
@@ -444,14 +559,20 @@ def _patients_condition(p: Plan, dm, data, lay: _Layout, trials: int, code
     n2 = np.where(stop, 0, p.n2_planned)
     nf = p.n1 + n2
     # a patient is in the trial if enrolled by the final size of its arm: control and the
-    # selected arms continue to nf, dropped arms stop at n1
+    # selected arms continue to nf, dropped arms stop at n1 (with [conduct]: at the interim)
     cont = np.concatenate([~stop[:, None], sel], axis=1)         # (trials, K + 1)
-    n_arm = np.where(cont, nf[:, None], p.n1)                     # control size per arm
+    n_arm = np.where(cont, nf[:, None], p.n1 if cal is None else 0)   # control size per arm
     G = lay.sizes.shape[1]
     per_group = lay.sizes[n_arm[:, np.arange(G) % (K + 1)], np.arange(G)]   # (trials, G)
-    final = lay.rank < per_group[:, lay.group]                    # (trials, P)
+    if cal is None:
+        final = analysed = lay.rank < per_group[:, lay.group]    # (trials, P)
+        done = None
+        n_total = per_group.sum(axis=1)
+    else:
+        final, analysed, done, day = cal.final(data, lay, stage1, ~stop, per_group, early)
+        n_total = final.sum(axis=1)
     stage2 = final & ~stage1
-    est, se, df = _analyse(dm, data, trials, final, None, code)
+    est, se, df = _analyse(dm, data, trials, analysed, None, code, done=done)
     est2, se2, df2 = _by_pattern(dm, data, trials, stage2, sel, code)
     c2 = _counts(data, stage2, k_end, K, trials)
     t2, _ = _oriented(p, est2, se2, df2)
@@ -465,24 +586,36 @@ def _patients_condition(p: Plan, dm, data, lay: _Layout, trials: int, code
     rej = rejs[p.test]
     nan = np.full(trials, np.nan)
     none = np.zeros(trials, dtype=bool)
-    return {"n_final": nf, "reject": rej.any(axis=1),
-            "reject_inverse_normal": rejs["inverse_normal"].any(axis=1),
-            "reject_chw": rejs["chw"].any(axis=1), "reject_unweighted": none, "futility": stop,
-            "efficacy": none, "increase": none, "decrease": none, "estimate": nan,
-            "cp_interim": nan, "z1": z1.max(axis=1), "sd_interim": nan,
-            "n_total": per_group.sum(axis=1), "selected": sel, "reject_arm": rej,
-            "estimate_arm": est}
+    out = {"n_final": nf, "reject": rej.any(axis=1),
+           "reject_inverse_normal": rejs["inverse_normal"].any(axis=1),
+           "reject_chw": rejs["chw"].any(axis=1), "reject_unweighted": none, "futility": stop,
+           "efficacy": none, "increase": none, "decrease": none, "estimate": nan,
+           "cp_interim": nan, "z1": z1.max(axis=1), "sd_interim": nan,
+           "n_total": n_total, "selected": sel, "reject_arm": rej, "estimate_arm": est}
+    if cal is not None:
+        out.update(cal.fields(day))
+    return out
 
 
-def run_chunk_patients(dm, seed: int, chunk: int, n_trials: int, p: Plan) -> dict:
-    """:func:`run_chunk` on the full kernel's patients (module docstring)."""
+def run_chunk_patients(dm, seed: int, chunk: int, n_trials: int, p: Plan, conduct=None
+                       ) -> dict:
+    """:func:`run_chunk` on the full kernel's patients (module docstring); ``conduct``: the
+    conduct replicates at the largest final size
+    (:class:`~simtrial.sim.conduct.ConductResult`), whose calendar the trials take."""
     trials = min(CHUNK_TRIALS, n_trials - chunk * CHUNK_TRIALS)
     n_max = p.n1 + p.max_stage2
     datas, scr, acc = full.draw_conditions(dm, seed, n_max, chunk, (False, True))
     lay = _layout(dm, datas[0], n_max)
     code = (seed, chunk, imputation_code(0, 9))
+    cal = None
+    if conduct is not None:
+        link = link_chunk(conduct, chunk, CHUNK_TRIALS)
+        k = p.select_visit if p.select_visit >= 0 else dm.visit_index(dm.scenario.endpoint)
+        cal = _calendar(link, int(lay.sizes[p.n1].sum()), k, trials)
+        for d in datas:
+            d.obs = d.obs & link.observed               # conduct withdrawal
     out: dict = {"screened": scr, "accepted": acc}
     for cond, data in zip(CONDITIONS, datas):
-        for k, v in _patients_condition(p, dm, data, lay, trials, code).items():
+        for k, v in _patients_condition(p, dm, data, lay, trials, code, cal).items():
             out[f"{cond}_{k}"] = v
     return out

@@ -1285,7 +1285,7 @@ def _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, saf
                      endpoint) -> None:
     """[adaptive] with the other sections (one-line errors): one MSC arm (sample-size
     re-estimation) or several with adaptive.selection, one endpoint, no other interim
-    machinery."""
+    machinery; with [conduct] the interim is on the calendar (not with blinded_sd)."""
     if adaptive is None:
         return
     if len(arms) > 1 and adaptive.selection is None:
@@ -1303,12 +1303,15 @@ def _adaptive_checks(adaptive, effect, arms, endpoints, seq, conduct, bayes, saf
         raise err("adaptive.select_visit_months", v, "must be one of the visits "
                   f"{', '.join(str(x) for x in visits if x <= endpoint.visit_months)} (design."
                   "visits) up to the endpoint visit", f"select_visit_months = {visits[0]}")
-    for name, present in (("sequential", seq is not None), ("conduct", conduct is not None),
-                          ("bayes", bayes is not None), ("safety", bool(safety)),
-                          ("endpoints", bool(endpoints))):
+    for name, present in (("sequential", seq is not None), ("bayes", bayes is not None),
+                          ("safety", bool(safety)), ("endpoints", bool(endpoints))):
         if present:
             raise err("adaptive", "[adaptive]", f"is not combined with [{name}] yet (one "
                       "primary endpoint, its own interim look; remove one of them)")
+    if conduct is not None and adaptive.blinded_sd:
+        raise err("adaptive.blinded_sd", True, "is not combined with [conduct] (blinded "
+                  "re-estimation is simulated on the prefix path, which has no calendar; the "
+                  "conduct calendar needs the patients path)", "blinded_sd = false")
     if effect.distribution != "point":
         raise err("effect.distribution", effect.distribution, 'must be "point" with [adaptive] '
                   "(the design is simulated at the scenario effect and under the null)",

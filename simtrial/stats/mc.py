@@ -2,7 +2,8 @@
 
 ``rate_se`` binomial SE of a proportion, ``wilson`` its 95% score interval, ``mean_se`` a mean
 and ``SD / sqrt(R)``, ``median_mc_se`` the SE of a median from the order-statistic interval,
-``quantiles`` median and 10/90% quantiles.
+``quantiles`` median and 10/90% quantiles, ``calendar_summary`` a per-trial calendar outcome
+whose trials share conduct replicates.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Z975", "MONTH_DAYS", "rate_se", "wilson", "mean_se", "median_mc_se", "quantiles"]
+__all__ = ["Z975", "MONTH_DAYS", "rate_se", "wilson", "mean_se", "median_mc_se", "quantiles",
+           "calendar_summary"]
 
 Z975 = 1.959963984540054
 """The 97.5% standard normal quantile."""
@@ -74,3 +76,27 @@ def quantiles(x: np.ndarray) -> tuple[float, float, float]:
         return (float("nan"),) * 3
     q = np.quantile(x, [0.5, 0.1, 0.9])
     return float(q[0]), float(q[1]), float(q[2])
+
+
+def calendar_summary(x: np.ndarray, n_eff: int, mean: bool = False
+                     ) -> tuple[float, float, float, float]:
+    """``(estimate, mc_se, q10, q90)`` of a per-trial calendar outcome (a day, a count) over the
+    finite values of ``x``: the median (``mean``: the mean), its MC SE with ``n_eff``
+    independent conducts, and the 10/90% quantiles.
+
+    Notes
+    -----
+    Trials that share a conduct replicate share its calendar, so the SE counts the ``n_eff``
+    distinct replicates, not the trials (the conservative choice): the mean's SE is
+    ``SD / sqrt(n_eff)``, the median's :func:`median_mc_se` scaled by ``sqrt(n / n_eff)``.
+    """
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    m, q10, q90 = quantiles(x)
+    if mean:
+        est = float(np.mean(x)) if x.size else float("nan")
+        se = (float(np.std(x, ddof=1) / math.sqrt(n_eff)) if x.size > 1 and n_eff > 1
+              else float("nan"))
+        return est, se, q10, q90
+    scale = math.sqrt(x.size / n_eff) if n_eff and x.size else float("nan")
+    return m, median_mc_se(x) * scale, q10, q90
