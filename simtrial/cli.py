@@ -525,6 +525,13 @@ def _adaptive_line(dm) -> str:
     eff = f", early efficacy z >= {early:.4f} ({cfg.efficacy})" if cfg.efficacy != "none" else ""
     fut = (f", futility {cfg.futility} < {p.threshold:g}"
            f" ({'binding' if cfg.binding else 'non-binding'})" if cfg.futility != "none" else "")
+    if cfg.selection is not None:
+        when = (f" on the {cfg.select_visit_months}-month analysis"
+                if cfg.select_visit_months else "")
+        return (f"adaptive selection {cfg.selection}{when}: n1 = {p.n1} per arm, stage 2 "
+                f"{p.n2_planned} per arm for control and the selected arms; closed "
+                f"{cfg.intersection} {cfg.test} test, one-sided alpha {p.alpha:g}, final "
+                f"critical value {final:.4f}")
     return (f"adaptive {cfg.rule}{' (blinded SD)' if cfg.blinded_sd else ''}: n1 = {p.n1}, "
             f"planned stage 2 {p.n2_planned}, stage 2 in [{p.min_stage2}, {p.max_stage2}] per "
             f"arm (cap {p.n1 + p.max_stage2}); {cfg.test} test, one-sided alpha {p.alpha:g}, "

@@ -131,15 +131,20 @@ class DesignModel:
         return d
 
 
+_MULTIPLICITY_WORDS = {"bonferroni": "Bonferroni", "holm": "Holm", "hochberg": "Hochberg",
+                       "dunnett": "Dunnett", "hierarchical": "hierarchical testing"}
+
+
 def design_features(sc: Scenario) -> list[str]:
-    """Short labels of what makes a design differ from the plain two-arm trial (for titles)."""
+    """Short labels, in words, of what makes a design differ from the plain two-arm trial (for
+    titles and headlines): "MAR dropout", "3 looks", "Dunnett"."""
     extra = []
     if sc.dropout is not None:
         extra.append(f"{sc.dropout.mechanism.upper()} dropout")
     if sc.sequential is not None:
-        extra.append(f"{len(sc.sequential.fractions)} looks ({sc.sequential.spending})")
+        extra.append(f"{len(sc.sequential.fractions)} looks")
     if sc.multiplicity.method != "none":
-        extra.append(sc.multiplicity.method)
+        extra.append(_MULTIPLICITY_WORDS.get(sc.multiplicity.method, sc.multiplicity.method))
     return extra
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..model.design import design_features
 from ..model.outcomes import OUTCOMES
 
 __all__ = ["headline", "key_results", "KeyResult", "percent", "endpoint_words", "effect_unit",
@@ -523,10 +524,6 @@ def _safety_rows(p) -> list[KeyResult]:
 # figure titles
 # ---------------------------------------------------------------------------------------------
 
-_MULTIPLICITY = {"bonferroni": "Bonferroni", "holm": "Holm", "hochberg": "Hochberg",
-                 "dunnett": "Dunnett", "hierarchical": "hierarchical testing"}
-
-
 def design_title(dm, what: str = "Power") -> str:
     """Title of a design's power figures in words, with the effect's unit: "Power for the
     12-month HbA1c change (ANCOVA), true effect -0.98 %"; several hypotheses, dropout,
@@ -544,11 +541,5 @@ def design_title(dm, what: str = "Power") -> str:
     else:
         out = (f"{what} for the {endpoint_words(e0)} ({analysis_words(e0.analysis)})"
                + _effect(h0).replace(" of ", ", true effect ", 1))
-    extra = []
-    if sc.dropout is not None:
-        extra.append(f"{sc.dropout.mechanism.upper()} dropout")
-    if sc.sequential is not None:
-        extra.append(f"{len(sc.sequential.fractions)} looks")
-    if sc.multiplicity.method != "none":
-        extra.append(_MULTIPLICITY.get(sc.multiplicity.method, sc.multiplicity.method))
+    extra = design_features(sc)
     return out + ("; " + ", ".join(extra) if extra else "")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model.design import design_features, DesignModel, Hypothesis
+from ..model.design import DesignModel, Hypothesis
 from ..model.outcomes import OUTCOMES
 from ..stats.closed_form import power_ancova, power_ttest
 from ..stats.mc import calendar_summary, mean_se, MONTH_DAYS, rate_se, wilson
@@ -766,12 +766,6 @@ _CURVE_METRICS = {"power", "success", "analytic_power", "assurance", "analytic_a
                   "any_success", "all_success", "disjunctive_power", "conjunctive_power",
                   "fwer", "expected_patients", "duration_days", "mean_duration_days",
                   "mean_estimate"}
-
-
-def curve_title(dm: DesignModel) -> str:
-    """Title of a design's power-curve figures: name and what makes it differ from plain."""
-    extra = design_features(dm.scenario)
-    return dm.scenario.name + (f": {', '.join(extra)}" if extra else "")
 
 
 def duration_months(tr: dict[str, np.ndarray]) -> np.ndarray:
