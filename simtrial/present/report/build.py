@@ -213,11 +213,11 @@ def _bayes_section(run: RunFolder, sc) -> Section | None:
                            "(sigma_unit^2 / prior variance); map_approx_max_cdf_error is the "
                            "largest CDF difference between the MAP quadrature mixture and the "
                            "mixture used.")
-    ot = round_frame(pd.DataFrame(_by_condition(b, _BAYES_OC)))
+    ot = _in_words(round_frame(pd.DataFrame(_by_condition(b, _BAYES_OC))))
     ot.attrs["caption"] = ("Operating characteristics of the rule at the design size. "
-                           "p_go_flat: the same rule with a flat prior (the frequentist z rule with the "
-                           "trial's SE); go_inflation: p_go - p_go_flat, paired over the same "
-                           "trials. design_prior: each trial's true effect drawn from the "
+                           "P(Go), flat prior: the same rule with a flat prior (the frequentist "
+                           "z rule with the trial's SE); P(Go) minus flat prior: paired over "
+                           "the same trials. design_prior: each trial's true effect drawn from the "
                            "scenario's effect distribution (probability of success); "
                            "control_shift: the true control arm moved away from the simulated "
                            "one (prior-data conflict).")
@@ -254,6 +254,32 @@ def _by_condition(rows: pd.DataFrame, metrics, quantiles_of: str | None = None,
     return out
 
 
+_METRIC_WORDS = {
+    "power": "power", "type_i_error": "type I error", "p_reject_unweighted": "naive pooled test",
+    "expected_n_per_arm": "expected N per arm", "expected_n_total": "expected N, all arms",
+    "max_n_observed": "largest N per arm", "p_increase": "P(N increased)",
+    "p_decrease": "P(N decreased)", "p_futility": "P(futility stop)",
+    "p_efficacy": "P(early efficacy stop)", "bias_naive": "bias of the naive estimate",
+    "p_go": "P(Go)", "p_nogo": "P(No-Go)", "p_consider": "P(consider)",
+    "p_go_flat": "P(Go), flat prior", "go_inflation": "P(Go) minus flat prior"}
+_ARM_WORDS = (("p_selected_", "P({} selected)"), ("p_reject_", "P({} rejected)"),
+              ("bias_selected_", "bias of {} when selected"))
+
+
+def _in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names of a table of metrics in words ("p_futility MC SE" -> "P(futility stop)
+    MC SE", "p_selected_low_dose" -> "P(low dose selected)")."""
+    def word(col: str) -> str:
+        head, tail = (col[:-6], " MC SE") if col.endswith(" MC SE") else (col, "")
+        if head in _METRIC_WORDS:
+            return _METRIC_WORDS[head] + tail
+        for pre, form in _ARM_WORDS:
+            if head.startswith(pre):
+                return form.format(head[len(pre):].replace("_", " ")) + tail
+        return col
+    return frame.rename(columns=word)
+
+
 _ADAPTIVE = ("power", "type_i_error", "p_reject_unweighted", "expected_n_per_arm",
              "max_n_observed", "p_increase", "p_decrease", "p_futility", "p_efficacy",
              "bias_naive")
@@ -273,7 +299,7 @@ def _adaptive_section(run: RunFolder, sc) -> Section | None:
         arms = [x.name for x in sc.arms]
         metrics = ("power", "type_i_error", "expected_n_total", "p_futility") + tuple(
             f"{m}_{x}" for x in arms for m in ("p_selected", "p_reject", "bias_selected"))
-        t = round_frame(pd.DataFrame(_by_condition(a, metrics)))
+        t = _in_words(round_frame(pd.DataFrame(_by_condition(a, metrics))))
         t.attrs["caption"] = (
             "Operating characteristics of the treatment-selection design at the planned size, "
             "under the scenario effect and the global null (family-wise error), from the same "
@@ -288,13 +314,14 @@ def _adaptive_section(run: RunFolder, sc) -> Section | None:
             f"only the selected arms and control continue; closed testing over "
             f"{cfg.intersection} intersection tests, combined by the {cfg.test} test, critical "
             f"value {float(crit.iloc[0]):.4f} (simtrial.oc.adaptive)."], tables=[t])
-    t = round_frame(pd.DataFrame(_by_condition(a, _ADAPTIVE, quantiles_of="expected_n_per_arm",
-                                               quantile_label="final N")))
+    t = _in_words(round_frame(pd.DataFrame(_by_condition(
+        a, _ADAPTIVE, quantiles_of="expected_n_per_arm", quantile_label="final N"))))
     t.attrs["caption"] = ("Operating characteristics of the adaptive design at the planned "
                           "size, under the scenario effect and the null (type I error), from "
-                          "the same simulated patients. p_reject_unweighted: the naive pooled "
-                          "test on the same trials (not level alpha); bias_naive: mean naive "
-                          "final estimate minus the truth; final N per control arm.")
+                          "the same simulated patients. Naive pooled test: the conventional "
+                          "test on every patient of the same trials (not level alpha); bias of "
+                          "the naive estimate: its mean minus the truth; final N per control "
+                          "arm.")
     return Section("Adaptive design", paragraphs=[
         f"One interim at n1 = {int(n1.iloc[0])} per arm; rule {cfg.rule}"
         + (f" (CP zone {list(cfg.cp_zone)})" if cfg.rule == "promising_zone" else "")
