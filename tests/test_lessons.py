@@ -375,3 +375,17 @@ def test_cli_runs_a_lesson(tmp_path, capsys):
     html = (folder / "report.html").read_text()
     assert "The winner&#x27;s curse" in html and "data:image/png;base64," in html
     assert (folder / "figures" / "winners_curse_estimates.svg").exists()
+
+
+def test_fading_effects_followed_to_6_months():
+    """The visit-month control (the app's slider): followed to 6 months only, the same trials
+    at 3 and 6 months, the text and the take-home about 6 months; other months refused."""
+    res = L.fading_effects(n_trials=2000, follow_months=6)
+    for o in res.outcomes:
+        assert o.months == (3, 6) and len(o.design_success) == 2
+        assert o.design_success[0] > o.design_success[1]
+    text = _text("fading-effects", res)
+    assert "would have shown at 6 months" in text and "nothing about 6 months" in text
+    with pytest.raises(SimtrialError, match=r"^lesson error: follow_months = 9 must be one of "
+                                            r"6, 12"):
+        L.fading_effects(n_trials=2000, follow_months=9)

@@ -122,7 +122,8 @@ class Control:
 
 LESSON_CONTROLS: dict[str, tuple[Control, ...]] = {
     "winners-curse": (Control("small_n", "Patients per arm of the small trial", 5, 80, 10, 1),),
-    "fading-effects": (Control("target", "Target power at 3 months", 0.5, 0.95, 0.8, 0.05),),
+    "fading-effects": (Control("follow_months", "Follow-up visit (months)", 6, 12, 12, 6),
+                       Control("target", "Target power at 3 months", 0.5, 0.95, 0.8, 0.05)),
     "assurance-vs-power": (Control("n_max", "Largest N per arm on the curves", 40, 300, 150, 10),),
     "t1d-vs-t2d": (Control("target", "Target power", 0.5, 0.95, 0.8, 0.05),),
     "heterogeneity": (Control("i2", "Comparison I² (%)", 10, 90, 50, 5),),

@@ -71,7 +71,7 @@ class FadeOutcome(LessonResult):
 
 @dataclass(frozen=True)
 class FadingResult(LessonResult):
-    """Stimulated C-peptide and HOMA-IR: power at 3, 6 and 12 months."""
+    """Stimulated C-peptide and HOMA-IR: power at 3, 6 (and 12) months."""
 
     seed: int
     n_trials: int
@@ -92,8 +92,7 @@ class FadingResult(LessonResult):
 
 
 def _fade_outcome(outcome: str, preset: str, population: str, seed: int, n_trials: int,
-                  target: float) -> FadeOutcome:
-    months = (3, 6, 12)
+                  target: float, months: tuple[int, ...] = (3, 6, 12)) -> FadeOutcome:
     models = [model_of(make_scenario(f"lesson_fading_{outcome}_{m}m", preset, outcome, m,
                                     {"source": "evidence", "population": population},
                                     seed=seed, n_trials=n_trials)) for m in months]
@@ -145,34 +144,44 @@ def _fade_outcome(outcome: str, preset: str, population: str, seed: int, n_trial
         mean_last_given_first_mc_se=mlse)
 
 
+FOLLOW_MONTHS = (6, 12)
+"""The visits a 3-month trial can be followed to (the evidence rows' visits)."""
+
+
 def fading_effects(seed: int = LESSON_SEED, n_trials: int = 10_000, *,
-                   target: float = 0.8) -> FadingResult:
+                   target: float = 0.8, follow_months: int = 12) -> FadingResult:
     """Compute the fading-effects lesson.
 
     Stimulated C-peptide and HOMA-IR are patient-model outcomes (log-normal, T2D preset); their
     true MDs at 3, 6 and 12 months are the default Kashbour 2025 all-diabetes evidence rows. For
     each outcome: the power curve at every visit (fast engine), the N per arm for ``target``
     power at 3 months, and at that N the same trials analysed at 3, 6 and 12 months (design
-    engine).
+    engine), up to ``follow_months`` (6 or 12: the visit month a teacher moves).
 
     Returns
     -------
     FadingResult
     """
     check_args(seed, n_trials)
-    outs = tuple(_fade_outcome(o, "t2d", "all", seed, n_trials, target)
+    if follow_months not in FOLLOW_MONTHS:
+        raise SimtrialError(f"lesson error: follow_months = {follow_months!r} must be one of "
+                            f"{', '.join(str(m) for m in FOLLOW_MONTHS)} (the visits after the "
+                            "3-month endpoint)")
+    months = tuple(m for m in (3, 6, 12) if m <= follow_months)
+    outs = tuple(_fade_outcome(o, "t2d", "all", seed, n_trials, target, months)
                  for o in ("stimulated_cpeptide", "homa_ir"))
     return FadingResult(seed=seed, n_trials=n_trials, preset="t2d", population="all",
                         target=target, alpha=0.05, outcomes=outs)
 
 
 def sections_fading(res: FadingResult):
+    end = res.outcomes[0].months[-1]
     paras = [
         "Some MSC effects are seen early and then vanish. In the Kashbour 2025 meta-analysis "
         "(as told by the seed write-up) stimulated C-peptide was higher with MSC at 3 months but "
         "not at 6 or 12, and HOMA-IR improved at 3 months but not later. This lesson asks what a "
         "trial with a 3-month primary endpoint would have concluded, and what the same trial "
-        "would have shown at 12 months.",
+        f"would have shown at {end} months.",
     ]
     for o in res.outcomes:
         parts = []
@@ -223,10 +232,11 @@ def sections_fading(res: FadingResult):
                                    "visit (95% Monte Carlo bands), closed form dashed.",
                                    outcome=o.outcome))
         sections.append(sec)
+    end = res.outcomes[0].months[-1]
     last = Section("Take-home", [
         "An early endpoint measures an early effect. If the effect wanes, a trial powered at 3 "
-        "months will usually 'succeed' and still say nothing about 12 months, and powering at 12 "
-        "months on these numbers would need the trial sizes given above. Choose "
+        f"months will usually 'succeed' and still say nothing about {end} months, and powering "
+        f"at {end} months on these numbers would need the trial sizes given above. Choose "
         "the primary endpoint at the time point that matters to patients, and report every "
         "visit.",
     ])
