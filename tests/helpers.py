@@ -74,3 +74,15 @@ def assert_scenario_error(build, message: str) -> None:
     text = str(e.value)
     assert text.startswith("scenario error: ") and "\n" not in text
     assert message in text, text
+
+
+def assert_same_arrays(ref: dict, got: dict, atol: float) -> None:
+    """Every per-trial array of ``ref`` equals ``got``'s: booleans and integers (decisions,
+    sizes) exactly, floats within ``atol``."""
+    import numpy as np
+    for k, x in ref.items():
+        y = got[k]
+        if x.dtype.kind in "bi":
+            assert np.array_equal(x, y), k
+        else:
+            np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=k)

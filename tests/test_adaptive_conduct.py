@@ -23,7 +23,7 @@ from simtrial.oc.run import power
 from simtrial.scenario import parse_scenario
 from simtrial.sim.conduct import MONTH_DAYS, conduct_design
 
-from .helpers import assert_scenario_error, changed
+from .helpers import assert_same_arrays, assert_scenario_error, changed
 from .test_adaptive import BASE, DESIGN_A
 from .test_adaptive_selection import ARMS, MAR
 
@@ -97,12 +97,7 @@ def test_without_pipeline_the_calendar_changes_no_decision(case):
     b = OA.simulate(dm_0, n, n_trials=2000, seed=3, workers=2, kernel="full")
     assert a.plan.kernel == b.plan.kernel == "patients"
     assert not a.arrays["effect_pipeline"].any()
-    for k, y in b.arrays.items():
-        x = a.arrays[k]
-        if x.dtype.kind in "bi":
-            assert np.array_equal(x, y), k
-        else:
-            np.testing.assert_allclose(x, y, rtol=0, atol=1e-12, err_msg=k)
+    assert_same_arrays(b.arrays, a.arrays, 1e-12)
     # the decisions are not all alike (the comparison can fail)
     assert 0 < a.arrays["effect_reject"].mean() < 1
     M = int(group_sizes(dm_c, p.n1).sum())

@@ -25,7 +25,7 @@ from simtrial.oc.run import power
 from simtrial.scenario import load_scenario, parse_scenario
 from simtrial.stats import adaptive as A
 
-from .helpers import assert_scenario_error, changed, run_refused
+from .helpers import assert_same_arrays, assert_scenario_error, changed, run_refused
 from .test_adaptive import BASE, DESIGN_A
 
 SHIPPED = "scenarios/t1d_hba1c_12m_two_dose_selection.toml"
@@ -172,12 +172,7 @@ def test_patients_path_equals_prefix_path(adaptive):
     a, _ = _rows(dm, 2000, workers=1)
     b, _ = _rows(dm, 2000, workers=1, kernel="full")
     assert (a.plan.kernel, b.plan.kernel) == ("prefix", "patients")
-    for k, x in a.arrays.items():
-        y = b.arrays[k]
-        if x.dtype.kind in "bi":
-            assert np.array_equal(x, y), k
-        else:
-            np.testing.assert_allclose(x, y, rtol=0, atol=1e-10, err_msg=k)
+    assert_same_arrays(a.arrays, b.arrays, 1e-10)
 
 
 def test_selection_same_numbers_for_any_workers_and_chunk_order():

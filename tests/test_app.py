@@ -25,8 +25,8 @@ import pytest
 import tomli_w
 
 import simtrial
-from simtrial.app.form import (FIELDS, apply_form, confine, default_scenario, field_of_error,
-                               form_values, parse_upload, scenario_from_form, toml_text)
+from simtrial.app.form import (confine, default_scenario, field_of_error, form_values,
+                               parse_upload, scenario_from_form, toml_text)
 from simtrial.app.jobs import Cache, Job
 from simtrial.app.work import LESSON_CONTROLS, design_job, lesson_kwargs
 from simtrial.cli import main

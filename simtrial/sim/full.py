@@ -338,6 +338,15 @@ def _concat(dm, groups, per_group_vals, per_group_obs) -> PatientData:
     return PatientData(arm, stratum, starts, vals, base, obs, mult, free)
 
 
+def _patients(dm, groups, theta_scale: np.ndarray | None) -> PatientData:
+    """The drawn groups' patients with their effect (``theta_scale``: per-trial scale of the
+    primary effect, :func:`_values`) and dropout, concatenated (the per-group copies are freed
+    before the analysis)."""
+    pv = [_values(dm, g, theta_scale) for g in groups]
+    po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
+    return _concat(dm, groups, pv, po)
+
+
 def _subset(data: PatientData, frac: float) -> np.ndarray:
     """Patient indices of the first ceil(frac n_g) patients of each group."""
     idx = [np.arange(s, s + math.ceil(frac * n - 1e-9))
@@ -636,10 +645,7 @@ def run_chunk(dm: DesignModel, seed: int, chunk: int, n_trials: int, ns: tuple[i
         variants["assurance"] = dt / d_end if d_end != 0.0 else dt
     by_n: dict[int, dict[str, Any]] = {n: {} for n in per_n}
     for vname, ts in variants.items():
-        pv = [_values(dm, g, ts) for g in groups]
-        po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
-        data = _concat(dm, groups, pv, po)
-        del pv, po                      # analysis memory: the per-group copies are not needed
+        data = _patients(dm, groups, ts)
         for n, sizes in per_n.items():
             link = None
             if conducts is not None:    # calendar from the conduct replicates (sim.conduct)
@@ -759,11 +765,7 @@ def draw_conditions(dm: DesignModel, seed: int, n: int, chunk: int, nulls: tuple
     sizes = group_sizes(dm, n)
     groups = [_draw_group(dm, seed, chunk, s, a, int(sizes[s, a]))
               for s in range(len(dm.strata)) for a in range(len(dm.arms) + 1)]
-    out = []
-    for null in nulls:
-        pv = [_values(dm, g, np.zeros(CHUNK_TRIALS) if null else None) for g in groups]
-        po = [_observed(dm, g, v) for g, v in zip(groups, pv)]
-        out.append(_concat(dm, groups, pv, po))
+    out = [_patients(dm, groups, np.zeros(CHUNK_TRIALS) if null else None) for null in nulls]
     return out, sum(g.screened for g in groups), sum(g.accepted for g in groups)
 
 
